@@ -7,7 +7,7 @@
 import net from 'node:net';
 import type { EventBus } from '../events/index.ts';
 import type { Decision, PhaseMatcher } from './policy-matcher.ts';
-import { classify, parseRequestHead } from './protocols/index.ts';
+import { classify } from './protocols/index.ts';
 import { HttpRequestInspector } from './http-inspector.ts';
 import { sniffSocket } from './sniff-stream.ts';
 import { quiesce, type SpliceEngine } from './splice-engine.ts';
@@ -138,7 +138,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   client.setNoDelay(true);
   // HTTP keeps being judged request by request (keep-alive fronting, later transactions);
   // other protocols are judged on their first bytes only.
-  const httpFlow = !sniffed.silent && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol) && typeof parseRequestHead(sniffed.buf) === 'object';
+  const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
+  const httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
   let halfSpliced = false; let spliceDone = false;
   client.on('close', () => {
     if (spliced.id && !spliceDone) { o.splice!.cut(spliced.id); return; } // up is closed after the engine lets go
@@ -175,8 +176,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     });
     ins.on('error', (e) => { if (!final) handle.cut('inspection', e.message); });
     // The first request was judged by the sniff: write it now (setup latency), inspect the rest.
-    const { head: firstHead, rest } = ins.passJudged(first);
-    if (firstHead.length > 0) up.write(firstHead);
+    const { head, rest } = ins.passJudged(first, firstHead);
+    if (head.length > 0) up.write(head);
     ins.pipe(up);
     if (rest.length > 0) ins.write(rest);
     if (ended) ins.end(); else client.pipe(ins);
@@ -201,7 +202,10 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // Server's first bytes: a server banner of a gated protocol (SSH, a pool's push, a tunnel's
   // challenge) is denied before it reaches the sandbox.
   up.once('data', (chunk: Buffer) => {
-    if (sniffed.silent || protocol === 'unknown' || protocol === 'tls' || protocol === 'http') {
+    // An HTTP status line answering an HTTP request is HTTP: no gated protocol starts that way,
+    // and skipping the server-side sniffers keeps them off every web request's first byte.
+    const httpAnswer = protocol === 'http' && chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.';
+    if (!httpAnswer && (sniffed.silent || protocol === 'unknown' || protocol === 'tls' || protocol === 'http')) {
       const s2 = classify(chunk, 'server', true);
       if (s2.state === 'done' && s2.protocol !== 'unknown' && s2.protocol !== 'incomplete') {
         const p = sb.matcher().protocol(s2.protocol);

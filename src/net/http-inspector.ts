@@ -4,7 +4,7 @@
 // 64 KiB of body are read and judged before a byte of it is forwarded; the rest of a large body
 // streams through, framed (Content-Length or chunked) so the next request is found.
 import { Transform, type TransformCallback } from 'node:stream';
-import { classify, parseRequestHead } from './protocols/index.ts';
+import { classify, parseRequestHead, type HttpHead } from './protocols/index.ts';
 import { BODY_LIMIT } from './protocols/types.ts';
 
 export type RequestVerdict = { allow: true } | { allow: false; rule: string; reason: string; protocol: string; host?: string };
@@ -42,8 +42,8 @@ export class HttpRequestInspector extends Transform {
    * it again: returns the head to write now and the rest, which must be written through this
    * stream (body framing, pipelined requests).
    */
-  passJudged(first: Buffer): { head: Buffer; rest: Buffer } {
-    const head = parseRequestHead(first);
+  passJudged(first: Buffer, parsed?: HttpHead): { head: Buffer; rest: Buffer } {
+    const head = parsed ?? parseRequestHead(first);
     if (head === null || head === 'more') return { head: Buffer.alloc(0), rest: first };
     this.requests++;
     const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
@@ -78,7 +78,7 @@ export class HttpRequestInspector extends Transform {
         if (this.#buf.length > BODY_LIMIT + 64 * 1024) this.#deny({ allow: false, rule: 'inspection', reason: 'request head too large', protocol: 'http' });
         return;
       }
-      const head = parseRequestHead(this.#buf);
+      const head = cls.httpHead ?? parseRequestHead(this.#buf);
       if (head === null || head === 'more' || cls.protocol === 'unknown' || cls.protocol === 'incomplete') {
         this.#deny({ allow: false, rule: 'inspection', reason: `not an HTTP request on an HTTP connection (${cls.protocol})`, protocol: cls.protocol });
       }

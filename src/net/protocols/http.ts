@@ -2,12 +2,12 @@
 // to 64 KiB are read before anything is forwarded, so a JSON-RPC transaction or a getwork
 // mining call inside a POST is seen. WebSocket upgrades to chisel's subprotocol are tunnels.
 import { classifyJson } from './json-rpc-methods.ts';
-import { BODY_LIMIT, MORE, NO, type SniffResult, type Sniffer } from './types.ts';
+import { BODY_LIMIT, MORE, NO, type HttpHead, type SniffResult, type Sniffer } from './types.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'];
 const HEADER_LIMIT = 32 * 1024;
 
-export interface HttpHead { method: string; target: string; version: string; headers: Map<string, string>; headEnd: number }
+export type { HttpHead };
 
 /** Parses a request head; 'more' while incomplete, null if these bytes are not an HTTP request. */
 export function parseRequestHead(buf: Buffer): HttpHead | 'more' | null {
@@ -51,7 +51,7 @@ export const httpSniffer: Sniffer = {
     if (head === 'more') return MORE;
     if (head === null) return NO;
     const host = requestHost(head);
-    const base = { state: 'match' as const, ...(host ? { host } : {}) };
+    const base = { state: 'match' as const, httpHead: head, ...(host ? { host } : {}) };
     const proto = (head.headers.get('sec-websocket-protocol') ?? '').toLowerCase();
     if (/chisel/.test(proto)) return { ...base, protocol: 'chisel', detail: `websocket subprotocol ${proto}` };
     if (head.headers.has('x-stratum')) return { ...base, protocol: 'stratum', detail: 'X-Stratum header' };

@@ -6,9 +6,9 @@ import { sshSniffer } from './ssh.ts';
 import { stratumSniffer } from './stratum.ts';
 import { tlsSniffer } from './tls.ts';
 import { tunnelSniffer } from './tunnels.ts';
-import type { Direction, SniffResult, Sniffer } from './types.ts';
+import type { Direction, HttpHead, SniffResult, Sniffer } from './types.ts';
 
-export { type Direction, type SniffResult, type Sniffer, SNIFF_LIMIT, BODY_LIMIT } from './types.ts';
+export { type Direction, type HttpHead, type SniffResult, type Sniffer, SNIFF_LIMIT, BODY_LIMIT } from './types.ts';
 export { parseRequestHead, requestHost } from './http.ts';
 export { parseClientHello } from './tls.ts';
 
@@ -16,7 +16,7 @@ export const SNIFFERS: readonly Sniffer[] = [tunnelSniffer, sshSniffer, stratumS
 
 export type Classification =
   | { state: 'more' }
-  | { state: 'done'; protocol: string; sni?: string; host?: string; detail?: string };
+  | { state: 'done'; protocol: string; sni?: string; host?: string; detail?: string; httpHead?: HttpHead };
 
 /** Runs every sniffer for this direction; `final` means no more bytes will arrive in time. */
 export function classify(buf: Buffer, dir: Direction, final = false): Classification {
