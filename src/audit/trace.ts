@@ -54,6 +54,10 @@ export function buildTrace(episodeId: string, sandboxes: string[], rows: RecordR
   // Sensors see pids, not tool calls: a process started in a sandbox while one of its commands
   // runs belongs to that command (and so to its tool call, model call and step).
   const running = new Map<string, TraceNode>();
+  // An agent inside a sandbox asks its model through the model gateway, then runs what it was
+  // told: a process started after such a call belongs to that model output, unless its own
+  // parent started later still (then it belongs to the parent, and so to the same call).
+  const sandboxModel = new Map<string, TraceNode>();
   const place = (n: TraceNode, e: Ev, parents: (TraceNode | undefined)[]): void => {
     const p = parents.find((x) => x !== undefined);
     if (p) { p.children.push(n); return; }
@@ -81,6 +85,7 @@ export function buildTrace(episodeId: string, sandboxes: string[], rows: RecordR
         break;
       case 'model.call':
         models.set(str(e.modelCallId) ?? id ?? '', node);
+        if (e.via === 'sandbox' && r.sandboxId !== null) sandboxModel.set(r.sandboxId, node);
         place(node, e, []);
         break;
       case 'tool.call':
@@ -101,7 +106,9 @@ export function buildTrace(episodeId: string, sandboxes: string[], rows: RecordR
       case 'process.exec': {
         const parent = procs.get(num(e.ppid) ?? NaN);
         if (num(e.pid) !== undefined) procs.set(num(e.pid)!, node);
-        place(node, e, [parent, tool, model, running.get(r.sandboxId ?? '')]);
+        const asked = sandboxModel.get(r.sandboxId ?? '');
+        const fromModel = asked !== undefined && (parent === undefined || asked.seq > parent.seq) ? asked : undefined;
+        place(node, e, [fromModel, parent, tool, model, running.get(r.sandboxId ?? '')]);
         break;
       }
       case 'alert': {

@@ -60,6 +60,8 @@ export const NetworkPolicySchema = z.object({
     setup: PhaseSchema.optional().describe('a more open phase the sandbox starts in (package installs)'),
     agent: PhaseSchema.optional().describe('rules added while the agent runs'),
   }).strict().optional().describe('optional setup phase, then the agent phase'),
+  modelGateway: z.boolean().default(false)
+    .describe('the sandbox reaches its model only through the model gateway of `praetor serve`, at http://model.praetor.internal/v1 (OPENAI_BASE_URL is set); the upstream model host is denied to it directly'),
 }).strict().describe('egress policy: default deny');
 export type NetworkPolicy = z.infer<typeof NetworkPolicySchema>;
 
@@ -101,7 +103,7 @@ export const EMPTY_NETWORK_POLICY: NetworkPolicy = NetworkPolicySchema.parse({})
 export function policyAllowsNothing(p: NetworkPolicy | Policy | undefined): boolean {
   const n: NetworkPolicy | undefined = p && 'allow' in p ? p as NetworkPolicy : (p as Policy | undefined)?.network;
   if (!n) return true;
-  return n.allow.length === 0 && (n.phases?.setup?.allow.length ?? 0) === 0 && (n.phases?.agent?.allow.length ?? 0) === 0;
+  return !n.modelGateway && n.allow.length === 0 && (n.phases?.setup?.allow.length ?? 0) === 0 && (n.phases?.agent?.allow.length ?? 0) === 0;
 }
 
 export interface PolicyProblem { file: string; line: number; col: number; path: string; message: string; fix: string }

@@ -133,6 +133,8 @@ const kinds = [
     kind: z.literal('model.call'), model: z.string(), requestSha256: z.string(),
     responseSha256: z.string(), promptTokens: z.number().int().optional(),
     completionTokens: z.number().int().optional(), latencyMs: z.number(),
+    status: z.number().int().optional().describe("the upstream's HTTP status"),
+    via: z.enum(['api', 'sandbox']).optional().describe('api: a token holder called the API; sandbox: an agent inside the sandbox, over its egress link'),
   }),
   Envelope.extend({
     kind: z.literal('tool.call'), tool: z.string(), input: z.string(),

@@ -23,6 +23,17 @@ import { createPidLookup } from './pid-lookup.ts';
 
 export const PROXY_PORT = 3128;
 export const DEFAULT_LINK_POOL = '100.64.0.0/16';
+/** Where a sandbox with network.modelGateway reaches its model: port 80 of its gateway address. */
+export const MODEL_HOST = 'model.praetor.internal';
+const MODEL_PORT = 80;
+
+/** The model gateway of `praetor serve`, offered to sandboxes whose policy sets modelGateway. */
+export interface ModelRoute {
+  /** The upstream model's host: denied to those sandboxes directly, whatever else allows it. */
+  upstreamHost: string;
+  /** Serves one HTTP connection from the sandbox; the sandbox is known from its link. */
+  serve(sandboxId: string, sock: net.Socket): void;
+}
 
 export interface GatewayOptions {
   bus: EventBus; stateDir: string; apiAddresses?: string[];
@@ -34,6 +45,7 @@ export interface GatewayOptions {
   timing?: Partial<FlowTiming>;
   /** Move judged flows' bytes with splice(2) in a worker thread (default true). */
   splice?: boolean;
+  model?: ModelRoute;
 }
 
 export interface SandboxNet {
@@ -52,7 +64,7 @@ export interface Gateway {
   readonly table: string;
 }
 
-interface SandboxState extends SandboxCtx { addrs: LinkAddrs; slot: number; dns: DnsContext; net: SandboxNet; attached: boolean }
+interface SandboxState extends SandboxCtx { addrs: LinkAddrs; slot: number; dns: DnsContext; net: SandboxNet; attached: boolean; modelGateway: boolean; modelFlows: Set<FlowHandle> }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const bus = opts.bus;
@@ -99,6 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!sb || !dst) { sock.destroy(); return; }
     try {
       if (dst.ip === sb.addrs.gatewayIp && dst.port === PROXY_PORT) return await handleProxy(sock, sb, sb.dns, upstream, { bus, timing, splice });
+      if (dst.ip === sb.addrs.gatewayIp && dst.port === MODEL_PORT && sb.modelGateway && opts.model) return serveModel(sock, sb, opts.model);
       if (dst.port === 53) return serveDnsTcp(sock, sb);
       await handleFlow(sock, dst, sb, { bus, timing, splice });
     } catch (e) {
@@ -106,6 +119,27 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       sock.destroy();
       bus.publish({ kind: 'net.flow', sandboxId: sb.id, dstIp: dst.ip, dstPort: dst.port, protocol: 'unknown', bytesOut: 0, bytesIn: 0, decision: 'deny', rule: 'error', reason: String(e) });
     }
+  }
+
+  // A connection to the model gateway: handed to the server's model route, recorded as a flow.
+  function serveModel(sock: net.Socket, sb: SandboxState, model: ModelRoute): void {
+    const dst = { ip: sb.addrs.gatewayIp, port: MODEL_PORT };
+    let cut: { rule: string; reason: string } | undefined;
+    const handle: FlowHandle = {
+      dstIp: dst.ip, dstPort: dst.port, names: [MODEL_HOST], protocol: 'http',
+      cut(rule, reason) { cut ??= { rule, reason }; sock.resetAndDestroy(); },
+    };
+    if (sb.isolated()) handle.cut('isolated', 'sandbox isolated');
+    sb.modelFlows.add(handle);
+    sock.once('close', () => {
+      sb.modelFlows.delete(handle);
+      bus.publish({
+        kind: 'net.flow', sandboxId: sb.id, dstIp: dst.ip, dstPort: dst.port, domain: MODEL_HOST, host: MODEL_HOST, protocol: 'http',
+        bytesOut: sock.bytesRead, bytesIn: sock.bytesWritten, decision: cut ? 'deny' : 'allow',
+        rule: cut?.rule ?? 'network.modelGateway', reason: cut?.reason ?? 'to the model gateway',
+      });
+    });
+    if (!cut) model.serve(sb.id, sock);
   }
 
   function serveDnsTcp(sock: net.Socket, sb: SandboxState): void {
@@ -153,7 +187,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const parsed = NetworkPolicySchema.safeParse(rawPolicy);
       if (!parsed.success) throw new PraetorError('BAD_POLICY', `invalid network policy: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { hint: 'check it with praetor policy check FILE' });
       const policy = parsed.data;
-      const compiled: CompiledPolicy = compilePolicy(policy, { protected: protectedRanges({ hostAddresses: hostAddresses(), apiAddresses: opts.apiAddresses ?? [] }) });
+      if (policy.modelGateway && !opts.model) {
+        throw new PraetorError('BAD_POLICY', 'network.modelGateway is set, but this praetor has no model gateway', { hint: 'run the sandbox through `praetor serve --model-upstream URL`, or remove modelGateway from the policy' });
+      }
+      const compiled: CompiledPolicy = compilePolicy(policy, {
+        protected: protectedRanges({ hostAddresses: hostAddresses(), apiAddresses: opts.apiAddresses ?? [] }),
+        // "Only through the gateway": the upstream itself is denied, whatever the allow rules say.
+        ...(policy.modelGateway && opts.model ? { fixedDeny: [{ id: 'model-gateway-only', host: opts.model.upstreamHost }] } : {}),
+      });
       let phase = popts.phase ?? compiled.initialPhase;
       checkPhase(compiled, phase);
       const slot = allocateSlot(root, poolSize, Math.floor(Math.random() * poolSize));
@@ -168,7 +209,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const pidLookup = createPidLookup(() => nsPid);
       const lookupWindow = { start: 0, n: 0 };
       const st: SandboxState = {
-        id: sandboxId, addrs, slot, flows, attached: false,
+        id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(),
         matcher, isolated: () => isolated,
         boundNames: (ip) => [...(bindings.get(ip) ?? [])],
         pidOf: (proto, local, remote) => {
@@ -184,6 +225,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
             let s = bindings.get(ip); if (!s) { s = new Set(); bindings.set(ip, s); } s.add(name);
           },
           emit: (e) => bus.publish({ kind: 'dns.query', sandboxId, ...(e.pid !== undefined ? { pid: e.pid } : {}), ...e }),
+          ...(policy.modelGateway ? { local: (name: string) => (name === MODEL_HOST ? { ip: gatewayIp, rule: 'network.modelGateway' } : undefined) } : {}),
           pidOf: (port) => pidLookup('udp', { ip: sandboxIp, port }),
         },
         net: undefined as unknown as SandboxNet,
@@ -197,13 +239,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           else if (!p.allow) f.cut(p.rule, `${why}: ${p.reason ?? 'protocol no longer allowed'}`);
         }
       };
+      const noProxy = `localhost,127.0.0.1,::1${policy.modelGateway ? `,${MODEL_HOST}` : ''}`;
       st.net = {
         resolvConf: `# written by praetor: the gateway's resolver answers only names the policy allows\nnameserver ${gatewayIp}\noptions timeout:2 attempts:2\n`,
         env: {
           HTTP_PROXY: `http://${gatewayIp}:${PROXY_PORT}`, HTTPS_PROXY: `http://${gatewayIp}:${PROXY_PORT}`,
           http_proxy: `http://${gatewayIp}:${PROXY_PORT}`, https_proxy: `http://${gatewayIp}:${PROXY_PORT}`,
-          NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
+          NO_PROXY: noProxy, no_proxy: noProxy,
+          // OpenAI clients need a key to start; this one is not a secret and is ignored: the
+          // gateway knows the sandbox by its link and adds the upstream's key itself.
+          ...(policy.modelGateway ? { OPENAI_BASE_URL: `http://${MODEL_HOST}/v1`, OPENAI_API_BASE: `http://${MODEL_HOST}/v1`, OPENAI_API_KEY: 'praetor-sandbox' } : {}),
         },
+        ...(policy.modelGateway ? { hosts: `${gatewayIp}\t${MODEL_HOST}\n` } : {}),
         gatewayIp, sandboxIp, hostIf: addrs.hostIf,
         get phase() { return phase; },
         async attach(pid) {
@@ -229,7 +276,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         isolate() {
           // Containment: no new DNS answers or connections from now on, every live one cut.
           isolated = true;
-          for (const f of [...flows]) f.cut('isolated', 'sandbox isolated');
+          for (const f of [...flows, ...st.modelFlows]) f.cut('isolated', 'sandbox isolated');
           void removeLink(table, addrs.hostIf, sandboxIp);
         },
         async detach() {
@@ -241,7 +288,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           const settle = Date.now() + 300;
           while (!isolated && flows.size > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));
           isolated = true;
-          for (const f of [...flows]) f.cut('detached', 'sandbox network detached');
+          for (const f of [...flows, ...st.modelFlows]) f.cut('detached', 'sandbox network detached');
           await removeLink(table, addrs.hostIf, sandboxIp);
           await deleteLink(addrs.hostIf);
           await poll();

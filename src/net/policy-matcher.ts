@@ -64,10 +64,20 @@ function nameMatches(r: CompiledRule, name: string): boolean {
 }
 const portMatches = (r: CompiledRule, port: number) => r.ports.some(([a, b]) => port >= a && port <= b);
 
-export function compilePolicy(policy: NetworkPolicy, opts: { protected?: Array<{ name: string; cidr: Cidr }> } = {}): CompiledPolicy {
+export interface CompileOptions {
+  protected?: Array<{ name: string; cidr: Cidr }>;
+  /** Hosts (a name or an IPv4 literal) denied on every port whatever the policy allows, each named by its id. */
+  fixedDeny?: Array<{ id: string; host: string }>;
+}
+
+export function compilePolicy(policy: NetworkPolicy, opts: CompileOptions = {}): CompiledPolicy {
   const prot = opts.protected ?? protectedRanges();
   const baseAllow = compileRules(policy.allow, 'network.allow');
-  const baseDeny = compileRules(policy.deny, 'network.deny');
+  const fixed = (opts.fixedDeny ?? []).map(({ id, host }): CompiledRule => ({
+    id, wildcard: false, ports: [[1, 65535]],
+    ...(ipv4ToInt(host) !== null ? { cidr: parseCidr(host) } : { domain: normaliseName(host) }),
+  }));
+  const baseDeny = [...fixed, ...compileRules(policy.deny, 'network.deny')];
   const gates = new Set<string>(policy.protocols.allow);
   const phases = ['agent', ...(policy.phases?.setup ? ['setup'] : [])];
   const cache = new Map<string, PhaseMatcher>();

@@ -4,7 +4,7 @@
 import { policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { startGateway, sweepStaleGateways, type Gateway, type SandboxNet } from '../net/index.ts';
+import { startGateway, sweepStaleGateways, type Gateway, type ModelRoute, type SandboxNet } from '../net/index.ts';
 import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '../sandbox/index.ts';
 
 export interface GuardNetwork extends SandboxNetworkProvider {
@@ -13,11 +13,11 @@ export interface GuardNetwork extends SandboxNetworkProvider {
   close(): Promise<void>;
 }
 
-export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined }): Promise<GuardNetwork> {
+export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined; model?: ModelRoute }): Promise<GuardNetwork> {
   let gw: Gateway;
   try {
     await sweepStaleGateways(); // tables, links and slots of praetor processes that died
-    gw = await startGateway({ bus: o.bus, stateDir: o.stateDir });
+    gw = await startGateway({ bus: o.bus, stateDir: o.stateDir, ...(o.model ? { model: o.model } : {}) });
   } catch (e) {
     // Fail closed: a policy that grants network never runs without the gateway enforcing it.
     throw new PraetorError('RUNTIME_UNAVAILABLE', `the egress gateway could not start: ${errorMessage(e)}`, { hint: 'check `praetor status` (nftables, root), or remove the network allow rules', cause: e });

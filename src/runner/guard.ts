@@ -4,7 +4,7 @@
 // start, or a ledger was asked for and cannot be written, nothing starts; if a sensor dies while
 // enforcing, every watched sandbox is frozen and cut off, and an event says why.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { DEFAULT_LINK_POOL } from '../net/index.ts';
+import { DEFAULT_LINK_POOL, type ModelRoute } from '../net/index.ts';
 import { parsePolicyFile, policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
@@ -27,6 +27,8 @@ export interface GuardOptions {
   ruleFiles?: string[];
   /** always start the egress gateway (servers: sandboxes with per-request policies). */
   gateway?: boolean;
+  /** the server's model gateway, offered to sandboxes whose policy sets network.modelGateway. */
+  model?: ModelRoute;
   log: (msg: string) => void;
   /**
    * Keep a contained sandbox frozen for its owner to destroy (a `praetor run` and an episode end
@@ -58,6 +60,9 @@ interface Watched { sb: Sandbox; cgroupId: number | undefined; contained: boolea
 
 export async function startGuard(o: GuardOptions): Promise<Guard> {
   const policy = o.policy ?? (o.policyFile ? parsePolicyFile(o.policyFile) : undefined);
+  if (policy?.network?.modelGateway && !o.model) {
+    throw new PraetorError('BAD_POLICY', 'network.modelGateway is set, but this praetor has no model gateway', { hint: 'run the sandbox through `praetor serve --model-upstream URL`, or remove modelGateway from the policy' });
+  }
   const degraded: string[] = [];
   const watched = new Map<string, Watched>();
   const byCgroup = new Map<number, string>();
@@ -76,7 +81,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
     }
 
     const network: GuardNetwork | undefined = o.gateway || !policyAllowsNothing(policy)
-      ? await startNetwork({ bus: o.bus, stateDir: o.stateDir, policy, phase: o.phase })
+      ? await startNetwork({ bus: o.bus, stateDir: o.stateDir, policy, phase: o.phase, ...(o.model ? { model: o.model } : {}) })
       : undefined;
     if (network) cleanups.push(() => network.close());
 

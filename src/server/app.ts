@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { PraetorError, isPraetorError, errorMessage } from '../errors.ts';
 import { EpisodeService } from '../episodes/index.ts';
 import type { Principal } from './auth.ts';
-import { ServerCore, type CoreOptions } from './core.ts';
+import { DEFAULT_BODY_LIMIT, ServerCore, type CoreOptions } from './core.ts';
 import { RouteRegistry, type Ctx } from './http.ts';
 import { openApiDocument } from './openapi.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
@@ -18,7 +18,7 @@ import { fileRoutes } from './routes/files.ts';
 import { gemRoutes } from './routes/gem.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { Metrics, metricsRoutes } from './routes/metrics.ts';
-import { modelGatewayRoutes, type ModelGatewayOptions } from './routes/model-gateway.ts';
+import { modelGatewayRoutes } from './routes/model-gateway.ts';
 import { rockRoutes } from './routes/rock.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -26,15 +26,12 @@ import { execWsRoutes } from './routes/exec-ws.ts';
 import { dashboardRoutes, isDashboardOpenPath } from './routes/dashboard.ts';
 
 export const VERSION = '0.1.0';
-export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
 const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
 
 export interface ServeOptions extends CoreOptions {
   host?: string;
   port?: number;
-  bodyLimit?: number;
   rateLimit?: RateLimitOptions;
-  model?: ModelGatewayOptions;
 }
 
 export interface PraetorServer {

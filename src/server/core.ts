@@ -11,6 +11,8 @@ import { SandboxManager, type Sandbox, type SandboxSpecInput, type Session } fro
 import { CgroupSampler } from '../sensors/cgroup-sampler.ts';
 import type { Principal } from './auth.ts';
 import { TokenStore } from './auth.ts';
+import { sandboxModelRoute } from './model-sandbox-route.ts';
+import type { ModelGatewayOptions } from './model-proxy.ts';
 import { Tenants, checkQuota, type Usage } from './quotas.ts';
 
 export type Phase = 'setup' | 'agent';
@@ -42,7 +44,13 @@ export interface CoreOptions {
   tenants?: Tenants;
   log?: (msg: string) => void;
   reapIntervalMs?: number;
+  /** request body limit, for the API and the sandboxes' model route (default 16 MiB). */
+  bodyLimit?: number;
+  /** the model upstream behind /v1/chat/completions and the sandboxes' model route. */
+  model?: ModelGatewayOptions;
 }
+
+export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
 
 export class ServerCore {
   readonly stateDir: string;
@@ -60,7 +68,10 @@ export class ServerCore {
   readonly #terminateHandlers: Array<(sandboxId: string, reason: string) => void> = [];
   readonly startedAt = Date.now();
 
-  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, ledger: Ledger | undefined) {
+  readonly #modelRoute: { close(): void } | undefined;
+
+  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, ledger: Ledger | undefined, modelRoute: { close(): void } | undefined) {
+    this.#modelRoute = modelRoute;
     this.stateDir = o.stateDir;
     this.bus = bus;
     this.manager = manager;
@@ -86,9 +97,15 @@ export class ServerCore {
       const l = ledger;
       bus.subscribe((e) => { try { l.append(e); } catch { /* reported through onError; creates then fail closed */ } });
     }
+    // Sandboxes whose policy sets network.modelGateway reach the model over their egress link.
+    const modelRoute = o.model ? sandboxModelRoute({
+      model: o.model, bus, bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      episodeOf: (id) => core.c?.episodeOf(id),
+    }) : undefined;
     let guard: Guard | undefined;
     try {
       guard = await startGuard({
+        ...(modelRoute ? { model: modelRoute } : {}),
         bus, stateDir: o.stateDir, detect: o.detect ?? true, log: o.log ?? (() => {}), gateway: o.gateway ?? true,
         // An episode ends when contained (its service destroys the sandbox): hold it frozen so
         // the rest of the step's command never runs after the verdict.
@@ -97,9 +114,10 @@ export class ServerCore {
         onTerminateEpisode: (id, reason) => { if (core.c) for (const fn of core.c.#terminateHandlers) fn(id, reason); },
       });
       const manager = await SandboxManager.open({ stateDir: o.stateDir, bus, network: guard.network });
-      core.c = new ServerCore(o, bus, manager, guard, ledger);
+      core.c = new ServerCore(o, bus, manager, guard, ledger, modelRoute);
       return core.c;
     } catch (e) {
+      modelRoute?.close();
       await guard?.close().catch(() => {});
       await ledger?.close().catch(() => {});
       throw e;
@@ -141,6 +159,9 @@ export class ServerCore {
       }
       policy = r.data;
     }
+    if (policy?.network?.modelGateway && !this.#modelRoute) {
+      throw new PraetorError('BAD_POLICY', 'policy.network.modelGateway is set, but this server has no model upstream', { hint: 'start the server with --model-upstream URL, or remove modelGateway from the policy' });
+    }
     // Fail closed: a per-sandbox policy that opens the network needs a gateway that enforces it.
     if (!policyAllowsNothing(policy) && !this.guard.network) {
       throw new PraetorError('RUNTIME_UNAVAILABLE', 'this policy allows network destinations but the server has no egress gateway', { hint: 'remove the network allow rules, or start the server with a gateway-enabled guard' });
@@ -173,6 +194,9 @@ export class ServerCore {
     }
     return entry;
   }
+
+  /** The episode a sandbox serves (for tagging what it does; no tenant check: internal only). */
+  episodeOf(sandboxId: string): string | undefined { return this.#entries.get(sandboxId)?.episodeId; }
 
   /** The caller's sandbox; NOT_FOUND for unknown ids and for other tenants' ids alike. */
   sandbox(p: Principal, id: string): SandboxEntry {
@@ -207,6 +231,7 @@ export class ServerCore {
   async close(): Promise<void> {
     clearInterval(this.#reaper);
     await this.manager.close();
+    this.#modelRoute?.close();
     await this.guard.flush().catch(() => {});
     await this.guard.close().catch(() => {});
     await this.ledger?.close().catch((e: unknown) => this.#log(`ledger close: ${errorMessage(e)}`));

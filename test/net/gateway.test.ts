@@ -39,7 +39,7 @@ describe('egress gateway', { concurrency: false }, () => {
   test('a policy allowing nothing is detectable (sandbox then gets only lo)', async () => {
     const { policyAllowsNothing } = await import('../../src/net/index.ts');
     assert.equal(policyAllowsNothing(undefined), true);
-    assert.equal(policyAllowsNothing({ network: { allow: [], deny: [], protocols: { allow: [], unknown: 'allow' } } }), true);
+    assert.equal(policyAllowsNothing({ network: { allow: [], deny: [], protocols: { allow: [], unknown: 'allow' }, modelGateway: false } }), true);
   });
 
   test('allowed HTTP and HTTPS by name work; flows are recorded with Host/SNI and bytes', async () => {

@@ -17,6 +17,8 @@ export interface DnsContext {
   isolated(): boolean;
   /** Owner of the querying UDP socket (by its source port), best effort. */
   pidOf?(port: number): Promise<number | undefined>;
+  /** Names the gateway itself serves (the model gateway), answered without asking upstream. */
+  local?(name: string): { ip: string; rule: string } | undefined;
 }
 
 export interface Upstream { query(name: string, type: number): Promise<Message> }
@@ -81,6 +83,12 @@ export async function answerQuery(raw: Buffer, ctx0: DnsContext, upstream: Upstr
   if (q.questions.length !== 1) return refuse('dns-format', 'more than one question', RCODE.FORMERR);
   const tunnel = ctx.guard.check(name);
   if (tunnel) return refuse('dns-tunnel', tunnel);
+  const local = ctx.local?.(name);
+  if (local) {
+    const answers = question.type === 1 ? [local.ip] : [];
+    ctx.emit({ name, qtype, answers, decision: 'allow', rule: local.rule });
+    return buildResponse(q, RCODE.NOERROR, answers.map((ip) => ({ name: question.name, type: 1, ttl: MAX_TTL, data: ip })));
+  }
   let decision: Decision;
   try { decision = ctx.matcher().name(name); } catch (e) { return refuse('error', `policy failed: ${String(e)}`, RCODE.SERVFAIL); }
   if (!decision.allow) return refuse(decision.rule, decision.reason ?? 'name not allowed');

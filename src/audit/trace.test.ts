@@ -1,0 +1,39 @@
+// How buildTrace links what an agent inside a sandbox did to the model output that told it to:
+// the model call it made through the model gateway, then the processes it started.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RecordRow } from './store.ts';
+import { buildTrace, type TraceNode } from './trace.ts';
+
+const SB = 'sb-1'; const EP = 'ep-1';
+let seq = 0;
+const row = (e: Record<string, unknown>): RecordRow => {
+  seq++;
+  return {
+    seq, ts: seq * 1000, kind: String(e.kind), sandboxId: SB, episodeId: (e.episodeId as string | undefined) ?? null,
+    step: null, toolCallId: null, modelCallId: (e.modelCallId as string | undefined) ?? null, pid: (e.pid as number | undefined) ?? null,
+    body: JSON.stringify({ sandboxId: SB, ...e }), hash: 'h',
+  };
+};
+const kids = (n: TraceNode | undefined) => (n?.children ?? []).map((c) => `${c.kind}:${String(c.event.pid ?? c.event.modelCallId)}`);
+
+test('processes an in-sandbox agent starts after a gateway model call hang under that call', () => {
+  const rows = [
+    row({ kind: 'process.exec', pid: 10, ppid: 1, comm: 'agent' }),
+    row({ kind: 'model.call', episodeId: EP, modelCallId: 'mc-1', via: 'sandbox', model: 'm' }),
+    row({ kind: 'process.exec', pid: 11, ppid: 10, comm: 'sh' }),       // the agent runs what mc-1 said
+    row({ kind: 'process.exec', pid: 12, ppid: 11, comm: 'curl' }),     // …whose child stays under sh
+    row({ kind: 'model.call', episodeId: EP, modelCallId: 'mc-2', via: 'sandbox', model: 'm' }),
+    row({ kind: 'process.exec', pid: 13, ppid: 10, comm: 'sh' }),
+    row({ kind: 'model.call', episodeId: EP, modelCallId: 'mc-3', via: 'api', model: 'm' }), // a trainer's call: not the sandbox's
+    row({ kind: 'process.exec', pid: 14, ppid: 10, comm: 'sh' }),
+  ];
+  const t = buildTrace(EP, [SB], rows);
+  const byId = (id: string) => t.unlinked.find((n) => n.event.modelCallId === id);
+  assert.deepEqual(kids(byId('mc-1')), ['process.exec:11']);
+  assert.deepEqual(kids(byId('mc-1')?.children[0]), ['process.exec:12']);
+  assert.deepEqual(kids(byId('mc-2')), ['process.exec:13', 'process.exec:14']);
+  assert.deepEqual(kids(byId('mc-3')), []);
+  const agent = t.unlinked.find((n) => n.event.pid === 10);
+  assert.deepEqual(kids(agent), [], 'the agent process itself keeps none of them');
+});
