@@ -40,13 +40,24 @@ export interface Episode {
 }
 
 const OUTPUT_CAP = 10 * 2 ** 20; // Inspect's exec cap
+/** What a step's safety verdict is judged on. */
+const VERDICT_KINDS = new Set(['alert', 'containment', 'net.attempt', 'net.flow', 'dns.query']);
 
 export class EpisodeService {
   readonly #core: ServerCore;
   readonly #episodes = new Map<string, Episode>();
+  /** The events seen during the step a sandbox is running now (one step per episode at a time). */
+  readonly #stepping = new Map<string, PraetorEvent[]>();
+  readonly #unsubscribe: () => void;
 
   constructor(core: ServerCore) {
     this.#core = core;
+    // One listener for all episodes: the bus fans out synchronously on the containment path, so
+    // a listener per running step would make every event pay for every concurrent episode.
+    this.#unsubscribe = core.bus.subscribe((e) => {
+      if (!VERDICT_KINDS.has(e.kind)) return;
+      this.#stepping.get(e.sandboxId)?.push(e);
+    });
     // Containment that terminates an episode (a rule's terminate-episode action) ends it here,
     // so the next step answers with the reason instead of running in a contained sandbox.
     core.onTerminateEpisode((sandboxId, reason) => {
@@ -104,7 +115,7 @@ export class EpisodeService {
     const sb = ep.entry.sb;
     const tags: Tags = { episodeId: id, step, toolCallId, ...(action.model_call_id ? { modelCallId: action.model_call_id } : {}) };
     const seen: PraetorEvent[] = [];
-    const unsub = this.#core.bus.subscribe((e) => { if (e.sandboxId === sb.id && (e.kind === 'alert' || e.kind === 'containment' || e.kind === 'net.attempt' || e.kind === 'net.flow' || e.kind === 'dns.query')) seen.push(e); });
+    this.#stepping.set(sb.id, seen);
     const started = performance.now();
     let observation = '';
     let exitCode: number | null = 0;
@@ -118,7 +129,7 @@ export class EpisodeService {
       observation = `error: ${errorMessage(e)}`;
       exitCode = 1;
     } finally {
-      unsub();
+      this.#stepping.delete(sb.id);
       ep.busy = false;
     }
     const gone = sb.state === 'destroyed' ? 'sandbox destroyed' : undefined;
@@ -202,5 +213,5 @@ export class EpisodeService {
   }
 
   /** Shutdown: forget every episode (the core destroys the sandboxes). */
-  async close(): Promise<void> { this.#episodes.clear(); }
+  async close(): Promise<void> { this.#unsubscribe(); this.#stepping.clear(); this.#episodes.clear(); }
 }

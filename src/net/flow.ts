@@ -134,8 +134,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   const connected = await upConnected!;
   if (final) { up.destroy(); return publish(final); }
   if (connected) { client.resetAndDestroy(); return publish({ ...d, reason: `upstream: ${connected.message}` }); }
-  up.on('error', () => {});
-  client.setNoDelay(true);
+  up.on('error', () => {}); // the client socket was accepted with noDelay already
   // HTTP keeps being judged request by request (keep-alive fronting, later transactions);
   // other protocols are judged on their first bytes only.
   const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
@@ -160,6 +159,9 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       if (ended) up.end(); else client.pipe(up);
       return;
     }
+    // The first request head was judged by the sniff: it goes out before the inspector for the
+    // rest of the connection is even built (setup latency); everything after it is inspected.
+    up.write(first.subarray(0, firstHead!.headEnd));
     const ins = new HttpRequestInspector((c) => {
       const m2 = sb.matcher();
       const p = m2.protocol(c.protocol);
@@ -175,9 +177,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       handle.cut(v.rule, v.reason);
     });
     ins.on('error', (e) => { if (!final) handle.cut('inspection', e.message); });
-    // The first request was judged by the sniff: write it now (setup latency), inspect the rest.
-    const { head, rest } = ins.passJudged(first, firstHead);
-    if (head.length > 0) up.write(head);
+    const { rest } = ins.passJudged(first, firstHead);
     ins.pipe(up);
     if (rest.length > 0) ins.write(rest);
     if (ended) ins.end(); else client.pipe(ins);
