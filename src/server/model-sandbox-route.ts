@@ -16,12 +16,16 @@ export interface SandboxModelRouteOptions {
   /** The episode a sandbox serves, if any (calls are tagged with it). */
   episodeOf(sandboxId: string): string | undefined;
   bodyLimit: number;
+  /** Calls one sandbox may have in flight (default 16): a looping agent must not run up the upstream's bill for everyone. */
+  maxInFlight?: number;
 }
 
 const PATHS = new Set(['/v1/chat/completions', '/chat/completions']);
 
 export function sandboxModelRoute(o: SandboxModelRouteOptions): ModelRoute & { close(): void } {
   const sandboxOf = new WeakMap<Socket, string>();
+  const inFlight = new Map<string, number>();
+  const maxInFlight = o.maxInFlight ?? 16;
   const server = createServer({ requestTimeout: 600_000, headersTimeout: 30_000 }, (req, res) => {
     const sandboxId = sandboxOf.get(req.socket);
     if (!sandboxId) { res.destroy(); return; }
@@ -43,9 +47,19 @@ export function sandboxModelRoute(o: SandboxModelRouteOptions): ModelRoute & { c
       const i = parsed.error.issues[0]!;
       throw new PraetorError('BAD_ARGUMENT', `body.${i.path.join('.')}: ${i.message}`, { hint: 'send model and messages, as the OpenAI API does' });
     }
-    const call = await openChat(o.model, parsed.data);
-    const episodeId = o.episodeOf(sandboxId);
-    await relayChat(call, res, o.bus, { sandboxId, via: 'sandbox', ...(episodeId ? { episodeId } : {}) });
+    const n = inFlight.get(sandboxId) ?? 0;
+    if (n >= maxInFlight) {
+      throw new PraetorError('RATE_LIMITED', `this sandbox already has ${n} model calls in flight`, { hint: 'wait for one to finish' });
+    }
+    inFlight.set(sandboxId, n + 1);
+    try {
+      const call = await openChat(o.model, parsed.data);
+      const episodeId = o.episodeOf(sandboxId);
+      await relayChat(call, res, o.bus, { sandboxId, via: 'sandbox', ...(episodeId ? { episodeId } : {}) });
+    } finally {
+      const left = (inFlight.get(sandboxId) ?? 1) - 1;
+      if (left > 0) inFlight.set(sandboxId, left); else inFlight.delete(sandboxId);
+    }
   }
 
   return {
