@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const p of problems) process.stdout.write(`${p.file}:${p.line}:${p.col}: ${p.message}\n  fix: ${p.fix}\n`);
     if (policy && problems.length === 0) {
       const n = policy.network;
-      process.stdout.write(`${file}: ok (${n ? `${n.allow.length} allow, ${n.deny.length} deny rule(s)${n.phases?.setup ? ', setup phase' : ''}` : 'no network section'}${policyAllowsNothing(policy) ? '; no destination allowed: sandboxes get only lo' : ''})\n`);
+      process.stdout.write(`${file}: ok (${n ? `${n.allow.length} allow, ${n.deny.length} deny rule(s)${n.phases?.setup ? ', setup phase' : ''}${n.modelGateway ? ', model only through the model gateway' : ''}` : 'no network section'}${policyAllowsNothing(policy) ? '; no destination allowed: sandboxes get only lo' : ''})\n`);
     }
   }
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -99,7 +99,7 @@ export type Policy = z.infer<typeof PolicySchema>;
 
 export const EMPTY_NETWORK_POLICY: NetworkPolicy = NetworkPolicySchema.parse({});
 
-/** True when no phase allows any destination: the sandbox then gets only `lo`. */
+/** True when no phase allows any destination and the model is not reached through the gateway: the sandbox then gets only `lo`. */
 export function policyAllowsNothing(p: NetworkPolicy | Policy | undefined): boolean {
   const n: NetworkPolicy | undefined = p && 'allow' in p ? p as NetworkPolicy : (p as Policy | undefined)?.network;
   if (!n) return true;

@@ -35,6 +35,11 @@ export interface ModelRoute {
   serve(sandboxId: string, sock: net.Socket): void;
 }
 
+/** Fail closed: a policy that routes the model through Praetor never runs where nothing serves it. */
+export function noModelGateway(): PraetorError {
+  return new PraetorError('BAD_POLICY', 'network.modelGateway is set, but this praetor has no model gateway', { hint: 'run the sandbox through `praetor serve --model-upstream URL`, or remove modelGateway from the policy' });
+}
+
 export interface GatewayOptions {
   bus: EventBus; stateDir: string; apiAddresses?: string[];
   /** Pool the sandbox links' /30s come from (default 100.64.0.0/16, inside the protected CGNAT block). */
@@ -187,9 +192,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const parsed = NetworkPolicySchema.safeParse(rawPolicy);
       if (!parsed.success) throw new PraetorError('BAD_POLICY', `invalid network policy: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { hint: 'check it with praetor policy check FILE' });
       const policy = parsed.data;
-      if (policy.modelGateway && !opts.model) {
-        throw new PraetorError('BAD_POLICY', 'network.modelGateway is set, but this praetor has no model gateway', { hint: 'run the sandbox through `praetor serve --model-upstream URL`, or remove modelGateway from the policy' });
-      }
+      if (policy.modelGateway && !opts.model) throw noModelGateway();
       const compiled: CompiledPolicy = compilePolicy(policy, {
         protected: protectedRanges({ hostAddresses: hostAddresses(), apiAddresses: opts.apiAddresses ?? [] }),
         // "Only through the gateway": the upstream itself is denied, whatever the allow rules say.

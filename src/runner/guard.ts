@@ -4,7 +4,7 @@
 // start, or a ledger was asked for and cannot be written, nothing starts; if a sensor dies while
 // enforcing, every watched sandbox is frozen and cut off, and an event says why.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { DEFAULT_LINK_POOL, type ModelRoute } from '../net/index.ts';
+import { DEFAULT_LINK_POOL, noModelGateway, type ModelRoute } from '../net/index.ts';
 import { parsePolicyFile, policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
@@ -60,9 +60,7 @@ interface Watched { sb: Sandbox; cgroupId: number | undefined; contained: boolea
 
 export async function startGuard(o: GuardOptions): Promise<Guard> {
   const policy = o.policy ?? (o.policyFile ? parsePolicyFile(o.policyFile) : undefined);
-  if (policy?.network?.modelGateway && !o.model) {
-    throw new PraetorError('BAD_POLICY', 'network.modelGateway is set, but this praetor has no model gateway', { hint: 'run the sandbox through `praetor serve --model-upstream URL`, or remove modelGateway from the policy' });
-  }
+  if (policy?.network?.modelGateway && !o.model) throw noModelGateway();
   const degraded: string[] = [];
   const watched = new Map<string, Watched>();
   const byCgroup = new Map<number, string>();
