@@ -33,6 +33,23 @@ export type CheckpointRow = { n: number; seq: number; payload: string; sig: stri
  * episode_id, step, tool_call_id, model_call_id, pid, body, hash.
  */
 export type Flat = (string | number | null)[];
+
+/** The record columns, in the order of ROW_STRIDE rows. */
+export const RECORD_COLS = 'seq, ts, kind, sandbox_id, episode_id, step, tool_call_id, model_call_id, pid, body, hash';
+
+/** A record as a backend returns it (PostgreSQL hands bigint seq back as a string). */
+export type RawRecord = {
+  seq: number | string; ts: number; kind: string; sandbox_id: string | null; episode_id: string | null;
+  step: number | null; tool_call_id: string | null; model_call_id: string | null; pid: number | null;
+  body: string; hash: string;
+};
+
+export function recordFromRaw(r: RawRecord): RecordRow {
+  return {
+    seq: Number(r.seq), ts: r.ts, kind: r.kind, sandboxId: r.sandbox_id, episodeId: r.episode_id,
+    step: r.step, toolCallId: r.tool_call_id, modelCallId: r.model_call_id, pid: r.pid, body: r.body, hash: r.hash,
+  };
+}
 export const PENDING_STRIDE = 9;
 export const ROW_STRIDE = 11;
 

@@ -4,7 +4,7 @@
 // writer per ledger: a session advisory lock, released by the server if the writer dies.
 import pg from 'pg';
 import { PraetorError } from '../../errors.ts';
-import { ROW_STRIDE, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RecordRow } from '../store.ts';
+import { RECORD_COLS, ROW_STRIDE, recordFromRaw, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RawRecord, type RecordRow } from '../store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ledger_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -24,21 +24,7 @@ export const POSTGRES_OBJECTS = [
   'index:ledger_checkpoints_pkey',
 ].sort();
 
-const COLS = 'seq, ts, kind, sandbox_id, episode_id, step, tool_call_id, model_call_id, pid, body, hash';
 const LOCK_KEY = "hashtext('praetor-ledger:' || current_schema())";
-
-type Raw = {
-  seq: string; ts: number; kind: string; sandbox_id: string | null; episode_id: string | null;
-  step: number | null; tool_call_id: string | null; model_call_id: string | null; pid: number | null;
-  body: string; hash: string;
-};
-
-function toRow(r: Raw): RecordRow {
-  return {
-    seq: Number(r.seq), ts: r.ts, kind: r.kind, sandboxId: r.sandbox_id, episodeId: r.episode_id,
-    step: r.step, toolCallId: r.tool_call_id, modelCallId: r.model_call_id, pid: r.pid, body: r.body, hash: r.hash,
-  };
-}
 
 function redact(url: string): string {
   try { const u = new URL(url); if (u.password) u.password = '***'; return u.toString(); } catch { return 'postgres://…'; }
@@ -122,7 +108,7 @@ export class PostgresStore implements LedgerStore {
         // One statement per batch: unnest turns parallel arrays (one per column) into rows.
         const cols: Flat[] = Array.from({ length: ROW_STRIDE }, () => []);
         for (let i = 0; i < rows.length; i++) cols[i % ROW_STRIDE]!.push(rows[i]!);
-        await this.#q(`INSERT INTO ledger_records (${COLS}) SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[])`, cols);
+        await this.#q(`INSERT INTO ledger_records (${RECORD_COLS}) SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[])`, cols);
       }
       if (checkpoint) await this.#putCheckpoint(checkpoint);
     });
@@ -140,9 +126,9 @@ export class PostgresStore implements LedgerStore {
     // Keyset pages rather than OFFSET: each page costs the same however deep the ledger is.
     let after = -1;
     for (;;) {
-      const { rows } = await this.#q<Raw>(`SELECT ${COLS} FROM ledger_records WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, batchSize]);
+      const { rows } = await this.#q<RawRecord>(`SELECT ${RECORD_COLS} FROM ledger_records WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, batchSize]);
       if (rows.length === 0) return;
-      const out = rows.map(toRow);
+      const out = rows.map(recordFromRaw);
       after = out[out.length - 1]!.seq;
       yield out;
     }
@@ -209,11 +195,11 @@ export class PostgresStore implements LedgerStore {
   }
 
   async episodeRecords(episodeId: string): Promise<RecordRow[]> {
-    return (await this.#q<Raw>(`SELECT ${COLS} FROM ledger_records WHERE episode_id = $1 ORDER BY seq`, [episodeId])).rows.map(toRow);
+    return (await this.#q<RawRecord>(`SELECT ${RECORD_COLS} FROM ledger_records WHERE episode_id = $1 ORDER BY seq`, [episodeId])).rows.map(recordFromRaw);
   }
 
   async sandboxRecords(sandboxIds: string[], fromTs: number, toTs: number): Promise<RecordRow[]> {
-    return (await this.#q<Raw>(`SELECT ${COLS} FROM ledger_records WHERE sandbox_id = ANY($1) AND ts >= $2 AND ts <= $3 AND episode_id IS NULL ORDER BY seq`, [sandboxIds, fromTs, toTs])).rows.map(toRow);
+    return (await this.#q<RawRecord>(`SELECT ${RECORD_COLS} FROM ledger_records WHERE sandbox_id = ANY($1) AND ts >= $2 AND ts <= $3 AND episode_id IS NULL ORDER BY seq`, [sandboxIds, fromTs, toTs])).rows.map(recordFromRaw);
   }
 
   async episodes(): Promise<string[]> {

@@ -6,7 +6,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PraetorError } from '../../errors.ts';
-import { ROW_STRIDE, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RecordRow } from '../store.ts';
+import { RECORD_COLS, ROW_STRIDE, recordFromRaw, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RawRecord, type RecordRow } from '../store.ts';
 import { runChecks } from './sqlite-checks.ts';
 
 const SCHEMA = `
@@ -30,21 +30,6 @@ export const SQLITE_OBJECTS = [
 ].sort();
 
 const MANY = 50;
-const COLS = 'seq, ts, kind, sandbox_id, episode_id, step, tool_call_id, model_call_id, pid, body, hash';
-
-type Raw = {
-  seq: number; ts: number; kind: string; sandbox_id: string | null; episode_id: string | null;
-  step: number | null; tool_call_id: string | null; model_call_id: string | null; pid: number | null;
-  body: string; hash: string;
-};
-
-function toRow(r: Raw): RecordRow {
-  return {
-    seq: r.seq, ts: r.ts, kind: r.kind, sandboxId: r.sandbox_id, episodeId: r.episode_id,
-    step: r.step, toolCallId: r.tool_call_id, modelCallId: r.model_call_id, pid: r.pid,
-    body: r.body, hash: r.hash,
-  };
-}
 
 export class SqliteStore implements LedgerStore {
   readonly backend = 'sqlite' as const;
@@ -99,9 +84,9 @@ export class SqliteStore implements LedgerStore {
 
   async append(rows: Flat, checkpoint: CheckpointRow | null): Promise<void> {
     const one = `(${Array(ROW_STRIDE).fill('?').join(',')})`;
-    this.#insert ??= this.#db.prepare(`INSERT INTO ledger_records (${COLS}) VALUES ${one}`);
+    this.#insert ??= this.#db.prepare(`INSERT INTO ledger_records (${RECORD_COLS}) VALUES ${one}`);
     // Multi-row statements: per-statement overhead, not SQLite, dominates single-row inserts.
-    this.#insertMany ??= this.#db.prepare(`INSERT INTO ledger_records (${COLS}) VALUES ${Array(MANY).fill(one).join(',')}`);
+    this.#insertMany ??= this.#db.prepare(`INSERT INTO ledger_records (${RECORD_COLS}) VALUES ${Array(MANY).fill(one).join(',')}`);
     const ins = this.#insert;
     const many = this.#insertMany;
     const chunk = MANY * ROW_STRIDE;
@@ -123,8 +108,8 @@ export class SqliteStore implements LedgerStore {
   async *records(batchSize: number): AsyncIterable<RecordRow[]> {
     if (!this.#hasTable('ledger_records')) return;
     let batch: RecordRow[] = [];
-    for (const r of this.#db.prepare(`SELECT ${COLS} FROM ledger_records ORDER BY seq`).iterate() as Iterable<Raw>) {
-      batch.push(toRow(r));
+    for (const r of this.#db.prepare(`SELECT ${RECORD_COLS} FROM ledger_records ORDER BY seq`).iterate() as Iterable<RawRecord>) {
+      batch.push(recordFromRaw(r));
       if (batch.length >= batchSize) { yield batch; batch = []; }
     }
     if (batch.length > 0) yield batch;
@@ -177,12 +162,12 @@ export class SqliteStore implements LedgerStore {
   }
 
   async episodeRecords(episodeId: string): Promise<RecordRow[]> {
-    return (this.#db.prepare(`SELECT ${COLS} FROM ledger_records WHERE episode_id = ? ORDER BY seq`).all(episodeId) as Raw[]).map(toRow);
+    return (this.#db.prepare(`SELECT ${RECORD_COLS} FROM ledger_records WHERE episode_id = ? ORDER BY seq`).all(episodeId) as RawRecord[]).map(recordFromRaw);
   }
 
   async sandboxRecords(sandboxIds: string[], fromTs: number, toTs: number): Promise<RecordRow[]> {
-    const st = this.#db.prepare(`SELECT ${COLS} FROM ledger_records WHERE sandbox_id = ? AND ts >= ? AND ts <= ? AND episode_id IS NULL ORDER BY seq`);
-    return sandboxIds.flatMap((s) => (st.all(s, fromTs, toTs) as Raw[]).map(toRow)).sort((a, b) => a.seq - b.seq);
+    const st = this.#db.prepare(`SELECT ${RECORD_COLS} FROM ledger_records WHERE sandbox_id = ? AND ts >= ? AND ts <= ? AND episode_id IS NULL ORDER BY seq`);
+    return sandboxIds.flatMap((s) => (st.all(s, fromTs, toTs) as RawRecord[]).map(recordFromRaw)).sort((a, b) => a.seq - b.seq);
   }
 
   async episodes(): Promise<string[]> {
