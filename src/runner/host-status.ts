@@ -1,6 +1,7 @@
 // What works on this host and what runs degraded: the facts behind `praetor status`, the run
 // report's `degraded` list and the dashboard's warnings.
 import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { errorMessage } from '../errors.ts';
 import { HostInfo, probeHost, RUNTIME_NAMES, runtimeFor } from '../sandbox/index.ts';
 
@@ -22,7 +23,9 @@ export async function hostStatus(stateDir: string): Promise<{ ok: boolean; check
     const why = runtimeFor(r).unavailableReason();
     checks.push({ name: `runtime:${r}`, ok: !why, detail: why ?? 'available', ...(why && r !== 'bwrap' ? { degraded: true } : {}) });
   }
-  checks.push({ name: 'nftables', ok: existsSync('/usr/sbin/nft'), detail: existsSync('/usr/sbin/nft') ? 'available (egress gateway)' : 'missing: apt-get install nftables' });
+  // The gateway runs `nft` from PATH: check the same lookup, so status and gateway agree.
+  const nft = (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'nft')).find((p) => existsSync(p));
+  checks.push({ name: 'nftables', ok: nft !== undefined, detail: nft ? `available (egress gateway): ${nft}` : 'missing: apt-get install nftables' });
   const gpus = HostInfo.gpuDevices().filter((d) => /nvidia\d+$/.test(d));
   checks.push({ name: 'gpu', ok: true, detail: gpus.length ? `${gpus.length} NVIDIA GPU(s)` : 'none (GPU grants and the GPU sensor are unavailable)' });
   for (const extra of await sensorChecks()) checks.push(extra);

@@ -75,8 +75,8 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       })]);
     } finally {
       req.signal?.removeEventListener('abort', abort);
+      sampler.stop();
     }
-    sampler.stop();
     const usage = usageAtEnd ?? sb.usage();
     // The command is done: whatever it left running dies with the sandbox.
     await sb.destroy(result.timedOut ? 'timeout' : 'command exited');
