@@ -40,18 +40,22 @@ function sorted(v: unknown, depth: number): unknown {
       const o = v as Record<string, unknown>;
       const keys = Object.keys(o);
       let inOrder = true;
-      let changed = false;
+      // Each value is checked (and, if it needs it, sorted) once: the rebuild below reuses these
+      // results. Only values that changed are remembered — every other one is its own result.
+      let changed: Map<string, unknown> | null = null;
       for (let i = 0; i < keys.length; i++) {
-        if (i > 0 && keys[i - 1]! >= keys[i]!) inOrder = false;
-        const x = o[keys[i]!];
-        if (typeof x === 'object' && x !== null ? sorted(x, depth + 1) !== x : (sorted(x, depth + 1), false)) changed = true;
+        const k = keys[i]!;
+        if (i > 0 && keys[i - 1]! >= k) inOrder = false;
+        const x = o[k];
+        const y = sorted(x, depth + 1);
+        if (y !== x) (changed ??= new Map()).set(k, y);
       }
       // Integer-like keys are always enumerated first by the engine, whatever the insertion
       // order; such an object can never be rebuilt in pure string order, so it never counts as
       // "in order" and the rebuild below yields the engine's order — deterministic either way.
-      if (inOrder && !changed) return v;
+      if (inOrder && changed === null) return v;
       const copy: Record<string, unknown> = {};
-      for (const k of keys.sort()) copy[k] = sorted(o[k], depth + 1);
+      for (const k of keys.sort()) copy[k] = changed !== null && changed.has(k) ? changed.get(k) : o[k];
       return copy;
     }
     default:

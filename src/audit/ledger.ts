@@ -159,9 +159,11 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
   const key = loadOrCreateSigningKey(o.stateDir);
   const wopts = { privatePem: key.privatePem, keyId: key.keyId, stateDir: o.stateDir, checkpointEvery: o.checkpointEvery, checkpointMs: o.checkpointMs };
   let ledger: Ledger | null = null;
-  const early: { acked?: number; err?: unknown } = {};
+  // An error can arrive while the backend opens, before the Ledger exists: keep it for then.
+  // An ack cannot matter then (nothing has been appended yet), so none is kept.
+  const early: { err?: unknown } = {};
   const ev = {
-    onAck: (n: number) => { if (ledger) ledger.ack(n); else early.acked = n; },
+    onAck: (n: number) => { ledger?.ack(n); },
     onError: (e: unknown) => { if (ledger) ledger.fail(e); else early.err = e; },
   };
   let backend: Backend;

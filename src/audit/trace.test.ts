@@ -2,8 +2,8 @@
 // the model call it made through the model gateway, then the processes it started.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RecordRow } from './store.ts';
-import { buildTrace, type TraceNode } from './trace.ts';
+import type { LedgerStore, RecordRow } from './store.ts';
+import { buildTrace, traceEpisode, type TraceNode } from './trace.ts';
 
 const SB = 'sb-1'; const EP = 'ep-1';
 let seq = 0;
@@ -36,4 +36,25 @@ test('processes an in-sandbox agent starts after a gateway model call hang under
   assert.deepEqual(kids(byId('mc-3')), []);
   const agent = t.unlinked.find((n) => n.event.pid === 10);
   assert.deepEqual(kids(agent), [], 'the agent process itself keeps none of them');
+});
+
+test('traceEpisode handles episodes too large to spread into Math.min/Math.max', async () => {
+  const n = 200_000;
+  const own: RecordRow[] = [];
+  for (let i = 0; i < n; i++) {
+    // ts not in seq order: the window must come from the smallest and largest ts, not the ends
+    const ts = i === 7 ? 1 : i === 11 ? 9e9 : 1000 + i;
+    own.push({
+      seq: i + 1, ts, kind: 'resource.sample', sandboxId: SB, episodeId: EP, step: null, toolCallId: null,
+      modelCallId: null, pid: null, body: '{"kind":"resource.sample"}', hash: 'h',
+    });
+  }
+  let window: [string[], number, number] | undefined;
+  const store = {
+    episodeRecords: async () => own,
+    sandboxRecords: async (ids: string[], from: number, to: number) => { window = [ids, from, to]; return []; },
+  } as unknown as LedgerStore;
+  const t = await traceEpisode(store, EP);
+  assert.deepEqual(window, [[SB], 1, 9e9]);
+  assert.equal(t.samples['resource.sample'], n);
 });

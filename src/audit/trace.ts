@@ -29,8 +29,13 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 export async function traceEpisode(store: LedgerStore, episodeId: string): Promise<EpisodeTrace> {
   const own = await store.episodeRecords(episodeId);
   const sandboxes = [...new Set(own.map((r) => r.sandboxId).filter((s): s is string => s !== null))].sort();
-  const start = own.length > 0 ? Math.min(...own.map((r) => r.ts)) : null;
-  const end = own.length > 0 ? Math.max(...own.map((r) => r.ts)) : null;
+  // One pass, no spread: Math.min(...array) overflows the call stack on large episodes.
+  let start: number | null = null;
+  let end: number | null = null;
+  for (const r of own) {
+    if (start === null || r.ts < start) start = r.ts;
+    if (end === null || r.ts > end) end = r.ts;
+  }
   const extra = start !== null && end !== null && sandboxes.length > 0 ? await store.sandboxRecords(sandboxes, start, end) : [];
   return buildTrace(episodeId, sandboxes, [...own, ...extra].sort((a, b) => a.seq - b.seq));
 }

@@ -1,5 +1,5 @@
 // Messages between the Ledger (main thread) and the SQLite writer thread.
-import { isPraetorError, PraetorError, type ErrorCode } from '../errors.ts';
+import { errorMessage, isPraetorError, PraetorError, type ErrorCode } from '../errors.ts';
 import type { Flat } from './store.ts';
 
 export type ToWorker =
@@ -18,7 +18,7 @@ export type FromWorker =
 
 export function serializeError(e: unknown): WireError {
   if (isPraetorError(e)) return e.hint === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, hint: e.hint };
-  return { code: 'LEDGER_UNAVAILABLE', message: `ledger writer failed: ${e instanceof Error ? e.message : String(e)}` };
+  return { code: 'LEDGER_UNAVAILABLE', message: `ledger writer failed: ${errorMessage(e)}` };
 }
 
 export function deserializeError(w: WireError): PraetorError {

@@ -32,15 +32,15 @@ export class ChainWriter {
   #cpLink: string;
   #cpAt = Date.now();
 
-  private constructor(store: LedgerStore, opts: WriterOptions, ledgerId: string, head: { seq: number; hash: string }, cp: CheckpointRow) {
+  private constructor(store: LedgerStore, opts: WriterOptions, key: KeyObject, ledgerId: string, head: { seq: number; hash: string }, cp: Signed) {
     this.#store = store;
     this.#opts = opts;
-    this.#key = createPrivateKey(opts.privatePem);
+    this.#key = key;
     this.ledgerId = ledgerId;
     this.#seq = head.seq;
     this.#hash = head.hash;
-    this.#cp = JSON.parse(cp.payload) as CheckpointStatement;
-    this.#cpLink = checkpointLinkHash(cp.payload, cp.sig);
+    this.#cp = cp.stmt;
+    this.#cpLink = checkpointLinkHash(cp.row.payload, cp.row.sig);
   }
 
   /** Opens (creating when new) and seals whatever a crash left after the last checkpoint. */
@@ -65,24 +65,26 @@ export class ChainWriter {
       });
     }
     const ledgerId = meta.ledger_id;
-    let last = await store.lastCheckpoint();
-    if (last === null) {
+    const key = createPrivateKey(opts.privatePem);
+    const stored = await store.lastCheckpoint();
+    let last: Signed;
+    if (stored !== null) last = { row: stored, stmt: JSON.parse(stored.payload) as CheckpointStatement };
+    else {
       const genesis = genesisHash(ledgerId);
       const stmt: CheckpointStatement = {
         v: 1, ledger: ledgerId, n: 1, seq: 0, hash: genesis, ts: Date.now(), keyId: opts.keyId,
         prev: '', prunedThrough: 0, prunedHash: genesis, reason: 'open',
       };
-      last = sign(stmt, createPrivateKey(opts.privatePem));
-      await store.append([], last);
+      last = sign(stmt, key);
+      await store.append([], last.row);
     }
-    const lastStmt = JSON.parse(last.payload) as CheckpointStatement;
-    const head = (await store.tail()) ?? { seq: lastStmt.prunedThrough, hash: lastStmt.prunedHash };
-    const w = new ChainWriter(store, opts, ledgerId, head, last);
+    const head = (await store.tail()) ?? { seq: last.stmt.prunedThrough, hash: last.stmt.prunedHash };
+    const w = new ChainWriter(store, opts, key, ledgerId, head, last);
     // Every open leaves a signed mark: it seals a crashed writer's tail, proves the ledger is
     // writable now (read-only or full disk fails here, before any sandbox starts), and records
     // the restart itself.
     if (!created) await w.seal('open');
-    else writeWitness(opts.stateDir, ledgerId, last);
+    else writeWitness(opts.stateDir, ledgerId, last.row);
     return w;
   }
 
@@ -107,7 +109,7 @@ export class ChainWriter {
     }
     const due = seq - this.#cp.seq >= this.#opts.checkpointEvery || Date.now() - this.#cpAt >= this.#opts.checkpointMs;
     const cp = due && seq > this.#cp.seq ? this.#next('interval', seq, prev, this.#cp.prunedThrough, this.#cp.prunedHash) : null;
-    await this.#store.append(rows, cp);
+    await this.#store.append(rows, cp?.row ?? null);
     this.#seq = seq;
     this.#hash = prev;
     if (cp) this.#advance(cp);
@@ -117,7 +119,7 @@ export class ChainWriter {
   async seal(reason: CheckpointStatement['reason']): Promise<void> {
     if (reason === 'interval' && this.#seq === this.#cp.seq) { this.#cpAt = Date.now(); return; }
     const cp = this.#next(reason, this.#seq, this.#hash, this.#cp.prunedThrough, this.#cp.prunedHash);
-    await this.#store.append([], cp);
+    await this.#store.append([], cp.row);
     this.#advance(cp);
   }
 
@@ -138,24 +140,24 @@ export class ChainWriter {
     const anchor = anchors.sort((a, b) => b.seq - a.seq)[0];
     if (anchor === undefined) return 0;
     const cp = this.#next('prune', this.#seq, this.#hash, anchor.seq, anchor.hash);
-    await this.#store.prune(anchor.seq, cp);
+    await this.#store.prune(anchor.seq, cp.row);
     this.#advance(cp);
     return anchor.seq;
   }
 
-  #next(reason: CheckpointStatement['reason'], seq: number, hash: string, prunedThrough: number, prunedHash: string): CheckpointRow {
+  #next(reason: CheckpointStatement['reason'], seq: number, hash: string, prunedThrough: number, prunedHash: string): Signed {
     return sign({
       v: 1, ledger: this.ledgerId, n: this.#cp.n + 1, seq, hash, ts: Date.now(), keyId: this.#opts.keyId,
       prev: this.#cpLink, prunedThrough, prunedHash, reason,
     }, this.#key);
   }
 
-  #advance(cp: CheckpointRow): void {
-    this.#cp = JSON.parse(cp.payload) as CheckpointStatement;
-    this.#cpLink = checkpointLinkHash(cp.payload, cp.sig);
+  #advance(cp: Signed): void {
+    this.#cp = cp.stmt;
+    this.#cpLink = checkpointLinkHash(cp.row.payload, cp.row.sig);
     this.#cpAt = Date.now();
     try {
-      writeWitness(this.#opts.stateDir, this.ledgerId, cp);
+      writeWitness(this.#opts.stateDir, this.ledgerId, cp.row);
     } catch (e) {
       // The ledger itself is intact; a missing witness only weakens rollback detection.
       process.emitWarning(`ledger witness not written: ${String(e)}`);
@@ -163,7 +165,10 @@ export class ChainWriter {
   }
 }
 
-function sign(stmt: CheckpointStatement, key: KeyObject): CheckpointRow {
+/** A signed checkpoint row, with the statement it was built from (no need to parse it back). */
+type Signed = { row: CheckpointRow; stmt: CheckpointStatement };
+
+function sign(stmt: CheckpointStatement, key: KeyObject): Signed {
   const payload = statementBytes(stmt);
-  return { n: stmt.n, seq: stmt.seq, payload, sig: signStatement(key, payload) };
+  return { row: { n: stmt.n, seq: stmt.seq, payload, sig: signStatement(key, payload) }, stmt };
 }

@@ -100,7 +100,7 @@ const kinds = [
     cpuPct: z.number().describe('percent of one CPU over the last interval'),
     cpuLimitPct: z.number().nullable().describe('quota as percent of one CPU'),
     memBytes: z.number(), memLimitBytes: z.number().nullable(), pids: z.number().int(),
-    saturatedMs: z.number().describe('how long CPU has stayed at ≥ 90 % of its quota'),
+    saturatedMs: z.number().describe('how long CPU has stayed at ≥ 80 % of its quota, judged over the last second'),
   }),
   Envelope.extend({
     kind: z.literal('gpu.sample'),

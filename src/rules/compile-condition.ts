@@ -1,6 +1,6 @@
 import type { EventKind } from '../events/schema.ts';
-import { inCidr, ipGroups, parseCidr } from './cidr.ts';
-import { EVENT_KINDS_FOR_RULES, fieldDef, type Ctx, type FieldDef } from './fields.ts';
+import { inCidr, ipGroups, parseCidr, type Cidr } from './cidr.ts';
+import { EVENT_KINDS_FOR_RULES, fieldDef, memo, type Ctx, type FieldDef } from './fields.ts';
 import type { Item, Node, Op } from './condition-parser.ts';
 
 // Turns a parsed condition into a closure, once, checking every field and value against the
@@ -161,24 +161,21 @@ function buildPredicate(n: Extract<Node, { t: 'cmp' }>, def: FieldDef, items: It
     return n.op === '=' ? (c) => g(c) === v : (c) => { const x = g(c); return x !== undefined && x !== v; };
   }
 
+  if (def.type === 'string' && n.op === 'in_cidr') {
+    const nets = cidrNets(vals, items, bad);
+    if (!nets) return undefined;
+    // Several in_cidr tests usually read the same address: parse it once per event.
+    const g = get as (c: Ctx) => string | undefined;
+    const key = `ip:${n.field}`;
+    return (c) => {
+      const ip = memo(c, key, () => { const x = g(c); return x === undefined ? undefined : ipGroups(x); });
+      return ip !== undefined && inCidr(ip, nets);
+    };
+  }
   const one = stringPredicate(n.op, vals, items, bad);
   if (!one) return undefined;
   if (def.type === 'string') {
     const g = get as (c: Ctx) => string | undefined;
-    if (n.op === 'in_cidr') {
-      // Several in_cidr tests usually read the same address: parse it once per event.
-      const nets = vals.map(parseCidr).filter((x) => x !== undefined);
-      const key = `ip:${n.field}`;
-      return (c) => {
-        let ip = c.memo?.get(key) as ReturnType<typeof ipGroups> | null | undefined;
-        if (ip === undefined) {
-          const x = g(c);
-          ip = x === undefined ? null : ipGroups(x) ?? null;
-          (c.memo ??= new Map()).set(key, ip);
-        }
-        return ip !== null && inCidr(ip, nets);
-      };
-    }
     if (n.op === '!=') { const v = vals[0]; return (c) => { const x = g(c); return x !== undefined && x !== v; }; }
     return (c) => { const x = g(c); return x !== undefined && one(x); };
   }
@@ -213,12 +210,20 @@ function stringPredicate(op: Op, vals: string[], items: Item[], bad: Bad): ((x: 
       }
     }
     case 'in_cidr': {
-      const nets = vals.map(parseCidr);
-      const i = nets.findIndex((x) => x === undefined);
-      if (i >= 0) return bad(`'${vals[i]}' is not a CIDR network`, items[i]?.pos ?? 0, 'write e.g. 10.0.0.0/8 or fc00::/7');
-      const ok = nets.filter((x) => x !== undefined);
-      return (x) => inCidr(x, ok);
+      const nets = cidrNets(vals, items, bad);
+      return nets && ((x) => inCidr(x, nets));
     }
     default: return bad(`operator '${op}' does not apply to strings`, items[0]?.pos ?? 0);
   }
+}
+
+/** The networks of an in_cidr list, parsed once at compile time; a bad one is reported. */
+function cidrNets(vals: string[], items: Item[], bad: Bad): Cidr[] | undefined {
+  const nets: Cidr[] = [];
+  for (let i = 0; i < vals.length; i++) {
+    const net = parseCidr(vals[i]!);
+    if (net === undefined) return bad(`'${vals[i]}' is not a CIDR network`, items[i]?.pos ?? 0, 'write e.g. 10.0.0.0/8 or fc00::/7');
+    nets.push(net);
+  }
+  return nets;
 }

@@ -4,7 +4,7 @@ import { ConditionSyntaxError, parseCondition } from './condition-parser.ts';
 import { EVENT_KINDS_FOR_RULES, fieldDef, type Ctx, type FieldDef } from './fields.ts';
 import type { Diagnostic, Fragment, LoadedItem, SourcePos } from './loader.ts';
 import { joinFragments, mergeItems, type RuleDef, type RuleSetDefs } from './ruleset.ts';
-import { Maturity, MITRE_TAG, type Priority, type RuleAction } from './vocabulary.ts';
+import { Maturity, MITRE_TAG, RULE_ACTIONS, type Priority, type RuleAction } from './vocabulary.ts';
 
 // Compiles merged definitions into rules that are ready to run: one closure per condition,
 // event kinds indexed, output templates pre-split, actions already gated by maturity. Every
@@ -47,8 +47,6 @@ export type CompiledRuleSet = {
   macros: ReadonlyMap<string, string>;
 };
 
-const ACTION_STRENGTH: readonly RuleAction[] = ['alert', 'kill', 'kill-tree', 'freeze', 'isolate', 'destroy', 'terminate-episode'];
-
 export function compileItems(items: readonly LoadedItem[], diags: Diagnostic[]): CompiledRuleSet {
   const defs = mergeItems(items, diags);
   return compileDefs(defs, diags);
@@ -64,18 +62,7 @@ function compileDefs(defs: RuleSetDefs, diags: Diagnostic[]): CompiledRuleSet {
     let ok = true;
     const env: CompileEnv = {
       lists,
-      macro: (name) => {
-        if (done.has(name)) return done.get(name);
-        if (active.has(name)) return 'cycle';
-        const m = defs.macros.get(name);
-        if (!m) return undefined;
-        active.add(name);
-        const c = compileText(m.condition, m.pos, `macro '${name}'`);
-        active.delete(name);
-        const r = c ?? { fn: () => false, tri: new Map() };
-        done.set(name, r);
-        return r;
-      },
+      macro: compileMacro,
       report: (p) => {
         ok = false;
         const at = joined.locate(p.pos, joined.text.slice(p.pos, p.pos + 30));
@@ -94,16 +81,22 @@ function compileDefs(defs: RuleSetDefs, diags: Diagnostic[]): CompiledRuleSet {
     }
   };
 
-  // Macros are compiled even when unused so lint reports their errors too.
-  for (const name of defs.macros.keys()) env0(name);
-  function env0(name: string): void {
-    if (done.has(name)) return;
+  /** A macro compiled once, on first use; a broken one compiles to never-true (its errors are reported). */
+  function compileMacro(name: string): Compiled | undefined | 'cycle' {
+    const hit = done.get(name);
+    if (hit) return hit;
+    if (active.has(name)) return 'cycle';
     const m = defs.macros.get(name);
-    if (!m) return;
+    if (!m) return undefined;
     active.add(name);
-    done.set(name, compileText(m.condition, m.pos, `macro '${name}'`) ?? { fn: () => false, tri: new Map() });
+    const r = compileText(m.condition, m.pos, `macro '${name}'`) ?? { fn: () => false, tri: new Map() };
     active.delete(name);
+    done.set(name, r);
+    return r;
   }
+
+  // Macros are compiled even when unused so lint reports their errors too.
+  for (const name of defs.macros.keys()) compileMacro(name);
 
   const rules: CompiledRule[] = [];
   for (const def of defs.rules.values()) {
@@ -146,13 +139,13 @@ function compileRule(def: RuleDef, compileText: CompileText, diags: Diagnostic[]
     problem(`is ${maturity.data}: its actions ${declared.join(', ')} are downgraded to alert`, 'promote it to maturity_stable once its false-positive rate is known', 'warning');
   }
   const actions: RuleAction[] = stable
-    ? ACTION_STRENGTH.filter((a) => a === 'alert' || declared.includes(a))
+    ? RULE_ACTIONS.filter((a) => a === 'alert' || declared.includes(a))
     : ['alert'];
   return {
     name: def.name, desc: def.desc ?? '', priority: def.priority ?? 'WARNING', maturity: maturity.data, tags,
     declaredActions: declared, actions, enabled: def.enabled ?? true, pos: def.pos, kinds, match: cond.fn,
     ...(window ? { window } : {}), throttleNs: (def.throttle ?? 0) * 1e6, render,
-    condition: def.condition.map((f) => f.text).join(' '),
+    condition: joinFragments(def.condition).text,
   };
 }
 

@@ -97,6 +97,27 @@ test('after-window and throttle', () => {
   assert.equal(e.process(conn(1, 200000)).length, 0, 'prior event too old');
 });
 
+test('after-window: an event matching both `after` and the condition does not pair with itself', () => {
+  const rs = ruleset(`
+- rule: tmp-after-tmp
+  desc: d
+  condition: evt.kind = process.exec and proc.exe startswith /tmp/
+  output: o
+  priority: WARNING
+  tags: [maturity_incubating]
+  window: { after: "evt.kind = process.exec and proc.exe startswith /tmp/", within: 1m }
+`);
+  const e = createRuleEngine({ rules: rs });
+  const first = exec(['/tmp/a'], 1000);
+  assert.deepEqual(e.process(first), [], 'the first /tmp exec has no earlier one');
+  const second = exec(['/tmp/b'], 2000);
+  const [a, ...rest] = e.process(second);
+  assert.equal(rest.length, 0);
+  assert.deepEqual(a?.evidence, [first.id, second.id], 'pairs with the earlier event, not itself');
+  const third = exec(['/tmp/c'], 3000);
+  assert.deepEqual(e.process(third)[0]?.evidence, [second.id, third.id], 'each event becomes the earlier one for the next');
+});
+
 const KILL = (maturity: string) => `
 - rule: nc
   desc: d

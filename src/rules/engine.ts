@@ -66,14 +66,23 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     if (!slots && !afters) return [];
     const c: Ctx = { e };
     const out: AlertInput[] = [];
+    let remember: Slot[] | undefined;
     if (afters) {
       for (const s of afters) {
         try {
-          if (s.rule.window?.after?.(c)) s.win?.remember(c);
+          if (s.rule.window?.after?.(c)) (remember ??= []).push(s);
         } catch (err) { out.push(failure(s.rule, e, err)); }
       }
     }
-    if (!slots) return out;
+    if (slots) matchSlots(slots, e, c, out);
+    // Remembered only after this event's own rules ran: `after` asks for an *earlier* event, so
+    // an event that satisfies both `after` and the condition pairs with the one before it (if
+    // any), never with itself — and then becomes the earlier event for the ones that follow.
+    if (remember) for (const s of remember) s.win?.remember(c);
+    return out;
+  }
+
+  function matchSlots(slots: readonly Slot[], e: PraetorEvent, c: Ctx, out: AlertInput[]): void {
     for (const s of slots) {
       try {
         const hit = s.rule.match(c);
@@ -94,7 +103,6 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         out.push(failure(s.rule, e, err));
       }
     }
-    return out;
   }
 
   function failure(rule: CompiledRule, e: PraetorEvent, err: unknown): AlertInput {

@@ -1,5 +1,5 @@
 import { EVENT_KINDS, type EventKind, type EventOf, type PraetorEvent } from '../events/schema.ts';
-import { sshOptionKeys, sshFlags } from './ssh-argv.ts';
+import { parseSshArgv } from './ssh-argv.ts';
 
 // The fields a condition may name, Falco style, as one table: name → type, the event kinds that
 // carry it, and an accessor. The linter rejects unknown fields and type errors from this table;
@@ -32,7 +32,8 @@ function on<K extends EventKind>(
   return { type, kinds, desc, get };
 }
 
-function memo<T>(c: Ctx, key: string, f: () => T): T {
+/** A value derived from the event, computed once per event (per Ctx) however many rules read it. */
+export function memo<T>(c: Ctx, key: string, f: () => T): T {
   const m = (c.memo ??= new Map());
   if (m.has(key)) return m.get(key) as T;
   const v = f();
@@ -56,8 +57,17 @@ function stdioNet(e: EventOf<'process.exec'>): boolean {
   return e.stdio?.some((s) => /^(tcp|udp|inet)/.test(s)) ?? false;
 }
 
-function labels(name: string): string[] {
-  return name.replace(/\.$/, '').toLowerCase().split('.');
+type DnsName = { name: string; labels: string[]; maxLabelLen: number };
+
+/** The queried name normalised (lower case, no trailing dot) and split into labels, once per event. */
+function dnsName(e: EventOf<'dns.query'>, c: Ctx): DnsName {
+  return memo(c, 'dns', () => {
+    const name = e.name.replace(/\.$/, '').toLowerCase();
+    const labels = name.split('.');
+    let maxLabelLen = 0;
+    for (const l of labels) if (l.length > maxLabelLen) maxLabelLen = l.length;
+    return { name, labels, maxLabelLen };
+  });
 }
 
 export const FIELDS: Readonly<Record<string, FieldDef>> = {
@@ -88,8 +98,8 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.sensor': on('string', EXEC, 'ebpf or procfs', (e) => e.sensor),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
-  'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'sshf', () => sshFlags(e.argv))),
-  'ssh.opts': on('strings', EXEC, '-o option keys (lower case) of an ssh argv, e.g. remoteforward', (e, c) => memo(c, 'ssho', () => sshOptionKeys(e.argv))),
+  'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).flags),
+  'ssh.opts': on('strings', EXEC, '-o option keys (lower case) of an ssh argv, e.g. remoteforward', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).optionKeys),
 
   // network: kernel connects and gateway verdicts
   'fd.sip': on('string', NET, 'destination ip', (e) => e.dstIp),
@@ -106,12 +116,12 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'net.bytes_in': on('number', ['net.flow'], 'bytes received', (e) => e.bytesIn),
 
   // dns
-  'dns.name': on('string', ['dns.query'], 'queried name, lower case, no trailing dot', (e) => e.name.replace(/\.$/, '').toLowerCase()),
+  'dns.name': on('string', ['dns.query'], 'queried name, lower case, no trailing dot', (e, c) => dnsName(e, c).name),
   'dns.qtype': on('string', ['dns.query'], 'query type, e.g. A, TXT, NULL', (e) => e.qtype.toUpperCase()),
   'dns.answers': on('strings', ['dns.query'], 'answers', (e) => e.answers),
-  'dns.domain': on('string', ['dns.query'], 'last two labels of the name (a cheap registered domain)', (e) => labels(e.name).slice(-2).join('.')),
-  'dns.labels': on('number', ['dns.query'], 'number of labels', (e) => labels(e.name).length),
-  'dns.max_label_len': on('number', ['dns.query'], 'length of the longest label (tunnels pack data into labels)', (e) => Math.max(...labels(e.name).map((l) => l.length))),
+  'dns.domain': on('string', ['dns.query'], 'last two labels of the name (a cheap registered domain)', (e, c) => memo(c, 'dns.domain', () => dnsName(e, c).labels.slice(-2).join('.'))),
+  'dns.labels': on('number', ['dns.query'], 'number of labels', (e, c) => dnsName(e, c).labels.length),
+  'dns.max_label_len': on('number', ['dns.query'], 'length of the longest label (tunnels pack data into labels)', (e, c) => dnsName(e, c).maxLabelLen),
 
   // files
   'file.path': on('string', ['file.open'], 'opened path', (e) => e.path),

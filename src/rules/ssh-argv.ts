@@ -6,9 +6,10 @@
 // Options that take a value, from ssh.c's getopt string.
 const WITH_ARG = new Set('bceilmopBDEFIJLOPQRSwW');
 
-type Parsed = { flags: string[]; optionKeys: string[] };
+export type SshArgv = { flags: string[]; optionKeys: string[] };
 
-function parse(argv: readonly string[]): Parsed {
+/** Flags and -o option keys in one walk (rules read both per event: parse once, see fields.ts). */
+export function parseSshArgv(argv: readonly string[]): SshArgv {
   const flags: string[] = [];
   const optionKeys: string[] = [];
   let host = false;
@@ -40,9 +41,9 @@ function optionKey(v: string): string {
 }
 
 export function sshFlags(argv: readonly string[]): string[] {
-  return parse(argv).flags;
+  return parseSshArgv(argv).flags;
 }
 
 export function sshOptionKeys(argv: readonly string[]): string[] {
-  return parse(argv).optionKeys;
+  return parseSshArgv(argv).optionKeys;
 }

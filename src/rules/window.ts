@@ -73,7 +73,8 @@ export function createWindowState(w: CompiledWindow, maxKeys: number): WindowSta
       if (!matched) return undefined;
       if (w.mode === 'after') {
         const p = prior.get(c.e.sandboxId);
-        if (!p || now - p.ts > w.withinNs || now < p.ts) return undefined;
+        // `after` means an earlier event: never the same one (evidence [id, id]).
+        if (!p || p.id === c.e.id || now - p.ts > w.withinNs || now < p.ts) return undefined;
         return { evidence: [p.id, c.e.id] };
       }
       const key = windowKey(c, w.by);

@@ -3,7 +3,7 @@
 // writer's session so a server default of off cannot silently weaken acknowledgements). One
 // writer per ledger: a session advisory lock, released by the server if the writer dies.
 import pg from 'pg';
-import { PraetorError } from '../../errors.ts';
+import { errorMessage, PraetorError } from '../../errors.ts';
 import { RECORD_COLS, ROW_STRIDE, recordFromRaw, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RawRecord, type RecordRow } from '../store.ts';
 
 const SCHEMA = `
@@ -31,7 +31,7 @@ function redact(url: string): string {
 }
 
 function unavailable(msg: string, cause: unknown): PraetorError {
-  return new PraetorError('LEDGER_UNAVAILABLE', `${msg}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+  return new PraetorError('LEDGER_UNAVAILABLE', `${msg}: ${errorMessage(cause)}`, {
     hint: 'check that PostgreSQL is reachable, writable and not out of disk; praetor refuses to run sandboxes unrecorded', cause,
   });
 }
@@ -163,7 +163,7 @@ export class PostgresStore implements LedgerStore {
       return rows.map((r) => ({ seq: Number(r.seq), column: r.col }));
     } catch (e) {
       // A body that is not JSON (or a non-numeric step/pid) makes the cast fail for the table.
-      return [{ seq: 0, column: `(a body or column that cannot be compared: ${e instanceof Error ? e.message : String(e)})` }];
+      return [{ seq: 0, column: `(a body or column that cannot be compared: ${errorMessage(e)})` }];
     }
   }
 

@@ -2,6 +2,7 @@
 // run here, in C, on their own connection, while the main thread walks the hash chain.
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorMessage } from '../../errors.ts';
 
 export const MISMATCH_SQL = `
 SELECT seq, CASE
@@ -34,6 +35,6 @@ if (parentPort && workerData?.sqliteChecks === true) {
   try {
     parentPort.postMessage({ ok: true, ...runChecks(d.path, d.limit) });
   } catch (e) {
-    parentPort.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+    parentPort.postMessage({ ok: false, error: errorMessage(e) });
   }
 }
