@@ -36,14 +36,15 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   let final: Decision | null = null; let upstream: net.Socket | null = null; let published = false;
   // Bytes moved by the kernel after the hand-over to the splice engine, and its flow id.
   const spliced = { out: 0, in: 0, id: 0 };
-  const spliceDoneRef = { v: false };
+  // Set once the splice engine has let go of the sockets (they are Node's again).
+  let spliceDone = false;
   const handle: FlowHandle = {
     dstIp: dst.ip, dstPort: dst.port, names,
     get protocol() { return protocol; }, set protocol(p) { protocol = p; },
     cut(rule, reason) {
       final = { allow: false, rule, reason };
       // A spliced flow's sockets belong to the engine until it lets go; it then closes them.
-      if (spliced.id && o.splice && !spliceDoneRef.v) { o.splice.cut(spliced.id); return; }
+      if (spliced.id && o.splice && !spliceDone) { o.splice.cut(spliced.id); return; }
       upstream?.destroy(); client.resetAndDestroy();
     },
   };
@@ -139,7 +140,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // other protocols are judged on their first bytes only.
   const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
   const httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
-  let halfSpliced = false; let spliceDone = false;
+  let halfSpliced = false;
   client.on('close', () => {
     if (spliced.id && !spliceDone) { o.splice!.cut(spliced.id); return; } // up is closed after the engine lets go
     up.destroy();
@@ -189,15 +190,34 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       // they are forwarded, so waiting for a harmless banner does not smuggle a miner login.
       const late = await sniffSocket(client, 'client', { silentMs: 30_000, totalMs: 33_000 });
       if (final) return;
-      if (!late.silent && protocol === 'unknown') {
-        const p = sb.matcher().protocol(late.cls.protocol);
-        protocol = late.cls.protocol; detail = late.cls.detail;
-        if (!p.allow || late.cls.protocol === 'incomplete') { handle.cut(p.allow ? 'inspection' : p.rule, p.reason ?? 'handshake incomplete'); return; }
+      if (!late.silent) {
+        const denied = judgeLate(late.cls);
+        if (denied) { handle.cut(denied.rule, denied.reason ?? 'denied'); return; }
       }
       toUpstream(late.buf, late.ended);
       return;
     }
     toUpstream(sniffed.buf, sniffed.ended);
+  };
+  // The client's first bytes after a silence are judged whatever the server's banner named the
+  // flow. Threat: an allowed SSH (or other server-first) banner must not wave through a stratum
+  // login or tunnel handshake the client sends next; nor may a late TLS/HTTP client name a
+  // fronted host. Returns the denial, or null.
+  const judgeLate = (cls: { protocol: string; sni?: string; host?: string; detail?: string }): Decision | null => {
+    if (protocol === 'unknown') { protocol = cls.protocol; detail = cls.detail; }
+    else if (cls.protocol !== protocol) detail = `client then spoke ${cls.protocol}${cls.detail ? ` (${cls.detail})` : ''}`;
+    if (cls.sni) sni = cls.sni;
+    if (cls.host) host = cls.host;
+    if (cls.protocol === 'incomplete') return { allow: false, rule: 'inspection', reason: 'handshake incomplete within the inspection window' };
+    const m2 = sb.matcher();
+    const p = m2.protocol(cls.protocol);
+    if (!p.allow) return p;
+    for (const n of [cls.sni, cls.host]) {
+      if (n === undefined) continue;
+      const h = m2.hostName(n, dst.port, d, names);
+      if (!h.allow) return h;
+    }
+    return null;
   };
   // Server's first bytes: a server banner of a gated protocol (SSH, a pool's push, a tunnel's
   // challenge) is denied before it reaches the sandbox.
@@ -246,7 +266,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     }
     spliced.id = run.id; halfSpliced = mode === 'ba';
     const r = await run.done;
-    spliceDone = true; spliceDoneRef.v = true;
+    spliceDone = true;
     spliced.out = r.bytesAB; spliced.in = r.bytesBA;
     up.destroy();
     if (final) client.resetAndDestroy();

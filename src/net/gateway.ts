@@ -5,20 +5,20 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import type { EventBus } from '../events/index.ts';
-import { PraetorError } from '../errors.ts';
+import { errorMessage, PraetorError } from '../errors.ts';
 import { NetworkPolicySchema, type NetworkPolicy } from '../config/policy.ts';
 import { answerQuery, systemNameservers, udpUpstream, type DnsContext, type Upstream } from './dns/resolver.ts';
 import { createTunnelGuard } from './dns/tunnel-guard.ts';
 import { DEFAULT_TIMING, handleFlow, type FlowHandle, type FlowTiming, type SandboxCtx } from './flow.ts';
 import { handleProxy } from './connect-proxy.ts';
 import { createLink, deleteLink, moveIntoSandbox, slotAddresses, type LinkAddrs } from './link.ts';
-import { addLink, applyTable, deleteTable, readAttempts, removeLink } from './nft.ts';
+import { addLink, applyTable, attemptDeltas, deleteTable, readAttempts, removeLink, type AttemptCount } from './nft.ts';
 import { createOriginalDst } from './original-dst.ts';
 import { compilePolicy, protectedRanges, type CompiledPolicy, type PhaseMatcher } from './policy-matcher.ts';
-import { allocateSlot, claimGateway, releaseGateway, releaseSlot, slotRoot, staleGateways } from './slots.ts';
-import { createSpliceEngine } from './splice-engine.ts';
+import { allocateSlot, claimGateway, releaseGateway, releaseSlot, safeList, slotRoot, staleGateways } from './slots.ts';
+import { createSpliceEngine, type SpliceEngine } from './splice-engine.ts';
 import { createPidLookup } from './pid-lookup.ts';
 
 export const PROXY_PORT = 3128;
@@ -86,19 +86,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const root = slotRoot();
   claimGateway(root, gwId);
 
-  const splice = opts.splice === false ? null : await createSpliceEngine();
-  if (opts.splice !== false && !splice) bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'gateway-splice', reason: 'splice engine unavailable; flows are copied by Node (slower)' });
   const tcp = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (sock) => { void onTcp(sock); });
   const udp = dgram.createSocket({ type: 'udp4' });
-  await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(0, '0.0.0.0', () => resolve()); });
-  await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(0, '0.0.0.0', () => resolve()); });
-  const tcpPort = (tcp.address() as net.AddressInfo).port;
-  const dnsPort = udp.address().port;
+  let splice: SpliceEngine | null = null;
+  // Setup is all or nothing: a step that fails (UDP bind, nftables) releases what the earlier
+  // ones took. Otherwise a failed start leaves a listener, the splice worker and this process's
+  // gateway claim behind, and `praetor gc` never sweeps a claim whose owner is still alive.
   try {
-    await applyTable({ table, ifPrefix, tcpPort, dnsPort });
+    splice = opts.splice === false ? null : await createSpliceEngine();
+    if (opts.splice !== false && !splice) bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'gateway-splice', reason: 'splice engine unavailable; flows are copied by Node (slower)' });
+    await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(0, '0.0.0.0', () => resolve()); });
+    await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(0, '0.0.0.0', () => resolve()); });
+    await installTable({ table, ifPrefix, tcpPort: (tcp.address() as net.AddressInfo).port, dnsPort: udp.address().port });
   } catch (e) {
-    tcp.close(); udp.close(); releaseGateway(root, gwId);
-    throw new PraetorError('HOST_UNSUPPORTED', `cannot install the gateway's nftables table: ${(e as Error).message}`, { hint: 'run praetor as root on a kernel with nftables (nf_tables, nft_redirect)', cause: e });
+    await splice?.close().catch(() => {});
+    tcp.close();
+    try { udp.close(); } catch { /* already closed */ }
+    releaseGateway(root, gwId);
+    if (e instanceof PraetorError) throw e;
+    throw new PraetorError('HOST_UNSUPPORTED', `cannot open the gateway's sockets: ${errorMessage(e)}`, { hint: 'run praetor as root in a network namespace where it may listen on 0.0.0.0', cause: e });
   }
 
   udp.on('message', (msg, rinfo) => {
@@ -164,25 +170,33 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     sock.resume();
   }
 
-  // Attempts: every packet the table dropped, polled from its counting sets.
-  const lastCounts = new Map<string, number>();
-  let polling = false;
-  const poll = async () => {
-    if (polling) return; polling = true;
-    try {
-      for (const a of await readAttempts(table)) {
-        const key = `${a.src}|${a.dst}|${a.proto}|${a.dport ?? ''}`;
-        if ((lastCounts.get(key) ?? 0) >= a.packets) continue;
-        const delta = a.packets - (lastCounts.get(key) ?? 0);
-        lastCounts.set(key, a.packets);
-        const sb = bySource.get(a.src);
-        const protocol = a.proto === 17 ? 'udp' : a.proto === 1 ? 'icmp' : a.proto === 6 ? 'tcp' : `ip-proto-${a.proto}`;
-        bus.publish({ kind: 'net.attempt', sandboxId: sb?.id ?? `unknown:${a.src}`, dstIp: a.dst, ...(a.dport !== undefined ? { dstPort: a.dport } : {}),
-          protocol, decision: 'deny', rule: 'gateway-only', reason: `${delta} packet(s) dropped: only TCP and DNS through the gateway leave a sandbox` });
-      }
-    } catch { /* table gone during close */ } finally { polling = false; }
+  // Attempts: every packet the table dropped, polled from its counting sets. The counts are
+  // rebuilt from each read (attemptDeltas), so they hold only elements the table still has.
+  let lastCounts = new Map<string, number>();
+  let inflight: Promise<void> | null = null;
+  const readAndPublish = async () => {
+    const attempts = await readAttempts(table);
+    if (!attempts) return; // table unreadable (gone during close): keep the old counts
+    const { next, fresh } = attemptDeltas(lastCounts, attempts);
+    for (const { attempt, delta } of fresh) publishAttempt(attempt, delta);
+    lastCounts = next;
   };
-  const poller = setInterval(() => { void poll(); }, opts.attemptPollMs ?? 500);
+  const publishAttempt = (a: AttemptCount, delta: number) => {
+    const sb = bySource.get(a.src);
+    const protocol = a.proto === 17 ? 'udp' : a.proto === 1 ? 'icmp' : a.proto === 6 ? 'tcp' : `ip-proto-${a.proto}`;
+    bus.publish({ kind: 'net.attempt', sandboxId: sb?.id ?? `unknown:${a.src}`, dstIp: a.dst, ...(a.dport !== undefined ? { dstPort: a.dport } : {}),
+      protocol, decision: 'deny', rule: 'gateway-only', reason: `${delta} packet(s) dropped: only TCP and DNS through the gateway leave a sandbox` });
+  };
+  /** One poll at a time; a caller arriving meanwhile shares the one in flight. */
+  const poll = (): Promise<void> => (inflight ??= readAndPublish().catch(() => {}).finally(() => { inflight = null; }));
+  /**
+   * A poll that reads the table after now (detach): waits out one already in flight, which may
+   * have read before the sandbox's last drops, so those are still attributed to the sandbox
+   * before its address is forgotten.
+   */
+  const pollAfterNow = async (): Promise<void> => { await inflight; await poll(); };
+  // Nothing to attribute while no sandbox is attached: skip the `nft -j list` every tick.
+  const poller = setInterval(() => { if (bySource.size > 0) void poll(); }, opts.attemptPollMs ?? 500);
   poller.unref();
 
   const gateway: Gateway = {
@@ -267,7 +281,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
             st.attached = true; nsPid = pid;
           } catch (e) {
             await st.net.detach();
-            throw new PraetorError('SANDBOX_FAILED', `cannot attach sandbox ${sandboxId} to the gateway: ${(e as Error).message}`, { hint: 'check that the sandbox process is alive and praetor runs as root', cause: e });
+            throw new PraetorError('SANDBOX_FAILED', `cannot attach sandbox ${sandboxId} to the gateway: ${errorMessage(e)}`, { hint: 'check that the sandbox process is alive and praetor runs as root', cause: e });
           }
         },
         setPhase(next) {
@@ -294,7 +308,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           for (const f of [...flows, ...st.modelFlows]) f.cut('detached', 'sandbox network detached');
           await removeLink(table, addrs.hostIf, sandboxIp);
           await deleteLink(addrs.hostIf);
-          await poll();
+          await pollAfterNow();
           bySource.delete(sandboxIp);
           sandboxes.delete(st);
           releaseSlot(root, slot);
@@ -320,6 +334,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const sandboxes = new Set<SandboxState>();
   return gateway;
+}
+
+/** Installs the nftables table; a failure is the host's (no root, no nf_tables). */
+async function installTable(plan: Parameters<typeof applyTable>[0]): Promise<void> {
+  try {
+    await applyTable(plan);
+  } catch (e) {
+    throw new PraetorError('HOST_UNSUPPORTED', `cannot install the gateway's nftables table: ${errorMessage(e)}`, { hint: 'run praetor as root on a kernel with nftables (nf_tables, nft_redirect)', cause: e });
+  }
 }
 
 function hostAddresses(): string[] {
@@ -349,13 +372,9 @@ export async function sweepStaleGateways(): Promise<string[]> {
   const removed: string[] = [];
   for (const id of staleGateways(slotRoot())) {
     if (await deleteTable(`praetor-gw-${id}`)) removed.push(`nft table praetor-gw-${id}`);
-    for (const l of readdirSafe('/sys/class/net')) {
+    for (const l of safeList('/sys/class/net')) {
       if (l.startsWith(`ptg-${id}`)) { await deleteLink(l); removed.push(`link ${l}`); }
     }
   }
   return removed;
-}
-
-function readdirSafe(p: string): string[] {
-  try { return readdirSync(p); } catch { return []; }
 }

@@ -46,13 +46,23 @@ export class HttpRequestInspector extends Transform {
     const head = parsed ?? parseRequestHead(first);
     if (head === null || head === 'more') return { head: Buffer.alloc(0), rest: first };
     this.requests++;
+    this.#frameAfter(head);
+    return { head: first.subarray(0, head.headEnd), rest: first.subarray(head.headEnd) };
+  }
+
+  /**
+   * Where the bytes after a request head belong: opaque after CONNECT/upgrade, a chunked or
+   * Content-Length body, or the next request. One place for the pre-judged first request and
+   * later ones, so the two can never frame a body differently (a request smuggled past the
+   * inspector inside what it took for a body).
+   */
+  #frameAfter(head: HttpHead): void {
     const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
     const cl = Number(head.headers.get('content-length') ?? 0);
     if (head.method === 'CONNECT' || /upgrade/i.test(head.headers.get('connection') ?? '')) this.#state = { k: 'raw' };
     else if (te.includes('chunked')) this.#state = { k: 'chunked', phase: 'size', remaining: 0, line: '' };
     else if (cl > 0) this.#state = { k: 'body', remaining: cl };
     else this.#state = { k: 'head' };
-    return { head: first.subarray(0, head.headEnd), rest: first.subarray(head.headEnd) };
   }
 
   #deny(v: Extract<RequestVerdict, { allow: false }>): never {
@@ -85,13 +95,8 @@ export class HttpRequestInspector extends Transform {
       const v = this.#judge(cls);
       if (!v.allow) this.#deny(v);
       this.requests++;
-      const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
-      const cl = Number(head.headers.get('content-length') ?? 0);
       this.push(this.#buf.subarray(0, head.headEnd)); this.#buf = this.#buf.subarray(head.headEnd);
-      if (head.method === 'CONNECT' || /upgrade/i.test(head.headers.get('connection') ?? '')) this.#state = { k: 'raw' };
-      else if (te.includes('chunked')) this.#state = { k: 'chunked', phase: 'size', remaining: 0, line: '' };
-      else if (cl > 0) this.#state = { k: 'body', remaining: cl };
-      else this.#state = { k: 'head' };
+      this.#frameAfter(head);
     }
   }
 
@@ -115,3 +120,4 @@ export class HttpRequestInspector extends Transform {
     return true;
   }
 }
+

@@ -102,11 +102,14 @@ export async function removeLink(table: string, ifname: string, ip: string): Pro
 
 export interface AttemptCount { src: string; dst: string; proto: number; dport?: number; packets: number; bytes: number }
 
-/** Reads the attempt sets (one `nft -j list table`) into flat counts. */
-export async function readAttempts(table: string): Promise<AttemptCount[]> {
+/**
+ * Reads the attempt sets (one `nft -j list table`) into flat counts; null when the table could
+ * not be read, so a failed read is not mistaken for an empty table (every count reset).
+ */
+export async function readAttempts(table: string): Promise<AttemptCount[] | null> {
   const out: AttemptCount[] = [];
   let json: { nftables?: Array<{ set?: { name?: string; elem?: unknown[] } }> };
-  try { json = JSON.parse(await nft(['-j', 'list', 'table', 'inet', table])); } catch { return out; }
+  try { json = JSON.parse(await nft(['-j', 'list', 'table', 'inet', table])); } catch { return null; }
   for (const item of json.nftables ?? []) {
     if (item.set?.name !== 'att4' && item.set?.name !== 'att4p') continue;
     for (const e of item.set.elem ?? []) out.push(...parseElem(e));
@@ -122,4 +125,24 @@ function parseElem(e: unknown): AttemptCount[] {
   const [src, dst, proto, dport] = parts;
   const protoNum = typeof proto === 'number' ? proto : ({ tcp: 6, udp: 17, icmp: 1, icmpv6: 58 } as Record<string, number>)[String(proto)] ?? -1;
   return [{ src: String(src), dst: String(dst), proto: protoNum, ...(dport !== undefined ? { dport: Number(dport) } : {}), packets: el.counter.packets, bytes: el.counter.bytes }];
+}
+
+/**
+ * New drops since the last read, and the counts to compare the next read against (rebuilt from
+ * this read, so elements the table dropped are forgotten). An element expires after the set's
+ * 1 h timeout and comes back with its counter restarted: fewer packets than last time means all
+ * of them are new. Threat: comparing against the old count would silence a sandbox's attempts
+ * until the new counter passed it.
+ */
+export function attemptDeltas(last: ReadonlyMap<string, number>, attempts: AttemptCount[]): { next: Map<string, number>; fresh: Array<{ attempt: AttemptCount; delta: number }> } {
+  const next = new Map<string, number>();
+  const fresh: Array<{ attempt: AttemptCount; delta: number }> = [];
+  for (const a of attempts) {
+    const key = `${a.src}|${a.dst}|${a.proto}|${a.dport ?? ''}`;
+    const before = last.get(key) ?? 0;
+    next.set(key, a.packets);
+    const delta = a.packets >= before ? a.packets - before : a.packets;
+    if (delta > 0) fresh.push({ attempt: a, delta });
+  }
+  return { next, fresh };
 }

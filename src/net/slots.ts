@@ -69,6 +69,7 @@ export function staleGateways(root: string): string[] {
   return stale;
 }
 
-function safeList(p: string): string[] {
+/** A directory's entries; none when it is missing or unreadable. */
+export function safeList(p: string): string[] {
   try { return readdirSync(p); } catch { return []; }
 }

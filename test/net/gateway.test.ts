@@ -114,6 +114,20 @@ describe('egress gateway', { concurrency: false }, () => {
     } finally { await sb.destroy(); }
   });
 
+  test('an allowed SSH banner does not let a later stratum login from the client through', async () => {
+    const sb = await fx.sandbox({ allow: [{ domain: 'ssh.example.test', ports: [22] }], protocols: { allow: ['ssh'] } });
+    try {
+      // The client stays silent (server speaks first), reads sshd's allowed banner, then sends a
+      // miner login on the same connection: it must be judged, not forwarded as "ssh".
+      const login = JSON.stringify({ id: 1, jsonrpc: '2.0', method: 'login', params: { login: 'wallet', pass: 'x', agent: 'XMRig/6.21.0' } });
+      const r = await sb.exec('bash', ['-c', `exec 3<>/dev/tcp/ssh.example.test/22 && read -r banner <&3 && echo "$banner" && printf '%s\\n' '${login}' >&3 && timeout 2 cat <&3`]);
+      assert.match(r.stdout, /^SSH-2\.0-/, 'the allowed ssh banner reached the client');
+      const f = await fx.waitEvent((e) => e.kind === 'net.flow' && e.sandboxId === sb.id && (e as Flow).dstPort === 22) as Flow;
+      assert.equal(f.decision, 'deny', JSON.stringify(f)); assert.equal(f.rule, 'protocols.allow'); assert.match(f.reason ?? '', /stratum/);
+      assert.ok(!(await t.log('ssh')).some((e) => /XMRig|wallet/.test(String(e.text))), 'sshd saw the login');
+    } finally { await sb.destroy(); }
+  });
+
   test('UDP, ICMP, metadata and RFC 1918 targets are denied and recorded', async () => {
     const sb = await fx.sandbox({ allow: [{ cidr: '0.0.0.0/0', ports: [80] }] });
     try {

@@ -2,6 +2,7 @@
 // as praetor itself would run there. Commands arrive as JSON lines on stdin; replies and every
 // bus event go out as JSON lines on stdout. It exits (closing the gateway) when stdin closes.
 import { createInterface } from 'node:readline';
+import { errorMessage } from '../../src/errors.ts';
 import { EventBus } from '../../src/events/index.ts';
 import { startGateway, type SandboxNet } from '../../src/net/index.ts';
 
@@ -45,6 +46,6 @@ async function handle(c: Cmd): Promise<void> {
     }
     out({ id: c.id, ok: true, result });
   } catch (e) {
-    out({ id: c.id, ok: false, error: (e as Error).message });
+    out({ id: c.id, ok: false, error: errorMessage(e) });
   }
 }

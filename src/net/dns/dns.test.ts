@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NetworkPolicySchema } from '../../config/policy.ts';
 import { compilePolicy } from '../policy-matcher.ts';
 import { buildQuery, buildResponse, parseMessage, RCODE, type Message } from './codec.ts';
-import { answerQuery, type DnsContext, type Upstream } from './resolver.ts';
+import { answerQuery, coalesced, type DnsContext, type Upstream } from './resolver.ts';
 import { createTunnelGuard, entropy } from './tunnel-guard.ts';
 
 const ZONE: Record<string, string[]> = { 'web.example.test': ['203.0.113.10'], 'rebind.example.test': ['10.99.0.10'], 'a.mirror.example.test': ['203.0.113.10'] };
@@ -69,4 +69,51 @@ test('tunnelling: long / high-entropy / hex labels and unique-name floods are re
   assert.match(events.at(-1)!.reason!, /flood/);
   assert.equal(createTunnelGuard().check('a.mirror.example.test'), null);
   assert.equal(createTunnelGuard().check('registry-1.docker.example.test'), null);
+});
+
+test('tunnelling: a <data>.<rand>.example.test spray under a *.example.test rule is refused', async () => {
+  const m = compilePolicy(NetworkPolicySchema.parse({ allow: [{ domain: 'web.other.test', ports: [80] }, { domain: '*.example.test', ports: [443] }] })).forPhase('agent');
+  const events: Array<Parameters<DnsContext['emit']>[0]> = [];
+  const c: DnsContext = { matcher: () => m, guard: createTunnelGuard(), bind: () => {}, emit: (e) => events.push(e), isolated: () => false };
+  // Short (≤ 23 chars) labels skip the entropy test, and the random second label gave every
+  // name a fresh flood key (its last three labels): the allow rule now carries the count.
+  let refused = 0;
+  for (let i = 0; i < 100; i++) {
+    const r = await ask(c, `d${i.toString(36)}x.r${(i * 7919).toString(36)}.example.test`);
+    if (r.rcode === RCODE.REFUSED) refused++;
+  }
+  assert.equal(refused, 40);
+  const last = events.at(-1)!;
+  assert.equal(last.rule, 'dns-tunnel'); assert.match(last.reason!, /flood of unique names allowed by network\.allow\[1\]/);
+  // names already seen in the window still resolve; other rules keep their own budget
+  assert.equal((await ask(c, 'd0x.r0.example.test')).rcode, RCODE.NXDOMAIN);
+  assert.equal((await ask(c, 'web.other.test')).rcode, RCODE.NXDOMAIN);
+  assert.equal(events.at(-1)!.rule, 'network.allow[0]');
+});
+
+test('tunnelling: denied names are not counted and cannot spend an allowed rule\'s budget', async () => {
+  const { c, events } = ctx();
+  for (let i = 0; i < 200; i++) assert.equal((await ask(c, `n${i}.evil.test`)).rcode, RCODE.REFUSED);
+  assert.ok(events.every((e) => e.rule === 'default-deny'), 'a denied name was refused as a flood');
+  assert.equal((await ask(c, 'a.mirror.example.test')).rcode, RCODE.NOERROR);
+  // the guard's flood window restarts after a minute
+  let t = 0;
+  const g = createTunnelGuard(() => t);
+  for (let i = 0; i < 60; i++) assert.equal(g.flood(`n${i}.mirror.example.test`, 'r'), null);
+  assert.match(g.flood('n60.mirror.example.test', 'r')!, /flood/);
+  t = 61_000;
+  assert.equal(g.flood('n60.mirror.example.test', 'r'), null);
+});
+
+test('upstream: concurrent identical queries share one in-flight query', async () => {
+  let calls = 0;
+  const up = coalesced(async (name, type) => { calls++; await new Promise((r) => setTimeout(r, 10)); return fakeUpstream.query(name, type); });
+  const rs = await Promise.all([up.query('web.example.test', 1), up.query('web.example.test', 1), up.query('WEB.example.test', 1), up.query('web.example.test', 28)]);
+  assert.equal(calls, 2); // one A, one AAAA
+  assert.equal(rs[0], rs[1]);
+  await up.query('web.example.test', 1);
+  assert.equal(calls, 3, 'a settled query is not cached');
+  const failing = coalesced(async () => { calls++; throw new Error('down'); });
+  await assert.rejects(Promise.all([failing.query('x.test', 1), failing.query('x.test', 1)]), /down/);
+  assert.equal(calls, 4);
 });

@@ -4,13 +4,15 @@
 // returned are bound to the name for that sandbox, which is what makes them reachable.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { errorMessage } from '../../errors.ts';
 import { isIPv4 } from '../ip.ts';
 import type { Decision, PhaseMatcher } from '../policy-matcher.ts';
 import { buildQuery, buildResponse, parseMessage, qtypeName, RCODE, type Message } from './codec.ts';
+import type { TunnelGuard } from './tunnel-guard.ts';
 
 export interface DnsContext {
   matcher(): PhaseMatcher;
-  guard: { check(name: string): string | null };
+  guard: TunnelGuard;
   /** Records that `ip` was returned for `name` to this sandbox. */
   bind(ip: string, name: string): void;
   emit(e: { name: string; qtype: string; answers: string[]; decision: 'allow' | 'deny'; rule: string; reason?: string; pid?: number }): void;
@@ -31,13 +33,33 @@ export function systemNameservers(path = '/etc/resolv.conf'): string[] {
 }
 
 export function udpUpstream(servers: string[], timeoutMs = 2000): Upstream {
+  const ask = async (name: string, type: number): Promise<Message> => {
+    let lastErr: unknown = new Error('no nameservers configured');
+    for (const server of servers) {
+      try { return await queryOnce(server, name, type, timeoutMs); } catch (e) { lastErr = e; }
+    }
+    throw lastErr;
+  };
+  return coalesced(ask);
+}
+
+/**
+ * Concurrent identical (name, type) queries share one in-flight upstream query. Threat: a
+ * sandbox (or many) repeating one allowed name in a tight loop would otherwise open a UDP
+ * socket and send a packet upstream per query (socket exhaustion, amplification towards the
+ * nameserver). Only the in-flight promise is shared; nothing is cached once it settles.
+ */
+export function coalesced(ask: (name: string, type: number) => Promise<Message>): Upstream {
+  const inflight = new Map<string, Promise<Message>>();
   return {
-    async query(name, type) {
-      let lastErr: unknown = new Error('no nameservers configured');
-      for (const server of servers) {
-        try { return await queryOnce(server, name, type, timeoutMs); } catch (e) { lastErr = e; }
+    query(name, type) {
+      const key = `${type}|${name.toLowerCase()}`;
+      let p = inflight.get(key);
+      if (!p) {
+        p = ask(name, type).finally(() => inflight.delete(key));
+        inflight.set(key, p);
       }
-      throw lastErr;
+      return p;
     },
   };
 }
@@ -92,6 +114,9 @@ export async function answerQuery(raw: Buffer, ctx0: DnsContext, upstream: Upstr
   let decision: Decision;
   try { decision = ctx.matcher().name(name); } catch (e) { return refuse('error', `policy failed: ${String(e)}`, RCODE.SERVFAIL); }
   if (!decision.allow) return refuse(decision.rule, decision.reason ?? 'name not allowed');
+  // Counted only now, per allow rule: see TunnelGuard.flood (wildcard sprays, denied names).
+  const flood = ctx.guard.flood(name, decision.rule);
+  if (flood) return refuse('dns-tunnel', flood);
   // IPv6 is not carried end to end, and other types (TXT, NULL, MX…) are what tunnels ride on:
   // allowed names get an empty NOERROR answer for them, so clients fall back to A.
   if (question.type !== 1) {
@@ -100,7 +125,7 @@ export async function answerQuery(raw: Buffer, ctx0: DnsContext, upstream: Upstr
   }
   let up: Message;
   try { up = await upstream.query(name, 1); } catch (e) {
-    ctx.emit({ name, qtype, answers: [], decision: 'allow', rule: decision.rule, reason: `upstream failed: ${(e as Error).message}` });
+    ctx.emit({ name, qtype, answers: [], decision: 'allow', rule: decision.rule, reason: `upstream failed: ${errorMessage(e)}` });
     return buildResponse(q, RCODE.SERVFAIL);
   }
   if (up.rcode !== RCODE.NOERROR) {

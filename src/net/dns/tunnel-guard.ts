@@ -7,7 +7,7 @@ const ENTROPIC_LABEL = 24;      // shorter labels need high entropy too
 const ENTROPY_BITS = 3.6;       // bits per char; English-like hostnames sit well below
 const NAME_LIMIT = 120;
 const HEX_LABEL = /^[0-9a-f]{20,}$/i;
-const UNIQUE_PER_WINDOW = 60;   // new distinct names under one domain per window
+const UNIQUE_PER_WINDOW = 60;   // new distinct names allowed by one rule per window
 const WINDOW_MS = 60_000;
 
 export function entropy(s: string): number {
@@ -18,14 +18,22 @@ export function entropy(s: string): number {
   return h;
 }
 
-/** The domain a flood is counted under: the last three labels (sub.example.test), or two. */
-function baseOf(name: string): string {
-  const l = name.split('.');
-  return l.slice(-Math.min(3, l.length - 1 || 1)).join('.');
+export interface TunnelGuard {
+  /** Label shape (length, entropy, hex, dnscat): a reason to refuse `name`, or null. */
+  check(name: string): string | null;
+  /**
+   * Flood of unique names: call only once the policy has allowed `name`, with `rule` the id of
+   * the allow rule that matched. Threat: a tunnel under `*.example.test` sprays
+   * `<data>.<rand>.example.test`; counting by the name's own last labels gives every query a
+   * fresh key and never trips, while every name one wildcard rule allows shares its budget.
+   * Denied names never reach this (they are not forwarded), so they cannot flush the counts.
+   */
+  flood(name: string, rule: string): string | null;
 }
 
-/** Per-sandbox guard; `check` returns a reason to refuse, or null. */
-export function createTunnelGuard(now: () => number = Date.now): { check(name: string): string | null } {
+/** Per-sandbox guard. */
+export function createTunnelGuard(now: () => number = Date.now): TunnelGuard {
+  // Keyed by allow-rule id: bounded by the policy's size, so no eviction is needed.
   const seen = new Map<string, { start: number; names: Set<string> }>();
   return {
     check(name) {
@@ -36,15 +44,15 @@ export function createTunnelGuard(now: () => number = Date.now): { check(name: s
         if (HEX_LABEL.test(label)) return 'hex-encoded label';
       }
       if (/^dnscat\./i.test(name)) return 'dnscat prefix';
-      const base = baseOf(name);
+      return null;
+    },
+    flood(name, rule) {
       const t = now();
-      let w = seen.get(base);
-      if (!w || t - w.start > WINDOW_MS) { w = { start: t, names: new Set() }; seen.set(base, w); }
-      if (!w.names.has(name)) {
-        if (w.names.size >= UNIQUE_PER_WINDOW) return `flood of unique names under ${base} (${w.names.size} in ${WINDOW_MS / 1000}s)`;
-        w.names.add(name);
-      }
-      if (seen.size > 10_000) seen.clear(); // bounded memory against name sprays across domains
+      let w = seen.get(rule);
+      if (!w || t - w.start > WINDOW_MS) { w = { start: t, names: new Set() }; seen.set(rule, w); }
+      if (w.names.has(name)) return null;
+      if (w.names.size >= UNIQUE_PER_WINDOW) return `flood of unique names allowed by ${rule} (${w.names.size} in ${WINDOW_MS / 1000}s)`;
+      w.names.add(name);
       return null;
     },
   };
