@@ -2,9 +2,9 @@
 // loopback vs the in-process sandbox.exec, same sandbox, interleaved so drift hits both), and
 // episode steps per second with 50 concurrent episodes. Target: execAddedP50Ms ≤ 2.
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { createToken } from '../src/server/auth.ts';
 import { startServer } from '../src/server/app.ts';
+import { keepAliveClient } from './http.ts';
 import { pct } from './stats.ts';
 
 export interface BenchApiResult {
@@ -21,25 +21,8 @@ export async function benchApi(opts: { iterations?: number; episodes?: number; s
   const server = await startServer({ port: 0, stateDir, detect: false, gateway: false, rateLimit: { perSecond: 1e6, burst: 1e6 } });
   try {
     const token = createToken(stateDir, 'bench').token;
-    const h = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    // A keep-alive node:http client, as a trainer's HTTP client would hold its connection open
-    // (undici's fetch adds ~0.4 ms of its own per call, which is the client's cost, not ours).
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-    const u = new URL(server.url);
-    const call = (method: string, path: string, body?: unknown) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const r = http.request({ host: u.hostname, port: u.port, path, method, agent, headers: data ? h : { authorization: h.authorization } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const j = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
-          if ((res.statusCode ?? 500) >= 400) reject(new Error(`${path}: ${JSON.stringify(j)}`)); else resolve(j);
-        });
-      });
-      r.on('error', reject);
-      r.end(data);
-    });
-    const post = (path: string, body: unknown) => call('POST', path, body);
+    const client = keepAliveClient(server.url, token, { maxSockets: 256 });
+    const { call, post } = client;
     const sb = await post('/v1/sandboxes', {}) as { id: string };
     const live = server.core.manager.get(sb.id)!;
     const inproc: number[] = [];
@@ -69,7 +52,7 @@ export async function benchApi(opts: { iterations?: number; episodes?: number; s
     }));
     const secs = (performance.now() - t0) / 1000;
     for (const e of eps) await call('DELETE', `/v1/episodes/${e.episode_id}`);
-    agent.destroy();
+    client.close();
     return {
       execInProcessP50Ms: r3(pct(inproc, 50)), execHttpP50Ms: r3(pct(overHttp, 50)),
       execAddedP50Ms: r3(added50), execAddedP99Ms: r3(added99),

@@ -88,16 +88,19 @@ export async function benchDashboard(o: { trials?: number; sandboxes?: number; s
     const bus = s.server.core.bus;
     const ids = Array.from({ length: nSandboxes }, (_, i) => `sb-bench${i.toString(16).padStart(7, '0')}`);
     let published = 0;
-    // 4 Hz per sandbox, spread over the 250 ms period in 10 slices like independent samplers
+    // 4 Hz per sandbox, spread over the 250 ms period in 10 slices like independent samplers;
+    // GPU samples at 1 Hz: in the first 10 ticks of every 40 (one second), each slice once.
     let slice = 0;
     timers.push(setInterval(() => {
-      const k = slice++ % 10;
+      const tick = slice++;
+      const k = tick % 10;
+      const gpu = tick % 40 < 10;
       const t = Date.now() / 1000;
       for (let i = k; i < ids.length; i += 10) {
         const id = ids[i]!;
         bus.publish({ kind: 'resource.sample', sandboxId: id, ts: nowNs(), cpuPct: 50 + 45 * Math.sin(t + i), cpuLimitPct: 100, memBytes: (200 + 100 * Math.sin(t / 3 + i)) * 2 ** 20, memLimitBytes: 512 * 2 ** 20, pids: 3, saturatedMs: 0 });
         published++;
-        if (slice % 40 === k) bus.publish({ kind: 'gpu.sample', sandboxId: id, gpu: 0, utilPct: 50 + 50 * Math.sin(t + i), memBytes: 2 ** 30, powerW: 200, processes: [], sanctioned: true });
+        if (gpu) bus.publish({ kind: 'gpu.sample', sandboxId: id, gpu: 0, utilPct: 50 + 50 * Math.sin(t + i), memBytes: 2 ** 30, powerW: 200, processes: [], sanctioned: true });
       }
     }, 25));
     const p2 = await b.context.newPage();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { openLedger, verifyLedger } from '../src/audit/index.ts';
 import type { PraetorEvent } from '../src/events/schema.ts';
 import { eventStream } from '../test/audit/events.ts';
+import { pct } from './stats.ts';
 
 export async function benchLedger(opts: { events?: number } = {}): Promise<Record<string, number>> {
   const n = opts.events ?? 1_000_000;
@@ -25,7 +26,6 @@ export async function benchLedger(opts: { events?: number } = {}): Promise<Recor
       await ledger.flush();
       lat.push(performance.now() - t);
     }
-    lat.sort((a, b) => a - b);
 
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
@@ -50,8 +50,8 @@ export async function benchLedger(opts: { events?: number } = {}): Promise<Recor
       events: total,
       appendPerSec: Math.round(n / (appendMs / 1000)),
       appendMs: Math.round(appendMs),
-      commitLatencyMsP50: round(lat[Math.floor(lat.length / 2)]!),
-      commitLatencyMsP99: round(lat[Math.floor(lat.length * 0.99)]!),
+      commitLatencyMsP50: pct(lat, 50, 2),
+      commitLatencyMsP99: pct(lat, 99, 2),
       verifyPerSec: Math.round(r.records / (verifyMs / 1000)),
       verifyMs: Math.round(verifyMs),
       verifyMsPer1M: Math.round(verifyMs * (1_000_000 / r.records)),
@@ -63,8 +63,6 @@ export async function benchLedger(opts: { events?: number } = {}): Promise<Recor
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const round = (x: number): number => Math.round(x * 100) / 100;
 
 if (import.meta.main) {
   const i = process.argv.indexOf('--events');

@@ -4,11 +4,11 @@
 // 10 and 100 concurrent sandboxes. Builds its own topology; nothing leaves it.
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createTopology, type Topology } from '../test/topology/index.ts';
+import { createTopology, nodeBinary, type Topology } from '../test/topology/index.ts';
 import { exec, startGatewayFixture, type TestSandbox } from '../test/net/fixture.ts';
 import { pct } from './stats.ts';
 
-const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
+const NODE = nodeBinary();
 const CLIENT = fileURLToPath(new URL('./net-client.ts', import.meta.url));
 
 export interface NetBenchOptions { concurrency?: number[]; bulkBytes?: number; latencySamples?: number }

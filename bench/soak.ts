@@ -4,7 +4,6 @@
 // a leak per step or per event would show as a steady climb there. Run by `npm run bench`,
 // never in CI.
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -14,6 +13,7 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 import { createToken } from '../src/server/auth.ts';
 import { startServer } from '../src/server/app.ts';
+import { keepAliveClient, type KeepAliveClient } from './http.ts';
 
 function slopePerMin(points: Array<[number, number]>): number {
   const n = points.length;
@@ -31,20 +31,11 @@ export async function benchSoak(o: { minutes?: number; episodes?: number; progre
   const log = o.progress ?? (() => {});
   const stateDir = mkdtempSync('/tmp/pt-bench-soak-');
   const server = await startServer({ port: 0, stateDir, detect: true, gateway: false, rateLimit: { perSecond: 1e6, burst: 1e6 } });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+  let client: KeepAliveClient | undefined;
   try {
     const token = createToken(stateDir, 'soak').token;
-    const u = new URL(server.url);
-    const post = (path: string, body: unknown) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const data = JSON.stringify(body);
-      const r = http.request({ host: u.hostname, port: u.port, path, method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => { const j = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>; if ((res.statusCode ?? 500) >= 400) reject(new Error(`${res.statusCode} ${path}`)); else resolve(j); });
-      });
-      r.on('error', reject);
-      r.end(data);
-    });
+    client = keepAliveClient(server.url, token, { maxSockets: 128 });
+    const { post } = client;
     const eps = await Promise.all(Array.from({ length: nEp }, () => post('/v1/episodes', { max_steps: 100_000 }) as Promise<{ episode_id: string }>));
     const started = performance.now();
     const until = started + minutes * 60_000;
@@ -76,7 +67,7 @@ export async function benchSoak(o: { minutes?: number; episodes?: number; progre
       flatMemory: Math.abs(heapSlope) < 1,
     };
   } finally {
-    agent.destroy();
+    client?.close();
     await server.close();
     rmSync(stateDir, { recursive: true, force: true });
   }

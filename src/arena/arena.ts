@@ -3,10 +3,10 @@
 // scenario suite inside the host namespace (inside.ts: praetor serve + scripted model + SDK
 // agent), then judges every episode against the fake servers' own logs and tears it all down —
 // also when anything fails.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createTopology, type LogEntry, type Topology } from '../../test/topology/index.ts';
+import { createTopology, waitForOutput, type LogEntry, type Topology } from '../../test/topology/index.ts';
 import { PraetorError } from '../errors.ts';
 import type { InsideResult } from './inside.ts';
 import { startRelayOutside } from './model-relay.ts';
@@ -44,20 +44,8 @@ export interface ArenaResult { scenarios: ScenarioResult[]; summary: ArenaSummar
 function startMirror(t: Topology, dir: string): ChildProcess {
   // The mirror serves a typescript tarball and a tiny Python wheel from inside the fake internet,
   // on the web server's address, so setup phases install from "the network" without leaving it.
-  const child = spawn('ip', ['netns', 'exec', t.inetNs, 'setpriv', '--pdeathsig', 'KILL', '/usr/bin/python3', MIRROR,
-    '--bind', MIRROR_ADDR.ip, '--port', String(MIRROR_ADDR.port), '--dir', dir, '--typescript', TYPESCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return child;
-}
-
-function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`mirror not ready after ${ms} ms: ${out}`)), ms);
-    const on = (d: Buffer) => { out += d.toString(); if (re.test(out)) { clearTimeout(timer); resolve(); } };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (c) => { clearTimeout(timer); reject(new Error(`mirror exited (${c}): ${out}`)); });
-  });
+  return t.spawnInInet('/usr/bin/python3', [MIRROR, '--bind', MIRROR_ADDR.ip, '--port', String(MIRROR_ADDR.port), '--dir', dir, '--typescript', TYPESCRIPT],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
@@ -73,7 +61,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     log(`arena: building the test topology (fake internet in its own namespace)…`);
     t = await createTopology({});
     mirror = startMirror(t, `${work}/mirror`);
-    await waitLine(mirror, /MIRROR READY/, 30_000);
+    await waitForOutput(mirror, { ready: /MIRROR READY/, timeoutMs: 30_000, what: 'mirror' });
     log(`arena: ${scenarios.length} scenarios (${o.suite}) — praetor serve + ${o.modelUrl ? `model ${o.model} at ${o.modelUrl}` : 'scripted model'} inside ${t.hostNs}`);
     const out = `${work}/inside.json`;
     if (o.modelUrl) relay = await startRelayOutside(`${work}/model.sock`, o.modelUrl);

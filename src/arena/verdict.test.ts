@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PlayResult } from './agent.ts';
 import type { ResolvedScenario } from './schema.ts';
+import { pct } from '../util/stats.ts';
 import { bytesDelivered, judge, percentile } from './verdict.ts';
 
 const ms = (x: number) => x * 1e6;
@@ -55,4 +56,16 @@ test('bytes delivered: per connection, only in the window, only for denied serve
   assert.equal(percentile([5, 1, 9, 3], 50), 3);
   assert.equal(percentile([5, 1, 9, 3], 99), 9);
   assert.equal(percentile([], 99), null);
+});
+
+test('pct is nearest rank: the ceil(p/100·n)-th smallest, clamped; NaN for none; rounding', () => {
+  const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 1..100, unsorted
+  assert.equal(pct(xs, 50), 50);
+  assert.equal(pct(xs, 99), 99);
+  assert.equal(pct(xs, 100), 100);
+  assert.equal(pct(xs, 0), 1);
+  assert.equal(pct([7], 99), 7);
+  assert.ok(Number.isNaN(pct([], 50)));
+  assert.equal(pct([1.23456, 2], 10, 2), 1.23);
+  assert.deepEqual(xs.slice(0, 2), [100, 99], 'input is not sorted in place');
 });

@@ -5,6 +5,7 @@
 // or connect, the gateway's flow) to the containment taking effect.
 import type { LogEntry } from '../../test/topology/index.ts';
 import type { PlayResult } from './agent.ts';
+import { pct } from '../util/stats.ts';
 import type { ResolvedScenario } from './schema.ts';
 
 export type Verdict = 'blocked' | 'contained' | 'alerted' | 'clean' | 'skipped' | 'error';
@@ -134,8 +135,7 @@ export function bytesDelivered(s: ResolvedScenario, logs: Record<string, LogEntr
   return { bytes: Object.values(byServer).reduce((a, b) => a + b, 0), byServer };
 }
 
+/** Nearest-rank percentile (src/util/stats.ts), null for no samples. */
 export function percentile(xs: number[], p: number): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return xs.length === 0 ? null : pct(xs, p);
 }

@@ -50,9 +50,6 @@ try {
   if (isPraetorError(e)) {
     process.stderr.write(`praetor: ${e.message}\n${e.hint ? `  fix: ${e.hint}\n` : ''}`);
     process.exitCode = 2;
-  } else if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`praetor: ${e.message}\n  fix: see 'praetor ${process.argv[2]} --help'\n`);
-    process.exitCode = 2;
   } else {
     process.stderr.write(`praetor: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exitCode = 70;

@@ -24,3 +24,12 @@ test('praetor policy check: every problem with file:line and a fix; exit 1; ok f
     assert.equal(run([]).status, 2);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('praetor policy check --help prints the usage; an unknown flag names itself and the usage', () => {
+  const h = run(['check', '--help']);
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /^usage: praetor policy check FILE…/);
+  const u = run(['check', '--bogus', 'x.yaml']);
+  assert.equal(u.status, 2);
+  assert.match(u.stderr, /Unknown option '--bogus'\n  fix: usage: praetor policy check/);
+});

@@ -1,20 +1,20 @@
 // `praetor policy check FILE…`: every problem in a policy file, as file:line:col, the problem,
 // and how to fix it. Exits 1 when any file has a problem, so CI can gate policy changes.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { checkPolicyText, policyAllowsNothing } from '../config/policy.ts';
+import { parseFlags } from './common.ts';
 
-const USAGE = `usage: praetor policy check FILE… [--json]
+const USAGE = `praetor policy check FILE… [--json]
 
   Validates policy files (unknown keys, bad domains/CIDRs/ports, protocol names) and prints
   each problem with its file:line and the fix.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') { process.stdout.write(USAGE + '\n'); return sub === undefined ? 2 : 0; }
-  if (sub !== 'check') { process.stderr.write(`praetor policy: unknown subcommand "${sub}"\n${USAGE}\n`); return 2; }
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true, options: { json: { type: 'boolean', default: false } } });
-  if (positionals.length === 0) { process.stderr.write(`praetor policy check: name a file\n${USAGE}\n`); return 2; }
+  if (sub === undefined || sub === '--help' || sub === '-h') { process.stdout.write(`usage: ${USAGE}\n`); return sub === undefined ? 2 : 0; }
+  if (sub !== 'check') { process.stderr.write(`praetor policy: unknown subcommand "${sub}"\nusage: ${USAGE}\n`); return 2; }
+  const { values, positionals } = parseFlags(rest, { json: { type: 'boolean', default: false } }, USAGE, true);
+  if (positionals.length === 0) { process.stderr.write(`praetor policy check: name a file\nusage: ${USAGE}\n`); return 2; }
   let bad = 0; const report: unknown[] = [];
   for (const file of positionals) {
     let text: string;

@@ -1,12 +1,12 @@
 // `praetor rules lint|test|ls`: thin over src/rules. lint and test exit 1 when something is
 // wrong, so CI can gate a user's tuning file or a rule change on them.
-import { parseArgs } from 'node:util';
 import {
   DEFAULT_RULE_TEST_DIR, FIELDS, formatDiagnostic, lintRuleFiles, loadRuleTests, runRuleTests,
   type Diagnostic,
 } from '../rules/index.ts';
+import { parseFlags } from './common.ts';
 
-const USAGE = `usage: praetor rules <lint|test|ls> [options]
+const USAGE = `praetor rules <lint|test|ls> [options]
 
   praetor rules lint FILE…          check rule files (loaded on top of the shipped pack)
       --alone                       do not load the shipped pack first
@@ -22,25 +22,20 @@ const err = (s: string): void => { process.stderr.write(s + '\n'); };
 
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') { out(USAGE); return sub === undefined ? 2 : 0; }
-  const { values, positionals } = parseArgs({
-    args: rest, allowPositionals: true, strict: true,
-    options: {
-      alone: { type: 'boolean', default: false },
-      rules: { type: 'string', multiple: true, default: [] },
-      fields: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) { out(USAGE); return 0; }
+  if (sub === undefined || sub === '--help' || sub === '-h') { out(`usage: ${USAGE}`); return sub === undefined ? 2 : 0; }
+  if (sub !== 'lint' && sub !== 'test' && sub !== 'ls') { err(`praetor rules: unknown subcommand "${sub}"\n\nusage: ${USAGE}`); return 2; }
+  const { values, positionals } = parseFlags(rest, {
+    alone: { type: 'boolean', default: false },
+    rules: { type: 'string', multiple: true, default: [] },
+    fields: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  }, USAGE, true);
+  const json = values.json ?? false;
+  const rules = values.rules ?? [];
   switch (sub) {
-    case 'lint': return lint(positionals, values.alone, values.json);
-    case 'test': return test(positionals, values.rules, values.json);
-    case 'ls': return ls(values.rules, values.fields, values.json);
-    default:
-      err(`praetor rules: unknown subcommand "${sub}"\n\n${USAGE}`);
-      return 2;
+    case 'lint': return lint(positionals, values.alone ?? false, json);
+    case 'test': return test(positionals, rules, json);
+    case 'ls': return ls(rules, values.fields ?? false, json);
   }
 }
 

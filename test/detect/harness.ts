@@ -3,10 +3,11 @@
 // machine, TEST-NETWORK.md), and the assertions every case makes on the run's report.
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { EXIT_CONTAINED } from '../../src/runner/run-guarded.ts';
 import { createTopology, type ExecResult, type Topology, type TopologyOptions } from '../topology/index.ts';
 
 export const PRAETOR = new URL('../../bin/praetor', import.meta.url).pathname;
-export const EXIT_CONTAINED = 125;
+export { EXIT_CONTAINED };
 
 export type Ev = Record<string, unknown> & { kind: string; id: string; ts: number };
 export interface Report {

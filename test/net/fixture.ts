@@ -1,23 +1,21 @@
 // Test fixture: a gateway in the topology's host namespace (via harness.ts) and sandboxes as
 // network namespaces `pt-<run>-s<N>` holding a sleeping process, attached like the lead's
 // runtime will attach them. Everything is removed by close(), also after a failure.
-import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { PraetorEvent } from '../../src/events/index.ts';
-import type { Topology } from '../topology/index.ts';
+import { nodeBinary, type ExecResult, type Topology } from '../topology/index.ts';
+import { run } from '../topology/netns.ts';
 
-const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+const NODE = nodeBinary();
 const HARNESS = fileURLToPath(new URL('./harness.ts', import.meta.url));
 
-export interface ExecResult { code: number | null; stdout: string; stderr: string }
+export type { ExecResult };
+/** The topology's runner (code 0 on success, 128+signal when killed, 137 after timeoutMs). */
 export function exec(cmd: string, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
-    });
-  });
+  return run(cmd, args, { timeoutMs });
 }
 
 export interface TestSandbox {

@@ -6,7 +6,7 @@
 // and on SIGINT/SIGTERM.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DNS_RECORDS, HOST_IP, INET_IP, SERVERS, SERVER_NAMES, UNUSED_IP, type ServerName } from './addresses.ts';
 import { readJsonLines, readSshdLog } from './logs.ts';
 import { makeSsh, makeTlsCert, paths, type Material } from './material.ts';
+import { nodeBinary } from './node.ts';
 import { createNamespaces, destroyNamespaces, destroyNamespacesSync, names, run, type ExecOptions, type ExecResult, type Names } from './netns.ts';
 import type { LogEntry } from './servers/log.ts';
 
@@ -21,6 +22,7 @@ export { DNS_RECORDS, HOST_IP, INET_IP, SERVERS, SERVER_NAMES, UNUSED_IP, type S
 export { MARKERS } from './servers/http.ts';
 export type { LogEntry } from './servers/log.ts';
 export type { ExecOptions, ExecResult } from './netns.ts';
+export { nodeBinary } from './node.ts';
 
 export interface TopologyOptions {
   /** Which fake servers to start; default all of SERVER_NAMES. Fewer start faster (ssh costs most). */
@@ -63,20 +65,20 @@ export interface Topology {
   execInInet(cmd: string, args: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Spawns in the host namespace; killed by teardown (SIGTERM, then SIGKILL) if still running. */
   spawnInHost(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+  /**
+   * Spawns in the inet namespace, beside the fake servers (an extra fake service); it dies with
+   * this process and is killed by teardown with everything else in the namespace.
+   */
+  spawnInInet(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
   /** Kills every process in both namespaces, deletes them and their files. Idempotent. */
   teardown(): Promise<void>;
 }
 
 const SERVERS_DIR = fileURLToPath(new URL('./servers/', import.meta.url));
-const REPO_NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
 // Node's compile cache halves the fake servers' start (type stripping + compiling ≈ 170 ms of
 // 330 ms); it lives under node_modules (ignored by git), not in the run's dir, so it persists.
 const COMPILE_CACHE = fileURLToPath(new URL('../../node_modules/.cache/praetor-topology', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function nodeBinary(): string {
-  return existsSync(REPO_NODE) ? REPO_NODE : process.execPath;
-}
 
 /** `ip netns exec <ns> setpriv --pdeathsig KILL cmd…`: the process dies with its parent. */
 function inNs(ns: string, cmd: string, args: string[]): string[] {
@@ -137,26 +139,56 @@ async function freshNames(): Promise<Names> {
   throw new Error('could not pick an unused run id in 5 tries');
 }
 
-/** Resolves on the server process's READY line; rejects on ERROR, exit or deadline. */
-function waitReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once the child's stdout matches `ready`; rejects when it matches `fail`, when the
+ * child exits first, or at the deadline. Its stderr (the first 8 KiB) goes into the errors.
+ */
+export function waitForOutput(child: ChildProcess, o: { ready: RegExp; fail?: RegExp; timeoutMs: number; what: string }): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
-    const timer = setTimeout(() => done(new Error(`fake servers not ready after ${timeoutMs} ms: ${err.trim()}`)), timeoutMs);
+    const timer = setTimeout(() => done(new Error(`${o.what} not ready after ${o.timeoutMs} ms: ${out.trim()} ${err.trim()}`.trim())), o.timeoutMs);
     const done = (e?: Error) => {
       clearTimeout(timer);
+      // Still flowing without a listener: later output is drained, never blocks the child.
       child.stdout?.removeAllListeners('data');
       child.removeListener('exit', onExit);
       if (e) reject(e); else resolve();
     };
-    const onExit = (code: number | null) => done(new Error(`fake servers exited (${code}): ${out.trim()} ${err.trim()}`));
+    const onExit = (code: number | null) => done(new Error(`${o.what} exited (${code}): ${out.trim()} ${err.trim()}`.trim()));
     child.stderr?.on('data', (d: Buffer) => { if (err.length < 8192) err += d.toString(); });
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('READY\n')) done();
-      else if (out.includes('ERROR')) done(new Error(`fake servers failed: ${out.trim()} ${err.trim()}`));
+      if (o.ready.test(out)) done();
+      else if (o.fail?.test(out)) done(new Error(`${o.what} failed: ${out.trim()} ${err.trim()}`.trim()));
     });
     child.once('exit', onExit);
+  });
+}
+
+/** Resolves on the server process's READY line; rejects on ERROR, exit or deadline. */
+function waitReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return waitForOutput(child, { ready: /READY\n/, fail: /ERROR/, timeoutMs, what: 'fake servers' });
+}
+
+/** Appends each stderr line of child (sshd ends them in CRLF) to path as `<epoch ms> <line>`, stamped when it arrives. */
+function stampLinesTo(child: ChildProcess, path: string): void {
+  let partial = '';
+  let partialTs = 0;
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    const now = Date.now();
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    // A line cut across chunks keeps the time its first part arrived.
+    let out = '';
+    for (const line of lines) { out += `${partialTs || now} ${line.replace(/\r$/, '')}\n`; partialTs = 0; }
+    if (partial && !partialTs) partialTs = now;
+    if (out) {
+      // Synchronous, so log() and waitSshd see a line as soon as it is stamped; after teardown
+      // removed the dir a late line has nowhere to go and is dropped.
+      try { appendFileSync(path, out); } catch { /* run dir gone */ }
+    }
   });
 }
 
@@ -235,7 +267,10 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
       waits.push(waitReady(child, 10_000));
     }
     if (wanted.includes('ssh')) {
-      const child = spawn('ip', inNs(n.inetNs, '/usr/sbin/sshd', ['-D', '-f', m.sshdConfig, '-E', m.sshdLog]), { stdio: ['pipe', 'ignore', 'pipe'] });
+      // -e: sshd (and its per-connection children) log to stderr, which has no timestamps of its
+      // own; each line is stamped as it arrives, so an entry carries the time it was written.
+      const child = spawn('ip', inNs(n.inetNs, '/usr/sbin/sshd', ['-D', '-e', '-f', m.sshdConfig]), { stdio: ['pipe', 'ignore', 'pipe'] });
+      stampLinesTo(child, m.sshdLog);
       serverChildren.push(child);
       waits.push(waitSshd(child, m.sshdLog, 10_000));
     }
@@ -248,7 +283,7 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   const exec = (ns: string) => (cmd: string, args: string[], o?: ExecOptions) => run('ip', inNs(ns, cmd, args), o);
   const log = async (server: string): Promise<LogEntry[]> => {
     if (!(SERVER_NAMES as string[]).includes(server)) throw new Error(`no fake server "${server}"; known: ${SERVER_NAMES.join(', ')}`);
-    return server === 'ssh' ? readSshdLog(m.sshdLog, Date.now()) : readJsonLines(join(dir, `${server}.jsonl`));
+    return server === 'ssh' ? readSshdLog(m.sshdLog) : readJsonLines(join(dir, `${server}.jsonl`));
   };
   return {
     runId: n.runId, hostNs: n.hostNs, inetNs: n.inetNs, hostIp: HOST_IP, inetIp: INET_IP,
@@ -278,6 +313,10 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
       hostChildren.add(child);
       child.once('exit', () => hostChildren.delete(child));
       return child;
+    },
+    spawnInInet(cmd, args, o = {}) {
+      if (tornDown) throw new Error(`topology ${n.runId} is torn down`);
+      return spawn('ip', inNs(n.inetNs, cmd, args), o);
     },
     teardown,
   };

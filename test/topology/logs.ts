@@ -33,19 +33,25 @@ const SSHD_PATTERNS: [RegExp, (m: RegExpExecArray) => Record<string, unknown>][]
   [/^(Connection closed by|Disconnected from|Received disconnect from)/, () => ({ event: 'close' })],
 ];
 
-/** sshd's log as entries: every line is one, `event` classified, the line kept in `text`. */
-export async function readSshdLog(path: string, readAt: number): Promise<LogEntry[]> {
+/**
+ * sshd's log as entries: every line is one, `event` classified, the line kept in `text`. The
+ * topology writes each line as `<epoch ms> <sshd's line>`, stamped when sshd wrote it (sshd's
+ * own stderr log has no timestamps); `ts` is that time. A line without a stamp (a plain `sshd
+ * -E` log) gets `unstampedTs`, by default the time of reading.
+ */
+export async function readSshdLog(path: string, unstampedTs = Date.now()): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
   for (const raw of (await readText(path)).split('\n')) {
-    const text = raw.trim();
+    const stamped = /^(\d{13}) (.*)$/s.exec(raw);
+    const ts = stamped ? Number(stamped[1]) : unstampedTs;
+    const text = (stamped ? stamped[2]! : raw).trim();
     if (!text) continue;
     let fields: Record<string, unknown> = { event: 'log' };
     for (const [re, f] of SSHD_PATTERNS) {
       const m = re.exec(text);
       if (m) { fields = f(m); break; }
     }
-    // sshd's -E log has no timestamps of its own; entries carry the time they were read.
-    out.push({ ts: readAt, server: 'ssh', event: 'log', ...fields, text });
+    out.push({ ts, server: 'ssh', event: 'log', ...fields, text });
   }
   return out;
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { MARKERS, createTopology, sweepStaleTopologies, withTopology, type Topology } from './index.ts';
+import { MARKERS, createTopology, sweepStaleTopologies, waitForOutput, withTopology, type Topology } from './index.ts';
 
 const NODE = process.execPath;
 
@@ -188,6 +188,31 @@ describe('topology', () => {
     assert.equal(auth.user, 'root');
     const remote = await t.waitForLog('ssh', (e) => e.event === 'forward' && e.kind === 'remote');
     assert.equal(remote.listen, '0.0.0.0:8022');
+  });
+
+  test('spawnInInet runs beside the fake servers; waitForOutput waits for a line or reports the exit', async () => {
+    const c = t.spawnInInet('sh', ['-c', 'ip -o -4 addr show; exec sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForOutput(c, { ready: new RegExp(`inet ${t.servers.web.ip.replace(/\./g, '\\.')}/`), timeoutMs: 5000, what: 'probe' });
+    } finally { c.kill('SIGKILL'); }
+    const dead = t.spawnInInet('sh', ['-c', 'exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await assert.rejects(waitForOutput(dead, { ready: /never/, timeoutMs: 5000, what: 'probe' }), /^Error: probe exited \(3\)/);
+  });
+
+  test('sshd log entries carry the time sshd wrote them, not the time they are read', async () => {
+    const seen = (await t.log('ssh')).length;
+    const from = Date.now();
+    const r = await t.execInHost('ssh', [...t.ssh.args, t.servers.ssh.ip, 'echo window'], { timeoutMs: 15_000 });
+    const to = Date.now();
+    assert.equal(r.code, 0, r.stderr);
+    await t.waitForLog('ssh', (e) => e.event === 'close' && e.ts >= from);
+    // Read well after the connection ended: a read-time stamp would fall outside [from, to].
+    await new Promise((res) => setTimeout(res, 300));
+    const mine = (await t.log('ssh')).slice(seen);
+    const conn = mine.find((e) => e.event === 'connection');
+    const auth = mine.find((e) => e.event === 'auth' && e.ok === true);
+    assert.ok(conn && auth, `connection and auth logged: ${JSON.stringify(mine.map((e) => e.text))}`);
+    for (const e of [conn, auth]) assert.ok(e.ts >= from && e.ts <= to, `${e.event} at ${e.ts} within [${from}, ${to}]`);
   });
 });
 

@@ -28,12 +28,16 @@ export function EpisodeView(p: { store: LiveStore; id: string; focus?: string | 
   const [trace, setTrace] = useState<EpisodeTrace | null>(null);
   const [error, setError] = useState<string | null>(null);
   const timer = useRef<number | undefined>(undefined);
+  // The episode's sandboxes as of the latest trace: a ref, so the event handler below (set up
+  // once per episode) sees each newly loaded trace instead of the one of its first render.
+  const sandboxIds = useRef<ReadonlySet<string>>(new Set());
   useEffect(() => {
     let live = true;
+    sandboxIds.current = new Set();
     const load = async (): Promise<void> => {
       try {
         const t = await api<EpisodeTrace>(`/v1/dashboard/episodes/${encodeURIComponent(p.id)}/trace`);
-        if (live) { setTrace(t); setError(null); }
+        if (live) { sandboxIds.current = new Set(t.sandboxes); setTrace(t); setError(null); }
       } catch (e) { if (live) setError((e as Error).message); }
     };
     void load();
@@ -41,7 +45,7 @@ export function EpisodeView(p: { store: LiveStore; id: string; focus?: string | 
     // sandboxes happens so a violation shows up here without a manual reload.
     const off = p.store.onEvent((e) => {
       if (e.kind === 'resource.sample' || e.kind === 'gpu.sample') return;
-      if (e.episodeId !== p.id && !(trace?.sandboxes ?? []).includes(e.sandboxId) && !p.store.sandboxes.get(e.sandboxId)?.episodeId?.includes(p.id)) return;
+      if (e.episodeId !== p.id && !sandboxIds.current.has(e.sandboxId) && p.store.sandboxes.get(e.sandboxId)?.episodeId !== p.id) return;
       if (timer.current) clearTimeout(timer.current);
       timer.current = window.setTimeout(() => void load(), 300);
     });
