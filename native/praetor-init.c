@@ -306,18 +306,26 @@ static int idmap_mount(const char *src, const char *dst, unsigned agent) {
   struct stat st;
   if (stat(src, &st) < 0) { perror("praetor-init: workspace"); return 1; }
   int go[2], ready[2];
-  if (pipe(go) || pipe(ready)) return 1;
+  /* The go write below must fail with EPIPE, not kill us, when the child already died. */
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe(go) || pipe(ready)) { perror("praetor-init: pipe"); return 1; }
   pid_t c = fork();
+  if (c < 0) { perror("praetor-init: fork"); return 1; }
   if (c == 0) {
     char b;
-    if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+    close(ready[0]); close(go[1]);
+    if (unshare(CLONE_NEWUSER) < 0) { perror("praetor-init: unshare(CLONE_NEWUSER)"); _exit(1); }
     if (write(ready[1], "x", 1) != 1) _exit(1);
     if (read(go[0], &b, 1) < 0) _exit(1);
     _exit(0);
   }
+  /* Drop our copies of the child's pipe ends: if the child dies before writing (unshare refused),
+   * read(ready[0]) sees EOF at once instead of blocking on our own write end until the caller's
+   * timeout; likewise the child's read(go[0]) sees EOF if we exit early. */
+  close(ready[1]); close(go[0]);
   char b, path[64], map[64];
   int rc = 1, ns = -1, fd = -1;
-  if (read(ready[0], &b, 1) != 1) goto out;
+  if (read(ready[0], &b, 1) != 1) { fprintf(stderr, "praetor-init: the user-namespace helper exited before it was ready\n"); goto out; }
   snprintf(map, sizeof map, "%u %u 1\n", (unsigned)st.st_uid, agent);
   snprintf(path, sizeof path, "/proc/%d/uid_map", c);
   if (write_file(path, map) < 0) { perror("praetor-init: uid_map"); goto out; }
@@ -335,6 +343,7 @@ static int idmap_mount(const char *src, const char *dst, unsigned agent) {
 out:
   if (write(go[1], "x", 1) < 0) { /* child exits on EOF too */ }
   close(go[1]);
+  close(ready[0]);
   waitpid(c, NULL, 0);
   if (fd >= 0) close(fd);
   if (ns >= 0) close(ns);

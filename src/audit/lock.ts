@@ -5,29 +5,19 @@
 // pid reuse.
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { PraetorError } from '../errors.ts';
+import { pidAlive, readStartTime } from '../util/proc.ts';
 
 type Owner = { pid: number; start: string };
 
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) counts from after the parenthesised comm, which may hold spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 function alive(o: Owner): boolean {
-  const st = startTime(o.pid);
-  return st !== null && st === o.start;
+  return pidAlive(o.pid, o.start);
 }
 
 export type FileLock = { release: () => void };
 
 export function acquireWriterLock(ledgerPath: string): FileLock {
   const lockPath = `${ledgerPath}.lock`;
-  const me: Owner = { pid: process.pid, start: startTime(process.pid) ?? '' };
+  const me: Owner = { pid: process.pid, start: readStartTime(process.pid) ?? '' };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx', 0o644);

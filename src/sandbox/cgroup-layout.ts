@@ -79,3 +79,14 @@ export function detectCgroupLayout(): CgroupLayout {
   }
   return layoutFrom(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')));
 }
+
+/**
+ * The root of every distinct hierarchy (v1 controllers that share a mount appear once, then the
+ * unified one). The one list used to create, remove, list and reap sandbox cgroups, so no path
+ * can miss a hierarchy that another one created a directory in.
+ */
+export function hierarchyRoots(layout: CgroupLayout): string[] {
+  const roots = new Set<string>(Object.values(layout.v1).filter((r): r is string => !!r));
+  if (layout.unified) roots.add(layout.unified);
+  return [...roots];
+}

@@ -3,7 +3,7 @@
 // freeze/kill/ids even on hybrid hosts, because cgroup.kill cannot miss a forking process.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
-import type { CgroupLayout, V1Controller } from './cgroup-layout.ts';
+import { hierarchyRoots, type CgroupLayout, type V1Controller } from './cgroup-layout.ts';
 
 export interface CgroupLimits {
   cpus?: number | undefined;        // fractions allowed
@@ -14,8 +14,11 @@ export interface CgroupLimits {
 }
 
 // The devices a task needs: null, zero, full, random, urandom, tty, ptmx and its own ptys.
-// Everything else is denied at the cgroup too, so a device node that somehow appears inside
-// the sandbox (a runtime bug, a bind mistake) still cannot be opened.
+// With a v1 devices controller everything else is denied at the cgroup too, so a device node
+// that somehow appears inside the sandbox (a runtime bug, a bind mistake) still cannot be
+// opened. On pure v2 there is no devices file: device control there needs a BPF_CGROUP_DEVICE
+// program, which praetor does not attach, so v2 relies on the minimal /dev the runtime builds
+// (only these nodes plus the granted GPU nodes are bound in) and nothing else.
 const BASE_DEVICES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm', 'c 136:* rwm'];
 
 export interface CgroupUsage {
@@ -50,9 +53,7 @@ export class Cgroup {
 
   /** Every directory of this cgroup, one per distinct hierarchy. */
   dirs(): string[] {
-    const roots = new Set<string>(Object.values(this.layout.v1));
-    if (this.layout.unified) roots.add(this.layout.unified);
-    return [...roots].map((r) => `${r}/${this.rel}`);
+    return hierarchyRoots(this.layout).map((r) => `${r}/${this.rel}`);
   }
 
   v1(ctrl: V1Controller): string | undefined {
@@ -234,9 +235,8 @@ function waitFor(ok: () => boolean, timeoutMs = 1000): void {
 
 /** Lists sandbox cgroups (`sb-…`) under a praetor group, in the first hierarchy that has it. */
 export function listSandboxCgroups(layout: CgroupLayout, group: string): string[] {
-  const roots = [...new Set([layout.unified, ...Object.values(layout.v1)].filter((x): x is string => !!x))];
   const ids = new Set<string>();
-  for (const r of roots) {
+  for (const r of hierarchyRoots(layout)) {
     try { for (const d of readdirSync(`${r}/${group}`)) if (d.startsWith('sb-')) ids.add(d); } catch { /* none */ }
   }
   return [...ids];

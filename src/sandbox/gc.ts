@@ -3,26 +3,23 @@
 // dead, its sandboxes' processes, cgroups, mounts and directories are removed. Cgroups of this
 // state directory with no record at all are reaped too: nothing may live unaccounted for.
 import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { readStartTime, pidAlive } from '../util/proc.ts';
 import { Cgroup, listSandboxCgroups } from './cgroup.ts';
+import { hierarchyRoots } from './cgroup-layout.ts';
 import type { HostInfo } from './host.ts';
 import { umount } from './syscalls.ts';
 
 export interface OwnerRecord { ownerPid: number; ownerStart: string }
 export interface GcResult { reaped: string[]; kept: number; errors: string[] }
 
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch { return undefined; }
-}
-
 export function ownerRecord(): OwnerRecord {
-  return { ownerPid: process.pid, ownerStart: startTime(process.pid) ?? '' };
+  return { ownerPid: process.pid, ownerStart: readStartTime(process.pid) ?? '' };
 }
 
+// Always compare start times, also for our own pid: a restarted praetor (a container's pid 1, a
+// systemd unit) often gets its dead predecessor's pid back, and its sandboxes must be reaped.
 export function ownerAlive(r: OwnerRecord): boolean {
-  return r.ownerPid === process.pid || (startTime(r.ownerPid) ?? '') === r.ownerStart;
+  return pidAlive(r.ownerPid, r.ownerStart);
 }
 
 function mountsUnder(prefix: string): string[] {
@@ -60,8 +57,7 @@ export async function gcSandboxes(stateDir: string, host: HostInfo, opts: { onRe
 
 /** Removes this state's `praetor-<hash>` directories once they hold no sandbox (rmdir refuses otherwise). */
 export function removeEmptyGroup(host: HostInfo): void {
-  const roots = new Set([host.cgroups.unified, ...Object.values(host.cgroups.v1)].filter((r): r is string => !!r));
-  for (const r of roots) { try { rmdirSync(`${r}/${host.cgroupGroup}`); } catch { /* in use, or already gone */ } }
+  for (const r of hierarchyRoots(host.cgroups)) { try { rmdirSync(`${r}/${host.cgroupGroup}`); } catch { /* in use, or already gone */ } }
 }
 
 function reapOne(host: HostInfo, sbDir: string, id: string): void {

@@ -1,9 +1,20 @@
 // Applies one image layer (a tar, possibly compressed) onto a root, with OCI whiteouts:
 // `.wh.NAME` deletes NAME from lower layers, `.wh..wh..opq` empties its directory first.
+//
+// Threat: a hostile image. Path text alone cannot be trusted, because an earlier layer may have
+// left a symlink (`x -> /etc`) that a later layer walks through: `x/.wh.passwd` would make us
+// delete the host's /etc/passwd as root, and tar itself follows an existing directory symlink
+// when it writes `x/passwd`. So (a) every whiteout is resolved with realpath and must stay under
+// the real root, and (b) tar runs in a private mount namespace in which only the root is
+// writable: whatever a symlink points at, a write outside the root fails (EROFS) and the import
+// is refused as BAD_IMAGE. A legitimate image that writes through an absolute symlink is refused
+// too (fails closed): the unpacker has no chroot, so it cannot tell where such a link should point.
 import { spawnSync } from 'node:child_process';
-import { rmSync, readdirSync } from 'node:fs';
-import { dirname, join, normalize } from 'node:path';
-import { PraetorError } from '../errors.ts';
+import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { basename, dirname, join, normalize, sep } from 'node:path';
+import { PraetorError, errorMessage } from '../errors.ts';
+
+const BWRAP = '/usr/bin/bwrap';
 
 function safeJoin(root: string, entry: string): string | undefined {
   const rel = normalize(entry.replace(/^\.?\/+/, ''));
@@ -11,23 +22,61 @@ function safeJoin(root: string, entry: string): string | undefined {
   return join(root, rel);
 }
 
+function escapeError(layer: string, entry: string, detail: string): PraetorError {
+  return new PraetorError('BAD_IMAGE', `layer ${basename(layer)} reaches outside the image root at ${entry} (${detail})`, {
+    hint: 'the image is malformed or hostile: a symlink from an earlier layer leads out of the root; rebuild it without such links',
+  });
+}
+
+/**
+ * The real directory `dir` names, or undefined when it does not exist yet (nothing to delete).
+ * Throws BAD_IMAGE when a symlink on the way leads outside the real root.
+ */
+function realDirUnder(realRoot: string, dir: string, layer: string, entry: string): string | undefined {
+  let real: string;
+  try { real = realpathSync(dir); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // new in this layer, or a file: nothing below it to whiteout
+    throw new PraetorError('BAD_IMAGE', `cannot resolve ${entry} in the image root: ${errorMessage(e)}`, { hint: 'check the image layers', cause: e });
+  }
+  if (real !== realRoot && !real.startsWith(realRoot + sep)) throw escapeError(layer, entry, `resolves to ${real}`);
+  return real;
+}
+
 export function applyLayer(layer: string, root: string): void {
   const list = spawnSync('tar', ['-tf', layer], { encoding: 'utf8', maxBuffer: 512 << 20 });
   if (list.status !== 0) throw new PraetorError('BAD_IMAGE', `layer ${layer} is not a readable tar: ${list.stderr.trim()}`, { hint: 'check the image archive is complete' });
+  const realRoot = realpathSync(root);
   const entries = list.stdout.split('\n').filter(Boolean);
   for (const e of entries) {
     const base = e.replace(/\/$/, '').split('/').pop() ?? '';
     if (!base.startsWith('.wh.')) continue;
     const dir = safeJoin(root, dirname(e));
-    if (!dir) continue;
+    if (!dir && dirname(e) !== '.') continue;
+    // (a) resolve the parent through any symlinks of earlier layers before deleting anything.
+    const realDir = realDirUnder(realRoot, dir ?? root, layer, e);
+    if (!realDir) continue;
     if (base === '.wh..wh..opq') {
-      try { for (const c of readdirSync(dir)) rmSync(join(dir, c), { recursive: true, force: true }); } catch { /* dir new in this layer */ }
+      for (const c of readdirSync(realDir)) rmSync(join(realDir, c), { recursive: true, force: true });
     } else {
-      const victim = safeJoin(root, join(dirname(e), base.slice(4)));
-      if (victim) rmSync(victim, { recursive: true, force: true });
+      const name = base.slice(4);
+      if (!name || name === '.' || name === '..' || name.includes('/')) continue;
+      // rmSync does not follow a symlink named by the path itself: it removes the link.
+      rmSync(join(realDir, name), { recursive: true, force: true });
     }
   }
+  // (b) tar in a mount namespace where only the root is writable (see the header). bwrap as root
+  // keeps tar's capabilities, so --numeric-owner/--same-permissions and device nodes still work.
   // --numeric-owner keeps image uids; GNU tar refuses absolute and .. members by default.
-  const x = spawnSync('tar', ['-xf', layer, '-C', root, '--numeric-owner', '--same-permissions', '--exclude=.wh.*', '--exclude=*/.wh.*'], { encoding: 'utf8' });
-  if (x.status !== 0) throw new PraetorError('BAD_IMAGE', `cannot unpack layer ${layer}: ${x.stderr.trim().split('\n').slice(-3).join('; ')}`, { hint: 'check the image archive is complete and the disk has space' });
+  if (!existsSync(BWRAP)) throw new PraetorError('HOST_UNSUPPORTED', `${BWRAP} is missing: image layers are unpacked inside it`, { hint: 'apt-get install bubblewrap' });
+  const x = spawnSync(BWRAP, [
+    '--die-with-parent', '--unshare-pid', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', realRoot, realRoot, '--',
+    'tar', '-xf', layer, '-C', realRoot, '--numeric-owner', '--same-permissions', '--exclude=.wh.*', '--exclude=*/.wh.*',
+  ], { encoding: 'utf8' });
+  if (x.status !== 0) {
+    const detail = (x.stderr || x.error?.message || '').trim().split('\n').slice(-3).join('; ');
+    // EROFS is the mount namespace stopping a write that a symlink redirected out of the root.
+    if (/Read-only file system/.test(x.stderr ?? '')) throw escapeError(layer, 'a tar member', detail);
+    throw new PraetorError('BAD_IMAGE', `cannot unpack layer ${layer}: ${detail}`, { hint: 'check the image archive is complete and the disk has space' });
+  }
 }

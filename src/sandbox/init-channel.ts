@@ -116,9 +116,5 @@ export class InitChannel {
   }
 }
 
-/** Decodes a raw wait status into exit code or signal number. */
-export function decodeWaitStatus(status: number): { code: number | null; signal: number | null } {
-  const sig = status & 0x7f;
-  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
-  return { code: null, signal: sig };
-}
+/** Decodes a raw wait status into exit code or signal number (shared with the eBPF sensor). */
+export { decodeWaitStatus } from '../util/proc.ts';

@@ -14,7 +14,7 @@ import { ImageStore } from './images.ts';
 import { InitChannel } from './init-channel.ts';
 import { idmapMount } from './idmap.ts';
 import { runtimeFor } from './runtimes/index.ts';
-import type { LaunchPlan, Runtime, RuntimeName } from './runtimes/types.ts';
+import type { DeviceNode, LaunchPlan, Runtime, RuntimeName } from './runtimes/types.ts';
 import { Sandbox } from './sandbox.ts';
 import { SandboxSpecSchema, type SandboxSpec, type SandboxSpecInput } from './spec.ts';
 import { mount, umount, MS_NODEV, MS_NOSUID } from './syscalls.ts';
@@ -74,14 +74,15 @@ export class SandboxManager {
   get(id: string): Sandbox | undefined { return this.#live.get(id); }
 
   /** Checks a spec against this host without creating anything (cheap; call before slow setup). */
-  validate(input: SandboxSpecInput = {}): { spec: SandboxSpec; runtime: Runtime; devices: string[]; lower: string | undefined } {
+  validate(input: SandboxSpecInput = {}): { spec: SandboxSpec; runtime: Runtime; devices: DeviceNode[]; lower: string | undefined } {
     const parsed = SandboxSpecSchema.safeParse(input);
     if (!parsed.success) throw specError(parsed.error);
     const spec = parsed.data;
     const runtime = runtimeFor(spec.runtime as RuntimeName);
-    const why = runtime.unavailableReason();
+    const why = runtime.unavailableReason(this.host.cgroups);
     if (why) throw new PraetorError('RUNTIME_UNAVAILABLE', `runtime ${spec.runtime} is not available: ${why}`, { hint: 'install it, or choose another with --runtime' });
-    const devices = gpuDevices(spec.gpus);
+    // Stat each node once here; the cgroup and the runtime (bwrap binds, OCI config) share them.
+    const devices = gpuDevices(spec.gpus).map(deviceNode);
     const lower = spec.image === 'host' ? undefined : this.images.rootfs(spec.image);
     return { spec, runtime, devices, lower };
   }
@@ -151,7 +152,7 @@ export class SandboxManager {
       writeEtc(`${rw}/etc`, etcContent({ uid: spec.uid, gid: spec.uid, user: AGENT_USER, home, hostname }, net?.resolvConf, net?.hosts));
       const etcTemplate = lower ? undefined : this.#etcTemplate ??= hostEtcTemplate(this.stateDir);
 
-      cgroup.create({ cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, devices: devices.map(deviceNumber) });
+      cgroup.create({ cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, devices: devices.map((d) => `${d.major}:${d.minor}`) });
       undo.push(() => cgroup.remove());
 
       const plan: LaunchPlan = {
@@ -222,10 +223,10 @@ function gpuDevices(gpus: SandboxSpec['gpus']): string[] {
   return [...cards.slice(0, n), ...control];
 }
 
-/** `major:minor` of a device node, for the device cgroup. */
-function deviceNumber(path: string): string {
+/** A device node with its real major:minor (Linux dev_t encoding, as glibc's major()/minor()). */
+function deviceNode(path: string): DeviceNode {
   const rdev = statSync(path).rdev;
-  return `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+  return { path, major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
 }
 
 /** The sandbox's network namespace is held by any process of it other than the host-side launcher. */

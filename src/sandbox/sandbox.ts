@@ -124,39 +124,43 @@ export class Sandbox {
     let timer: NodeJS.Timeout | undefined;
     let resolvePid!: (pid: number) => void;
     const pid = new Promise<number>((r) => { resolvePid = r; });
-    let chanId = 0;
-    this.#publish({ kind: 'command.start', sandboxId: this.id, execId, argv, cwd, ...tags });
-    const done = new Promise<ExecResult>((resolve) => {
-      chanId = this.#d.channel.exec(
-        { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin },
-        {
-          onStarted: (p) => resolvePid(p),
-          onStdout: (c) => { if (collect) out.push(c); opts.onStdout?.(c); },
-          onStderr: (c) => { if (collect) err.push(c); opts.onStderr?.(c); },
-          onExit: (status, error) => {
-            if (timer) clearTimeout(timer);
-            resolvePid(-1);
-            const ws = status === null ? { code: null, signal: null } : decodeWaitStatus(status);
-            const signal = ws.signal === null ? null : (SIGNAL_NAMES[ws.signal] ?? `SIG${ws.signal}`);
-            const code = timedOut ? 124 : ws.code ?? (ws.signal !== null ? 128 + ws.signal : 127);
-            const result: ExecResult = {
-              execId, exitCode: ws.code, signal, code, timedOut,
-              durationMs: performance.now() - started,
-              stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(),
-              ...(error ? { error } : {}),
-            };
-            this.#running.delete(execId);
-            this.#lastActive = Date.now();
-            for (const fn of this.#commandEndHandlers) fn();
-            this.#publish({
-              kind: 'command.end', sandboxId: this.id, execId, exitCode: result.exitCode, signal,
-              timedOut, durationMs: result.durationMs, ...tags,
-            });
-            resolve(result);
-          },
+    let resolveDone!: (r: ExecResult) => void;
+    const done = new Promise<ExecResult>((r) => { resolveDone = r; });
+    // channel.exec runs outside any Promise executor so that when it throws (the init has ended,
+    // a NUL byte in argv) the error reaches the caller synchronously, like the checks above, and
+    // nothing is left behind: no #running entry that killAll/runningCommands would see forever,
+    // and no command.start without its command.end (a consumer would count the command as live).
+    const chanId = this.#d.channel.exec(
+      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin },
+      {
+        onStarted: (p) => resolvePid(p),
+        onStdout: (c) => { if (collect) out.push(c); opts.onStdout?.(c); },
+        onStderr: (c) => { if (collect) err.push(c); opts.onStderr?.(c); },
+        onExit: (status, error) => {
+          if (timer) clearTimeout(timer);
+          resolvePid(-1);
+          const ws = status === null ? { code: null, signal: null } : decodeWaitStatus(status);
+          const signal = ws.signal === null ? null : (SIGNAL_NAMES[ws.signal] ?? `SIG${ws.signal}`);
+          const code = timedOut ? 124 : ws.code ?? (ws.signal !== null ? 128 + ws.signal : 127);
+          const result: ExecResult = {
+            execId, exitCode: ws.code, signal, code, timedOut,
+            durationMs: performance.now() - started,
+            stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(),
+            ...(error ? { error } : {}),
+          };
+          this.#running.delete(execId);
+          this.#lastActive = Date.now();
+          for (const fn of this.#commandEndHandlers) fn();
+          this.#publish({
+            kind: 'command.end', sandboxId: this.id, execId, exitCode: result.exitCode, signal,
+            timedOut, durationMs: result.durationMs, ...tags,
+          });
+          resolveDone(result);
         },
-      );
-    });
+      },
+    );
+    // Handlers only fire on later pipe reads, so this still precedes the command's own events.
+    this.#publish({ kind: 'command.start', sandboxId: this.id, execId, argv, cwd, ...tags });
     if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
       timer = setTimeout(() => { timedOut = true; this.#d.channel.signal(chanId, 9); }, opts.timeoutMs);
     }
@@ -215,7 +219,10 @@ export class Sandbox {
       const t = setTimeout(r, 2000);
       this.#d.proc.once('exit', () => { clearTimeout(t); r(); });
     });
-    try { this.cgroup.remove(); } finally { await this.#d.release(); }
+    // release() runs the creation undo list, which already removes the cgroup (in its place in
+    // the order: after the runtime's cleanup, before the mounts): removing it here too was a
+    // second kill + wait + rmdir pass for nothing.
+    await this.#d.release();
     this.#publish({ kind: 'sandbox.destroyed', sandboxId: this.id, reason });
     for (const fn of this.#endedHandlers) fn(reason);
   }

@@ -1,3 +1,4 @@
+import { decodeWaitStatus } from '../util/proc.ts';
 import { ARGV_CHUNK } from './ebpf-script.ts';
 
 // Turns the bpftrace line protocol (see ebpf-script.ts) back into records. Pure and stateful
@@ -70,8 +71,9 @@ function compressV6(g: string[]): string {
 
 /** Linux wait status as exit code or signal. */
 export function decodeExitCode(code: number): { exitCode: number | null; signal: number | null } {
-  const sig = code & 0x7f;
-  return sig === 0 ? { exitCode: (code >> 8) & 0xff, signal: null } : { exitCode: null, signal: sig };
+  // The same decoding as the init channel's, named for the event fields.
+  const w = decodeWaitStatus(code);
+  return { exitCode: w.code, signal: w.signal };
 }
 
 export class LineAssembler {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { EventBus } from '../events/index.ts';
+import { readStartTime } from '../util/proc.ts';
 import {
   cgroupIdOfPath, peersForInodes, readCgroupV2Path, readCmdline, readLink, readStatus, readStdio, readTcpTable,
   sandboxCgroupPath, unifiedRoot,
@@ -48,7 +49,7 @@ export function startProcfs(o: { bus: EventBus; resolver: SandboxResolver; inter
       if (c < 48 || c > 57) continue;
       const pid = Number(name);
       alive.add(pid);
-      const start = startTime(pid);
+      const start = readStartTime(pid);
       if (start === undefined) continue;
       if (outside.get(pid) === start) continue;
       let k = known.get(pid);
@@ -68,9 +69,11 @@ export function startProcfs(o: { bus: EventBus; resolver: SandboxResolver; inter
         const st = readStatus(pid);
         k.comm = st?.name ?? '';
         if (!first || argv.length > 0) {
+          // One read of fds 0-2 for both fields: two reads could disagree (a dup2 in between).
+          const stdio = readStdio(pid);
           o.bus.publish({ kind: 'process.exec', sandboxId: k.sandboxId, pid, ppid: st?.ppid, uid: st?.uid,
             path: exe ?? argv[0] ?? '', argv, comm: k.comm, parentComm: st ? readStatus(st.ppid)?.name : undefined,
-            stdio: readStdio(pid).map((s) => s ?? 'closed'), stdioPeers: stdioPeers(pid), sensor: 'procfs' });
+            stdio: stdio.map((s) => s ?? 'closed'), stdioPeers: stdioPeers(pid, stdio), sensor: 'procfs' });
         }
       }
       scanFds(pid, k);
@@ -123,16 +126,9 @@ export function startProcfs(o: { bus: EventBus; resolver: SandboxResolver; inter
   return { ready: Promise.resolve(), async stop() { clearInterval(timer); } };
 }
 
-function startTime(pid: number): string | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).split(' ')[19];
-  } catch { return undefined; }
-}
-
 /** Per fd 0-2: `ip:port` of the peer when it is a TCP socket (a reverse shell), else ''. */
-function stdioPeers(pid: number): string[] {
-  return peersForInodes(readStdio(pid).map((l) => {
+function stdioPeers(pid: number, stdio: ReturnType<typeof readStdio>): string[] {
+  return peersForInodes(stdio.map((l) => {
     const m = /^socket:\[(\d+)\]$/.exec(l ?? '');
     return m ? Number(m[1]) : undefined;
   }), [pid]);

@@ -44,7 +44,7 @@ export function bwrapArgs(plan: LaunchPlan): string[] {
   // /dev/shm and /run would otherwise be unbounded tmpfs: a way around the disk limit.
   a.push('--perms', '1777', '--size', String(plan.shmBytes), '--tmpfs', '/dev/shm');
   a.push('--size', String(16 << 20), '--tmpfs', '/run');
-  for (const dev of plan.devices) a.push('--dev-bind', dev, dev);
+  for (const { path } of plan.devices) a.push('--dev-bind', path, path);
   a.push('--ro-bind', plan.initPath, '/.praetor-init');
   a.push('--chdir', '/');
   return a;

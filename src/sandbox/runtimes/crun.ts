@@ -2,7 +2,7 @@
 // already placed the runtime in the sandbox's cgroups, and one owner of cgroups is simpler to reap.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { detectCgroupLayout } from '../cgroup-layout.ts';
+import { detectCgroupLayout, type CgroupLayout } from '../cgroup-layout.ts';
 import { writeOciBundle } from './oci-bundle.ts';
 import type { LaunchPlan, Runtime } from './types.ts';
 
@@ -11,11 +11,12 @@ const CRUN = '/usr/bin/crun';
 export class CrunRuntime implements Runtime {
   readonly name = 'crun' as const;
 
-  unavailableReason(): string | undefined {
+  unavailableReason(cgroups?: CgroupLayout): string | undefined {
     if (!existsSync(CRUN)) return `${CRUN} is missing (apt-get install crun)`;
     // crun refuses hybrid hosts whose unified hierarchy has controllers, even with its cgroup
-    // manager disabled ("cgroups in hybrid mode not supported").
-    const l = detectCgroupLayout();
+    // manager disabled ("cgroups in hybrid mode not supported"). The manager hands in the layout
+    // it probed at open (this runs on every create); only standalone callers detect it here.
+    const l = cgroups ?? detectCgroupLayout();
     if (l.mode === 'hybrid' && l.v2Controllers.size > 0) return `crun does not support this host's hybrid cgroups (unified hierarchy has controllers: ${[...l.v2Controllers].join(', ')})`;
     return undefined;
   }

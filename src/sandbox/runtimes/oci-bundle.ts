@@ -49,7 +49,7 @@ export function writeOciBundle(plan: LaunchPlan, opts: { cgroupsPath?: string } 
   for (const f of GENERATED_ETC) mounts.push(bind(`${plan.rwDir}/etc/${f}`, `/etc/${f}`, true));
   mounts.push(bind(plan.workspace, '/workspace', false));
   mounts.push(bind(plan.initPath, '/.praetor-init', true));
-  const devices = plan.devices.map((path) => ({ path, type: 'c', major: 195, minor: Number(/(\d+)$/.exec(path)?.[1] ?? 255), fileMode: 0o666, uid: 0, gid: 0 }));
+  const devices = plan.devices.map(({ path, major, minor }) => ({ path, type: 'c', major, minor, fileMode: 0o666, uid: 0, gid: 0 }));
   const config = {
     ociVersion: '1.0.2',
     process: {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { CgroupLayout } from '../cgroup-layout.ts';
 
 /** Capabilities the init keeps (to drop each command to the agent uid and signal it); nothing else. */
 export const INIT_CAPS = ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_KILL'] as const;
@@ -7,6 +8,13 @@ export const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'] as c
 
 export type RuntimeName = 'bwrap' | 'crun' | 'runsc';
 export const RUNTIME_NAMES: readonly RuntimeName[] = ['bwrap', 'crun', 'runsc'];
+
+/**
+ * A host character device granted to a sandbox. The numbers come from stat(2) of the node, never
+ * from its name: nvidia-uvm, nvidia-uvm-tools and nvidia-modeset have dynamic majors, and a
+ * guessed number would grant (in the cgroup or the OCI config) some other device instead.
+ */
+export interface DeviceNode { path: string; major: number; minor: number }
 
 /** Everything a runtime needs to start a sandbox's init; runtime-neutral. */
 export interface LaunchPlan {
@@ -22,8 +30,8 @@ export interface LaunchPlan {
   initPath: string;
   hostname: string;
   shmBytes: number;
-  /** extra device nodes (GPU grants). */
-  devices: string[];
+  /** extra device nodes (GPU grants), with their real numbers as stat reports them. */
+  devices: DeviceNode[];
   cgroupProcs: string[];
   /** the cgroup's relative path, for runtimes that manage cgroups themselves. */
   cgroupRel: string;
@@ -34,8 +42,11 @@ export interface LaunchPlan {
 
 export interface Runtime {
   readonly name: RuntimeName;
-  /** Why this runtime cannot run here, or undefined when it can. */
-  unavailableReason(): string | undefined;
+  /**
+   * Why this runtime cannot run here, or undefined when it can. A manager passes the cgroup
+   * layout it probed once; without it a runtime that needs it detects it itself.
+   */
+  unavailableReason(cgroups?: CgroupLayout): string | undefined;
   /** Starts the sandbox init with stdin/stdout as the control pipes. */
   spawn(plan: LaunchPlan): ChildProcess;
   /** Removes whatever the runtime left on the host after its process ended. */
