@@ -14,7 +14,13 @@ export class GemAdapter {
   readonly #episodes: EpisodeService;
   readonly #envs = new Map<string, Env>();
 
-  constructor(episodes: EpisodeService) { this.#episodes = episodes; }
+  constructor(episodes: EpisodeService) {
+    this.#episodes = episodes;
+    // An env whose episode is forgotten (ended past the retention) can neither step nor reset.
+    episodes.onForget((episodeId) => {
+      for (const [handle, env] of this.#envs) if (env.episodeId === episodeId) this.#envs.delete(handle);
+    });
+  }
 
   #env(p: Principal, handle: string): Env {
     const e = this.#envs.get(handle);

@@ -2,11 +2,7 @@
 // (observation, terminated/truncated, and the safety verdict of every step). Snake case on the
 // wire, as the Python RL frameworks that call it expect.
 import { z } from 'zod';
-
-const Path = z.string().min(1).max(4096)
-  .refine((p) => !p.includes('\0'), 'a path cannot contain NUL bytes')
-  .refine((p) => !p.split('/').includes('..'), 'a path cannot contain ".." segments')
-  .describe('path inside the sandbox');
+import { SandboxPath as Path } from '../server/sandbox-ops.ts';
 
 export const ActionSchema = z.discriminatedUnion('tool', [
   z.object({

@@ -8,10 +8,11 @@ import { PraetorError, errorMessage } from '../errors.ts';
 import type { PraetorEvent } from '../events/index.ts';
 import type { Principal } from '../server/auth.ts';
 import { notFound, type ServerCore, type SandboxEntry } from '../server/core.ts';
+import { parseInput } from '../server/http.ts';
 import { editFile, readFile, writeFile, toArgv, type Tags } from '../server/sandbox-ops.ts';
 import { newId } from '../util/ids.ts';
 import { recommend, verdictOf } from './safety.ts';
-import type { Action, Report, Safety, StepResult } from './schema.ts';
+import { ActionSchema, type Action, type Report, type Safety, type StepResult } from './schema.ts';
 
 export interface EpisodeCreate {
   task?: string | undefined;
@@ -40,6 +41,14 @@ export interface Episode {
 }
 
 const OUTPUT_CAP = 10 * 2 ** 20; // Inspect's exec cap
+/** How long an episode whose sandbox has ended stays readable (report, trace) before it is forgotten. */
+export const EPISODE_RETENTION_MS = 15 * 60_000;
+
+export interface EpisodeServiceOptions {
+  /** retention of ended episodes (default 15 min). */
+  retentionMs?: number | undefined;
+}
+
 /** What a step's safety verdict is judged on. */
 const VERDICT_KINDS = new Set(['alert', 'containment', 'net.attempt', 'net.flow', 'dns.query']);
 
@@ -49,9 +58,13 @@ export class EpisodeService {
   /** The events seen during the step a sandbox is running now (one step per episode at a time). */
   readonly #stepping = new Map<string, PraetorEvent[]>();
   readonly #unsubscribe: () => void;
+  readonly #retentionMs: number;
+  readonly #forgetTimers = new Set<NodeJS.Timeout>();
+  readonly #forgetHandlers: Array<(episodeId: string) => void> = [];
 
-  constructor(core: ServerCore) {
+  constructor(core: ServerCore, opts: EpisodeServiceOptions = {}) {
     this.#core = core;
+    this.#retentionMs = opts.retentionMs ?? EPISODE_RETENTION_MS;
     // One listener for all episodes: the bus fans out synchronously on the containment path, so
     // a listener per running step would make every event pay for every concurrent episode.
     this.#unsubscribe = core.bus.subscribe((e) => {
@@ -69,6 +82,14 @@ export class EpisodeService {
 
   get count(): number { return this.#episodes.size; }
 
+  /** Called when an ended episode is forgotten after the retention (not on an explicit end()). */
+  onForget(fn: (episodeId: string) => void): void { this.#forgetHandlers.push(fn); }
+
+  #forget(id: string): void {
+    if (!this.#episodes.delete(id)) return;
+    for (const fn of this.#forgetHandlers) fn(id);
+  }
+
   async create(p: Principal, c: EpisodeCreate): Promise<Episode> {
     const id = newId('ep');
     const entry = await this.#core.createSandbox(p, c.spec, { ...(c.policy !== undefined ? { policy: c.policy } : {}), phase: c.setup?.length ? 'setup' : 'agent', episodeId: id });
@@ -79,9 +100,23 @@ export class EpisodeService {
     this.#episodes.set(id, ep);
     // The guard holds a contained episode sandbox frozen; end it at once so the running step
     // returns with the verdict instead of waiting on a frozen command.
-    void this.#core.guard.contained(entry.sb.id).then(() => entry.sb.destroy(`contained (episode ${id})`));
+    let contained = false;
+    void this.#core.guard.contained(entry.sb.id).then(() => { contained = true; return entry.sb.destroy(`contained (episode ${id})`); });
     entry.sb.onEnded((reason) => {
-      if (ep.status === 'running') { ep.status = 'terminated'; ep.endReason = `sandbox ended: ${reason}`; }
+      if (ep.status === 'running') {
+        ep.status = 'terminated';
+        ep.endReason = `sandbox ended: ${reason}`;
+        // The episode's own endings (end, a terminate verdict, a terminate-episode rule) change
+        // its status before the sandbox goes, and containment is known from the guard. Anything
+        // else — init exiting, the idle reaper, an operator's delete, a shutdown — cut the
+        // trajectory short for reasons that are not the agent's: the sample is unusable, and
+        // the report recommends dropping it.
+        if (!contained) ep.infraFailure = true;
+      }
+      // Kept a while so report() and trace still answer, then forgotten (no unbounded growth).
+      const timer = setTimeout(() => { this.#forgetTimers.delete(timer); this.#forget(id); }, this.#retentionMs);
+      timer.unref();
+      this.#forgetTimers.add(timer);
     });
     this.#core.bus.publish({ kind: 'episode.created', sandboxId: entry.sb.id, episodeId: id, ...(c.task ? { task: c.task.slice(0, 1000) } : {}) });
     try {
@@ -105,8 +140,11 @@ export class EpisodeService {
 
   list(p: Principal): Episode[] { return [...this.#episodes.values()].filter((e) => p.admin || e.tenant === p.tenant); }
 
-  async step(p: Principal, id: string, action: Action): Promise<StepResult> {
+  async step(p: Principal, id: string, input: Action): Promise<StepResult> {
     const ep = this.get(p, id);
+    // Every entry point (REST, batch, GEM, MCP) lands here, so the action schema — path rules
+    // (no NUL, no `..`), sizes, timeouts — is enforced once for all of them.
+    const action = parseInput(ActionSchema, input, 'action');
     if (ep.status !== 'running') throw new PraetorError('BAD_STATE', `episode ${id} has ended (${ep.status}${ep.endReason ? `: ${ep.endReason}` : ''})`, { hint: 'create a new episode' });
     if (ep.busy) throw new PraetorError('CONFLICT', `episode ${id} is running another step`, { hint: 'steps of one episode run one at a time; wait for the previous one' });
     ep.busy = true;
@@ -213,5 +251,11 @@ export class EpisodeService {
   }
 
   /** Shutdown: forget every episode (the core destroys the sandboxes). */
-  async close(): Promise<void> { this.#unsubscribe(); this.#stepping.clear(); this.#episodes.clear(); }
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    for (const t of this.#forgetTimers) clearTimeout(t);
+    this.#forgetTimers.clear();
+    this.#stepping.clear();
+    this.#episodes.clear();
+  }
 }

@@ -106,15 +106,20 @@ export class PraetorClient {
   execStream(id: string, command: string | string[], on: { stdout?: (s: string) => void; stderr?: (s: string) => void } = {}): Promise<Omit<ExecResult, 'stdout' | 'stderr'>> {
     const ws = new WebSocket(`${this.url.replace(/^http/, 'ws')}/v1/sandboxes/${enc(id)}/exec/ws`, { headers: { authorization: `Bearer ${this.#token}` } } as unknown as string[]);
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (f: () => void) => { if (!settled) { settled = true; f(); } };
       ws.onopen = () => ws.send(JSON.stringify({ command }));
       ws.onmessage = (m) => {
-        const f = JSON.parse(String(m.data)) as { type: string; data?: string; error?: { code: string; message: string } };
+        const f = JSON.parse(String(m.data)) as { type: string; data?: string; error?: { code: string; message: string; hint?: string } };
         if (f.type === 'stdout') on.stdout?.(f.data ?? '');
         else if (f.type === 'stderr') on.stderr?.(f.data ?? '');
-        else if (f.type === 'exit') resolve(f as never);
-        else if (f.type === 'error') reject(new PraetorApiError(400, f.error?.code ?? 'ERROR', f.error?.message ?? 'error'));
+        else if (f.type === 'exit') done(() => resolve(f as never));
+        else if (f.type === 'error') done(() => reject(new PraetorApiError(400, f.error?.code ?? 'ERROR', f.error?.message ?? 'error', f.error?.hint)));
       };
-      ws.onerror = () => reject(new PraetorApiError(0, 'WEBSOCKET', 'websocket error'));
+      ws.onerror = () => done(() => reject(new PraetorApiError(0, 'WEBSOCKET', 'websocket error')));
+      // A socket that closes without an exit or error frame (server restart, proxy timeout, a
+      // dropped connection) must not leave the caller waiting forever.
+      ws.onclose = (e) => done(() => reject(new PraetorApiError(0, 'WEBSOCKET', `the stream closed before the command ended (code ${e.code}${e.reason ? `: ${e.reason}` : ''})`)));
     });
   }
 }

@@ -4,7 +4,7 @@
 // and never gets a stack trace back (threat: input-driven crashes taking every tenant down).
 import fastifyMultipart from '@fastify/multipart';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { PraetorError, isPraetorError, errorMessage } from '../errors.ts';
 import { EpisodeService } from '../episodes/index.ts';
 import type { Principal } from './auth.ts';
@@ -32,6 +32,8 @@ export interface ServeOptions extends CoreOptions {
   host?: string;
   port?: number;
   rateLimit?: RateLimitOptions;
+  /** how long an episode whose sandbox ended stays readable (default 15 min). */
+  episodeRetentionMs?: number;
 }
 
 export interface PraetorServer {
@@ -65,6 +67,13 @@ export function presentedToken(h: FastifyRequest['headers']): string | undefined
   return raw.trim() || undefined;
 }
 
+/** The one error body: ROCK's envelope on ROCK's and GEM's paths, {error:{code,…}} elsewhere. */
+export function sendError(req: FastifyRequest, reply: FastifyReply, pe: PraetorError): FastifyReply {
+  void reply.status(pe.httpStatus);
+  if (isRockPath(req.url)) return reply.send({ status: 'Failed', message: pe.message, error: `${pe.code}: ${pe.message}${pe.hint ? ` (${pe.hint})` : ''}`, result: null });
+  return reply.send({ error: pe.toJSON() });
+}
+
 export function asPraetorError(err: unknown): PraetorError {
   if (isPraetorError(err)) return err;
   const e = err as { statusCode?: number; code?: string; message?: string };
@@ -85,7 +94,7 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
   const ctx: Ctx = { core, registry, bodyLimit };
   const limiter = new RateLimiter(o.rateLimit ?? { perSecond: 200, burst: 400 });
   const metrics = new Metrics(core);
-  const episodes = new EpisodeService(core);
+  const episodes = new EpisodeService(core, { retentionMs: o.episodeRetentionMs });
   const log = o.log ?? (() => {});
 
   try {
@@ -111,15 +120,9 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
       if (pe.code === 'INTERNAL') log(`internal error on ${req.method} ${req.url.split('?')[0]}: ${err instanceof Error ? err.stack : errorMessage(err)}`);
       const retry = (err as { retryAfter?: number }).retryAfter;
       if (retry) void reply.header('retry-after', String(retry));
-      void reply.status(pe.httpStatus);
-      if (isRockPath(req.url)) return reply.send({ status: 'Failed', message: pe.message, error: `${pe.code}: ${pe.message}${pe.hint ? ` (${pe.hint})` : ''}`, result: null });
-      return reply.send({ error: pe.toJSON() });
+      return sendError(req, reply, pe);
     });
-    app.setNotFoundHandler((req, reply) => {
-      const pe = new PraetorError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, { hint: 'see /openapi.json' });
-      void reply.status(404);
-      return isRockPath(req.url) ? reply.send({ status: 'Failed', message: pe.message, error: pe.message, result: null }) : reply.send({ error: pe.toJSON() });
-    });
+    app.setNotFoundHandler((req, reply) => sendError(req, reply, new PraetorError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, { hint: 'see /openapi.json' })));
 
     registry.add({ method: 'GET', path: '/healthz', tag: 'meta', summary: 'liveness and ledger health', auth: false });
     app.get('/healthz', async (_req, reply) => {

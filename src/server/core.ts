@@ -28,6 +28,8 @@ export interface SandboxEntry {
   createdAt: number;
   /** per-sandbox idle TTL (ROCK's auto_clear_time_minutes); the tenant's when absent. */
   ttlSeconds?: number | undefined;
+  /** commands running inside session shells now (the shells themselves are always running). */
+  sessionRuns: number;
 }
 
 export interface CoreOptions {
@@ -183,8 +185,10 @@ export class ServerCore {
     }
     const entry: SandboxEntry = {
       sb, tenant: p.tenant, sessions: new Map(), phase: opts.phase ?? 'agent', policy,
-      episodeId: opts.episodeId, lastUsed: Date.now(), createdAt: Date.now(),
+      episodeId: opts.episodeId, lastUsed: Date.now(), createdAt: Date.now(), sessionRuns: 0,
     };
+    // Idle means idle since the last command *ended*, not since the last request started.
+    sb.onCommandEnd(() => { entry.lastUsed = Date.now(); });
     const sampler = new CgroupSampler(this.bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn) });
     sb.onEnded(() => { sampler.stop(); this.#entries.delete(sb.id); for (const s of entry.sessions.values()) s.close(); });
     this.#entries.set(sb.id, entry);
@@ -217,11 +221,23 @@ export class ServerCore {
     await e.sb.destroy(reason);
   }
 
+  /** The tenant that owns a sandbox (no tenant check: internal only). */
+  tenantOf(sandboxId: string): string | undefined { return this.#entries.get(sandboxId)?.tenant; }
+
+  /** A command is running: an exec, a file operation, or a command inside a session shell. */
+  static busy(e: SandboxEntry): boolean {
+    if (e.sessionRuns > 0) return true;
+    let shells = 0;
+    for (const s of e.sessions.values()) if (!s.ended) shells++;
+    return e.sb.runningCommands > shells;
+  }
+
   #reapIdle(): void {
     const now = Date.now();
     for (const e of this.#entries.values()) {
       const ttl = e.ttlSeconds ?? this.tenants.get(e.tenant).idleTtlSeconds;
-      if (ttl > 0 && now - e.lastUsed > ttl * 1000 && e.sb.state !== 'destroyed') {
+      // Never mid-command: a long exec or session command (up to 24 h) is use, not idleness.
+      if (ttl > 0 && now - e.lastUsed > ttl * 1000 && e.sb.state !== 'destroyed' && !ServerCore.busy(e)) {
         this.#log(`sandbox ${e.sb.id} of ${e.tenant} idle for ${ttl} s: destroying`);
         void e.sb.destroy(`idle for more than ${ttl} s`);
       }

@@ -7,6 +7,9 @@ import { PraetorError } from '../errors.ts';
 import type { Principal } from './auth.ts';
 import type { ServerCore } from './core.ts';
 
+/** What a WebSocket may hold unsent for a slow reader before the server stops feeding it. */
+export const MAX_WS_BUFFERED = 8 * 2 ** 20;
+
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RouteDoc {

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import type { ModelRoute } from '../net/index.ts';
+import { parseInput } from './http.ts';
 import { ChatBody, openChat, relayChat, upstreamHost, type ModelGatewayOptions } from './model-proxy.ts';
 
 export interface SandboxModelRouteOptions {
@@ -42,18 +43,14 @@ export function sandboxModelRoute(o: SandboxModelRouteOptions): ModelRoute & { c
     try { json = JSON.parse(raw.toString('utf8')); } catch (e) {
       throw new PraetorError('BAD_ARGUMENT', `the body is not JSON: ${errorMessage(e)}`, { hint: 'send an OpenAI chat completions request as JSON' });
     }
-    const parsed = ChatBody.safeParse(json);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0]!;
-      throw new PraetorError('BAD_ARGUMENT', `body.${i.path.join('.')}: ${i.message}`, { hint: 'send model and messages, as the OpenAI API does' });
-    }
+    const body = parseInput(ChatBody, json, 'body');
     const n = inFlight.get(sandboxId) ?? 0;
     if (n >= maxInFlight) {
       throw new PraetorError('RATE_LIMITED', `this sandbox already has ${n} model calls in flight`, { hint: 'wait for one to finish' });
     }
     inFlight.set(sandboxId, n + 1);
     try {
-      const call = await openChat(o.model, parsed.data);
+      const call = await openChat(o.model, body);
       const episodeId = o.episodeOf(sandboxId);
       await relayChat(call, res, o.bus, { sandboxId, via: 'sandbox', ...(episodeId ? { episodeId } : {}) });
     } finally {

@@ -12,6 +12,7 @@ import { PraetorError } from '../errors.ts';
 import type { ExecOptions, ExecResult, Sandbox } from '../sandbox/index.ts';
 import type { SandboxEntry } from './core.ts';
 import { Session } from '../sandbox/index.ts';
+import type { SessionResult } from '../sandbox/session.ts';
 
 export const MAX_FILE_BYTES = 100 * 2 ** 20;
 export const MAX_SESSIONS = 32;
@@ -20,6 +21,8 @@ export const SandboxPath = z.string().min(1).max(4096)
   .refine((p) => !p.includes('\0'), 'a path cannot contain NUL bytes')
   .refine((p) => !p.split('/').includes('..'), 'a path cannot contain ".." segments; give the path inside the sandbox directly')
   .describe('path inside the sandbox (absolute, or relative to its working directory)');
+
+export const SessionName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)').describe('session name');
 
 export type Tags = NonNullable<ExecOptions['tags']>;
 
@@ -117,6 +120,16 @@ export function getSession(e: SandboxEntry, name: string): Session {
   const s = e.sessions.get(name);
   if (!s || s.ended) throw new PraetorError('NOT_FOUND', `no session ${JSON.stringify(name.slice(0, 80))} in sandbox ${e.sb.id}`, { hint: 'create it first' });
   return s;
+}
+
+/** Runs a command in a session; the sandbox counts as busy (not idle) until it returns. */
+export async function runInSession(e: SandboxEntry, name: string, command: string, timeoutMs?: number): Promise<SessionResult> {
+  const s = getSession(e, name);
+  e.sessionRuns++;
+  try { return await s.run(command, timeoutMs); } finally {
+    e.sessionRuns--;
+    e.lastUsed = Date.now();
+  }
 }
 
 export function closeSession(e: SandboxEntry, name: string): void {

@@ -39,3 +39,25 @@ test('tools/list and tools/call run as episode steps; violations are tool errors
   assert.equal(other.status, 404);
   await t.api(A, 'DELETE', `/v1/episodes/${ep}`);
 });
+
+test('tool arguments go through the action schema: ".." and NUL paths are tool errors, not steps', async () => {
+  const ep = (await t.api(A, 'POST', '/v1/episodes', { task: 'mcp-paths' })).json.episode_id;
+  const c = await connect(ep, A);
+  try {
+    for (const path of ['/tmp/../etc/passwd', '/tmp/a\0b']) {
+      const r = await c.callTool({ name: 'read_file', arguments: { path } }) as { isError: boolean; content: Array<{ text: string }> };
+      assert.equal(r.isError, true, path);
+      assert.match(r.content[0]!.text, /^error: action\.arguments\.path: a path cannot contain/);
+    }
+    const w = await c.callTool({ name: 'write_file', arguments: { path: '../x', content: 'x' } }) as { isError: boolean };
+    assert.equal(w.isError, true);
+    const long = await c.callTool({ name: 'bash', arguments: { command: 'true', timeout_ms: 10 * 3600_000 } }) as { isError: boolean; content: Array<{ text: string }> };
+    assert.equal(long.isError, true);
+    assert.match(long.content[0]!.text, /action\.arguments\.timeout_ms/);
+    assert.equal((await t.api(A, 'GET', `/v1/episodes/${ep}/report`)).json.steps, 0, 'refused actions are not steps');
+  } finally { await c.close(); }
+  // Any caller of the service (GEM, batch) gets the same check.
+  const direct = await t.server.episodes.step({ tenant: 'mcp-a', admin: false, tokenId: 'x' }, ep, { tool: 'read_file', arguments: { path: 'a/../b' } }).catch((e: unknown) => e);
+  assert.equal((direct as { code?: string }).code, 'BAD_ARGUMENT');
+  await t.api(A, 'DELETE', `/v1/episodes/${ep}`);
+});

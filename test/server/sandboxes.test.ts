@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { startTestServer } from './helpers.ts';
 
@@ -83,4 +85,34 @@ test('quotas per tenant', async () => {
   const r = await t.api(A, 'POST', '/v1/sandboxes', { cpus: 1000 });
   assert.equal(r.status, 429);
   assert.equal(r.json.error.code, 'QUOTA_EXCEEDED');
+});
+
+test('streaming exec to a client that stops reading: the command is killed and the client told why', { timeout: 60_000 }, async () => {
+  const id = (await t.api(A, 'POST', '/v1/sandboxes', {})).json.id;
+  const ended = new Promise<void>((resolve) => {
+    const unsub = t.server.core.bus.subscribe((e) => { if (e.kind === 'command.end' && e.sandboxId === id) { unsub(); resolve(); } });
+  });
+  // A raw WebSocket client, so it can stop reading (pause) while the server keeps producing.
+  const u = new URL(t.url);
+  const sock = connect(Number(u.port), u.hostname);
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`GET /v1/sandboxes/${id}/exec/ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+    + `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${A}\r\n\r\n`);
+  await new Promise((r) => sock.once('data', r)); // 101 Switching Protocols
+  const payload = Buffer.from(JSON.stringify({ command: 'yes praetor-backpressure' }));
+  assert.ok(payload.length < 126);
+  const mask = randomBytes(4);
+  sock.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+  sock.pause();
+  await ended; // killed by the server, not by us: we never send kill or close
+  let text = '';
+  const sawError = new Promise<void>((resolve) => {
+    sock.on('data', (c: Buffer) => { text = (text + c.toString('latin1')).slice(-65536); if (text.includes('"type":"error"')) resolve(); });
+  });
+  sock.resume();
+  await sawError;
+  sock.destroy();
+  assert.match(text, /"type":"error","error":\{"code":"TOO_LARGE","message":"the command was killed: over \d+ bytes of output were waiting/);
+  assert.doesNotMatch(text, /"type":"exit"/);
+  await t.api(A, 'DELETE', `/v1/sandboxes/${id}`);
 });

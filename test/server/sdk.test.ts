@@ -1,5 +1,7 @@
 // The TypeScript SDK against a real server.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { PraetorApiError, PraetorClient } from '../../src/sdk/index.ts';
 import { startTestServer } from './helpers.ts';
@@ -37,4 +39,25 @@ test('episodes: step, batch, reward, report', async () => {
   await c.reward(ep.episode_id, 1, { step: 1 });
   assert.equal((await c.report(ep.episode_id)).recommended_training_action, 'keep');
   assert.equal((await c.endEpisode(ep.episode_id)).status, 'closed');
+});
+
+test('execStream rejects when the socket closes without an exit or error frame', async () => {
+  // A server that accepts the upgrade, then closes cleanly (code 1001) without a word.
+  const srv = createServer();
+  const socks: Array<{ destroy(): void }> = [];
+  srv.on('upgrade', (req, sock) => {
+    socks.push(sock);
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    sock.end(Buffer.from([0x88, 0x02, 0x03, 0xe9]));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const port = (srv.address() as { port: number }).port;
+    const gone = new PraetorClient({ url: `http://127.0.0.1:${port}`, token: 't' });
+    const err = await gone.execStream('sb', 'true').then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof PraetorApiError, String(err));
+    assert.equal(err.code, 'WEBSOCKET');
+    assert.match(err.message, /closed before the command ended/);
+  } finally { for (const s of socks) s.destroy(); await new Promise((r) => srv.close(r)); }
 });

@@ -184,10 +184,6 @@ export function dashboardRoutes(app: FastifyInstance, ctx: Ctx, opts: { webRoot?
     containment: (containments.get(a.id) ?? []).map((c) => ({ action: c.action, ok: c.ok, latencyMs: c.latencyMs, ts: c.ts, ...(c.error ? { error: c.error } : {}) })),
   });
   const doc = (path: string, summary: string, errors: number[] = []) => ({ method: 'GET' as const, path, summary, tag: 'dashboard', errors });
-  // Routes another file may come to own: registered here only while nobody else has them.
-  const optional = (path: string, summary: string, handler: Parameters<typeof route>[3], errors: number[] = []): void => {
-    if (!app.hasRoute({ method: 'GET', url: path })) route(app, ctx, doc(path, summary, errors), handler);
-  };
 
   route(app, ctx, doc('/v1/dashboard/whoami', 'the principal behind the presented token'), async (req) => {
     const p = principal(req);
@@ -238,10 +234,10 @@ export function dashboardRoutes(app: FastifyInstance, ctx: Ctx, opts: { webRoot?
     } finally { await store.close(); }
   };
   route(app, ctx, doc('/v1/dashboard/episodes/:id/trace', "an episode's timeline from reward back to the packet", [404]), trace);
-  optional('/v1/episodes/:id/trace', "an episode's timeline from reward back to the packet", trace, [404]);
+  route(app, ctx, doc('/v1/episodes/:id/trace', "an episode's timeline from reward back to the packet", [404]), trace);
 
   let rules: Promise<CompiledRuleSet> | undefined;
-  optional('/v1/rules', 'loaded rules with maturity, actions and hit counts since the server started', async () => {
+  route(app, ctx, doc('/v1/rules', 'loaded rules with maturity, actions and hit counts since the server started'), async () => {
     rules ??= loadRules([]);
     const set = await rules;
     return {
@@ -254,7 +250,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: Ctx, opts: { webRoot?
   });
 
   let audit: { at: number; value: Promise<unknown> } | undefined;
-  optional('/v1/audit/status', 'ledger verification: verified up to record N, last checkpoint (cached 15 s; ?fresh=1 re-verifies)', async (req) => {
+  route(app, ctx, doc('/v1/audit/status', 'ledger verification: verified up to record N, last checkpoint (cached 15 s; ?fresh=1 re-verifies)'), async (req) => {
     const fresh = (req.query as { fresh?: string } | undefined)?.fresh === '1';
     if (!audit || fresh || Date.now() - audit.at > 15_000) audit = { at: Date.now(), value: auditStatus() };
     return audit.value;
@@ -287,7 +283,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: Ctx, opts: { webRoot?
     if (!status || Date.now() - status.at > 30_000) status = { at: Date.now(), value: hostStatus(core.stateDir).catch((e: unknown) => ({ ok: false, checks: [{ name: 'status', ok: false, detail: errorMessage(e) }], degraded: [] })) };
     return status.value;
   };
-  optional('/v1/status', 'host status (what works, what runs degraded), as `praetor status` prints it', async () => {
+  route(app, ctx, doc('/v1/status', 'host status (what works, what runs degraded), as `praetor status` prints it'), async () => {
     const s = await cachedStatus();
     const live = core.guard.degraded();
     return { ...s, degraded: [...new Set([...s.degraded, ...live])] };

@@ -5,9 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { PraetorEvent } from '../../events/index.ts';
-import { parseInput, principal, type Ctx } from '../http.ts';
+import { MAX_WS_BUFFERED, parseInput, principal, type Ctx } from '../http.ts';
 
-const MAX_BUFFERED = 8 * 2 ** 20;
 const KindsQuery = z.object({ kinds: z.string().max(2000).optional().describe('comma-separated event kinds to receive (default all)') }).strict();
 
 function pipe(socket: WebSocket, bus: Ctx['core']['bus'], accept: (e: PraetorEvent) => boolean, kinds: Set<string> | undefined): void {
@@ -15,7 +14,7 @@ function pipe(socket: WebSocket, bus: Ctx['core']['bus'], accept: (e: PraetorEve
   const unsub = bus.subscribe((e) => {
     if (kinds && !kinds.has(e.kind)) return;
     if (!accept(e)) return;
-    if (socket.bufferedAmount > MAX_BUFFERED) { dropped++; return; }
+    if (socket.bufferedAmount > MAX_WS_BUFFERED) { dropped++; return; }
     if (dropped > 0) { socket.send(JSON.stringify({ kind: 'stream.dropped', count: dropped })); dropped = 0; }
     socket.send(JSON.stringify(e));
   });
@@ -42,11 +41,7 @@ export function eventRoutes(app: FastifyInstance, ctx: Ctx): void {
     try {
       const p = principal(req);
       const q = parseInput(KindsQuery, req.query, 'query');
-      pipe(socket, core.bus, (ev) => {
-        if (p.admin) return true;
-        const entry = core.all.find((x) => x.sb.id === ev.sandboxId);
-        return entry?.tenant === p.tenant;
-      }, q.kinds ? new Set(q.kinds.split(',')) : undefined);
+      pipe(socket, core.bus, (ev) => p.admin || core.tenantOf(ev.sandboxId) === p.tenant, q.kinds ? new Set(q.kinds.split(',')) : undefined);
       socket.send(JSON.stringify({ kind: 'stream.open', tenant: p.tenant }));
     } catch (err) {
       socket.close(4400, String((err as Error).message).slice(0, 120));

@@ -1,11 +1,12 @@
 // Streaming exec over WebSocket: the first text frame is the command (the same body as the
 // buffered exec); the server then sends {type:"stdout"|"stderr", data} frames and a final
 // {type:"exit", …}. The client may send {type:"stdin", data}, {type:"close_stdin"} and
-// {type:"kill", signal}. A client that disconnects kills its command (no orphans).
+// {type:"kill", signal}. A client that disconnects kills its command (no orphans), and so does
+// one that reads too slowly (an error frame says why).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { errorMessage, isPraetorError } from '../../errors.ts';
-import { parseInput, principal, type Ctx } from '../http.ts';
+import { PraetorError, errorMessage, isPraetorError } from '../../errors.ts';
+import { MAX_WS_BUFFERED, parseInput, principal, type Ctx } from '../http.ts';
 import { toArgv } from '../sandbox-ops.ts';
 import { ExecBody, execView } from './sandboxes.ts';
 
@@ -27,6 +28,19 @@ export function execWsRoutes(app: FastifyInstance, ctx: Ctx): void {
     try { entry = core.sandbox(principal(req), String((req.params as { id?: string }).id ?? '')); } catch (e) { fail(e); return; }
     const sb = entry.sb;
     let handle: ReturnType<typeof sb.spawn> | undefined;
+    let overflowed = false;
+    // Output is not buffered without bound for a slow reader (threat: `yes` piped to a stuck
+    // client growing server memory): past the limit the command is killed and the client told why.
+    const output = (type: 'stdout' | 'stderr', c: Buffer) => {
+      if (overflowed) return;
+      if (socket.bufferedAmount > MAX_WS_BUFFERED) {
+        overflowed = true;
+        handle?.kill('SIGKILL');
+        fail(new PraetorError('TOO_LARGE', `the command was killed: over ${MAX_WS_BUFFERED} bytes of output were waiting for this client`, { hint: 'read the stream faster, or write large output to a file and download it' }));
+        return;
+      }
+      socket.send(JSON.stringify({ type, data: c.toString() }));
+    };
     socket.on('message', (raw, isBinary) => {
       try {
         const msg = JSON.parse(isBinary ? '' : raw.toString());
@@ -35,10 +49,11 @@ export function execWsRoutes(app: FastifyInstance, ctx: Ctx): void {
           handle = sb.spawn(toArgv(b.command, b.shell), {
             stdin: !!b.stdin,
             ...(b.timeout_ms ? { timeoutMs: b.timeout_ms } : {}), ...(b.cwd ? { cwd: b.cwd } : {}), ...(b.env ? { env: b.env } : {}),
-            onStdout: (c) => socket.send(JSON.stringify({ type: 'stdout', data: c.toString() })),
-            onStderr: (c) => socket.send(JSON.stringify({ type: 'stderr', data: c.toString() })),
+            onStdout: (c) => output('stdout', c),
+            onStderr: (c) => output('stderr', c),
           });
           void handle.done.then((r) => {
+            if (overflowed) return;
             socket.send(JSON.stringify({ type: 'exit', ...execView(r), stdout: undefined, stderr: undefined }));
             socket.close(1000, 'done');
           });

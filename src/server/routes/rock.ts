@@ -11,7 +11,7 @@ import { parseSize } from '../../util/size.ts';
 import type { Principal } from '../auth.ts';
 import type { SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
-import { closeSession, execIn, getSession, openSession, readFile, SandboxPath, writeFile } from '../sandbox-ops.ts';
+import { closeSession, execIn, openSession, readFile, runInSession, SandboxPath, SessionName, writeFile } from '../sandbox-ops.ts';
 
 const BASE = '/apis/envs/sandbox/v1';
 const opt = <T extends z.ZodType>(t: T, text: string) => t.nullable().optional().describe(text);
@@ -53,7 +53,6 @@ export const RockExecuteBody = z.object({
   cwd: opt(z.string(), 'working directory'),
 }).strict().describe('ROCK SandboxCommand');
 
-const SessionName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).describe('session name');
 const CreateSessionBody = z.object({
   sandbox_id: SandboxId,
   session_type: opt(z.literal('bash'), 'bash'),
@@ -175,9 +174,10 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
     const b = parseInput(CreateSessionBody, req.body, 'body');
     const e = get(principal(req), b.sandbox_id);
     if (b.remote_user && b.remote_user !== 'agent') throw new PraetorError('FORBIDDEN', `sessions run as the sandbox's agent user, not ${b.remote_user}`, { hint: 'omit remote_user' });
-    const s = openSession(e, b.session ?? 'default', b.env ? { env: b.env } : {});
+    const name = b.session ?? 'default';
+    openSession(e, name, b.env ? { env: b.env } : {});
     let output = '';
-    for (const f of b.startup_source ?? []) output += (await s.run(`source ${shellQuote(f)}`, 60_000)).output;
+    for (const f of b.startup_source ?? []) output += (await runInSession(e, name, `source ${shellQuote(f)}`, 60_000)).output;
     return ok({ output, session_type: 'bash' });
   });
   route(app, ctx, { method: 'POST', path: `${BASE}/run_in_session`, tag: 'rock', summary: 'ROCK: run a command in a session', body: RunInSessionBody, errors: [404, 409, 422, 504] }, async (req) => {
@@ -186,7 +186,7 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
     if (b.is_interactive_command || b.is_interactive_quit || (b.expect?.length ?? 0) > 0) {
       throw new PraetorError('BAD_ARGUMENT', 'interactive session commands (is_interactive_*, expect) are not supported', { hint: 'run the program non-interactively' });
     }
-    const r = await getSession(e, b.session ?? 'default').run(b.command, b.timeout ? Math.round(b.timeout * 1000) : 1_200_000);
+    const r = await runInSession(e, b.session ?? 'default', b.command, b.timeout ? Math.round(b.timeout * 1000) : 1_200_000);
     if (r.timedOut) throw new PraetorError('TIMEOUT', `timeout (${b.timeout}s) exceeded while running ${b.command.slice(0, 200)}`, { hint: 'raise timeout' });
     if ((b.check ?? 'raise') === 'raise' && r.exitCode !== 0) {
       throw new PraetorError('COMMAND_FAILED', `${b.error_msg ? `${b.error_msg}: ` : ''}command ${JSON.stringify(b.command.slice(0, 200))} failed with exit code ${r.exitCode}. Output: ${r.output.slice(-2000)}`, { hint: 'set check to "ignore" to get the exit code instead' });

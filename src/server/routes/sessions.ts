@@ -3,9 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
-import { closeSession, getSession, openSession } from '../sandbox-ops.ts';
+import { closeSession, openSession, runInSession, SessionName } from '../sandbox-ops.ts';
 
-const SessionName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)').describe('session name');
 const Params = z.object({ id: z.string().max(64).describe('sandbox id'), name: SessionName.optional() }).strict();
 const CreateBody = z.object({
   name: SessionName.default('default'),
@@ -40,7 +39,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: Ctx): void {
     const p = parseInput(Params, req.params, 'path');
     const e = core.sandbox(principal(req), p.id);
     const b = parseInput(RunBody, req.body, 'body');
-    const r = await getSession(e, p.name!).run(b.command, b.timeout_ms);
+    const r = await runInSession(e, p.name!, b.command, b.timeout_ms);
     return { output: r.output, exit_code: r.exitCode, timed_out: r.timedOut };
   });
   route(app, ctx, { method: 'DELETE', path: '/v1/sandboxes/:id/sessions/:name', tag: 'sessions', summary: 'close a session (kills its shell)', errors: [404] }, async (req) => {
