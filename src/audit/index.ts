@@ -11,6 +11,7 @@ export { genesisHash, recordHash, LEDGER_FORMAT, type CheckpointStatement } from
 export { publicKeyPath, loadTrustedPublicKey } from './keys.ts';
 export type { VerifyReport, VerifyProblem } from './verify.ts';
 export type { LedgerStore, RecordRow, CheckpointRow } from './store.ts';
+export { ledgerAt } from './store.ts';
 export { traceEpisode, renderTrace, type EpisodeTrace } from './trace.ts';
 export { exportJsonl, exportAtif } from './export.ts';
 export { openReader } from './open-store.ts';

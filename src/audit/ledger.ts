@@ -10,11 +10,11 @@ import type { PraetorEvent } from '../events/schema.ts';
 import { inProcessBackend, sqliteWorkerBackend, type Backend } from './backends.ts';
 import { canonicalJson } from './canonical.ts';
 import { auditDir, loadOrCreateSigningKey } from './keys.ts';
-import { PENDING_STRIDE, pushPending, type Flat } from './store.ts';
+import { PENDING_STRIDE, POSTGRES_URL, pushPending, type Flat } from './store.ts';
 
 export const LedgerOptionsSchema = z.object({
   path: z.string().min(1).optional().describe('SQLite ledger file (default <stateDir>/audit/ledger.db)'),
-  url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres://').optional()
+  url: z.string().regex(POSTGRES_URL, 'must start with postgres://').optional()
     .describe('PostgreSQL connection URL for shared deployments; wins over path'),
   stateDir: z.string().min(1).describe('state directory holding the signing key and the witness'),
   batchMs: z.number().positive().max(1000).default(5).describe('longest an event waits before its batch is committed'),

@@ -1,10 +1,10 @@
 // Opens a ledger for reading (verify, trace, export): a postgres:// URL or a SQLite file.
 import { existsSync } from 'node:fs';
 import { PraetorError } from '../errors.ts';
-import type { LedgerStore } from './store.ts';
+import { POSTGRES_URL, type LedgerStore } from './store.ts';
 
 export async function openReader(db: string): Promise<{ store: LedgerStore; expectedObjects: string[] }> {
-  if (/^postgres(ql)?:\/\//.test(db)) {
+  if (POSTGRES_URL.test(db)) {
     const { PostgresStore, POSTGRES_OBJECTS } = await import('./stores/postgres.ts');
     return { store: await PostgresStore.connect(db, { writer: false }), expectedObjects: POSTGRES_OBJECTS };
   }

@@ -34,6 +34,14 @@ export type CheckpointRow = { n: number; seq: number; payload: string; sig: stri
  */
 export type Flat = (string | number | null)[];
 
+/** A `--db` value naming the shared PostgreSQL ledger; anything else is a SQLite file path. */
+export const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
+/** The ledger a `--db` value names, as openLedger takes it. */
+export function ledgerAt(db: string): { url: string } | { path: string } {
+  return POSTGRES_URL.test(db) ? { url: db } : { path: db };
+}
+
 /** The record columns, in the order of ROW_STRIDE rows. */
 export const RECORD_COLS = 'seq, ts, kind, sandbox_id, episode_id, step, tool_call_id, model_call_id, pid, body, hash';
 

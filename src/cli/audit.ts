@@ -3,7 +3,7 @@
 // directory's key or --pubkey, never a key the ledger carries.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { exportAtif, exportJsonl, openLedger, openReader, resolveDb, verifyLedger } from '../audit/index.ts';
+import { exportAtif, exportJsonl, ledgerAt, openLedger, openReader, resolveDb, verifyLedger } from '../audit/index.ts';
 import { PraetorError } from '../errors.ts';
 import { parseFlags, parseNumberFlag, stateDir } from './common.ts';
 
@@ -97,7 +97,7 @@ async function prune(argv: string[]): Promise<number> {
     try { through = await store.lastSeqBefore((Date.now() - days * 86_400_000) * 1e6); } finally { await store.close(); }
     if (through === 0) { process.stdout.write(`nothing older than ${days} days\n`); return 0; }
   }
-  const l = await openLedger({ ...(/^postgres(ql)?:\/\//.test(db) ? { url: db } : { path: db }), stateDir: state });
+  const l = await openLedger({ ...ledgerAt(db), stateDir: state });
   try {
     const anchor = await l.prune(through!);
     process.stdout.write(anchor === 0 ? `nothing to prune: no checkpoint at or below ${through} beyond what is already pruned\n` : `pruned records through ${anchor} (signed prune checkpoint written)\n`);

@@ -71,8 +71,8 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
     mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
     let ledger: { append(e: PraetorEvent): void; flush(): Promise<void>; close(): Promise<void> } | undefined;
     if (o.ledgerPath) {
-      const { openLedger } = await import('../audit/index.ts');
-      ledger = await openLedger(o.ledgerPath.startsWith('postgres') ? { url: o.ledgerPath, stateDir: o.stateDir } : { path: o.ledgerPath, stateDir: o.stateDir });
+      const { openLedger, ledgerAt } = await import('../audit/index.ts');
+      ledger = await openLedger({ ...ledgerAt(o.ledgerPath), stateDir: o.stateDir });
       const l = ledger;
       cleanups.push(() => l.close());
       cleanups.push(o.bus.subscribe((e) => l.append(e)));

@@ -3,7 +3,7 @@
 // goes through `sandbox(principal, id)`, which answers NOT_FOUND for another tenant's id — the
 // same answer as for an id that never existed, so ids cannot be probed across tenants.
 import { PolicySchema, policyAllowsNothing, type Policy } from '../config/policy.ts';
-import { openLedger, type Ledger } from '../audit/index.ts';
+import { ledgerAt, openLedger, type Ledger } from '../audit/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { startGuard, type Guard } from '../runner/index.ts';
@@ -91,9 +91,8 @@ export class ServerCore {
     let ledger: Ledger | undefined;
     const core: { c?: ServerCore } = {};
     if (o.ledger !== false) {
-      const isUrl = o.db !== undefined && /^postgres(ql)?:\/\//.test(o.db);
       ledger = await openLedger({
-        stateDir: o.stateDir, ...(o.db !== undefined ? (isUrl ? { url: o.db } : { path: o.db }) : {}),
+        stateDir: o.stateDir, ...(o.db !== undefined ? ledgerAt(o.db) : {}),
         onError: (e) => { if (core.c) core.c.#ledgerError = e.message; },
       });
       const l = ledger;
