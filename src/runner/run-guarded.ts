@@ -42,6 +42,9 @@ export interface RunReport {
   degraded: string[];
 }
 
+/** How long a run waits for the verdict on processes its command left running. */
+const LEFTOVER_SETTLE_MS = 500;
+
 export async function runGuarded(req: RunRequest): Promise<RunReport> {
   const bus = new EventBus();
   const events: PraetorEvent[] = [];
@@ -62,17 +65,26 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
     req.signal?.addEventListener('abort', abort, { once: true });
     let result;
     let usageAtEnd: ReturnType<typeof sb.usage> | undefined;
+    const idlePids = sb.usage().pids; // the sandbox's own init, before the command
     try {
       const h = sb.spawn(req.argv, {
         onStdout: req.stdout, onStderr: req.stderr,
         ...(timeoutMs ? { timeoutMs } : {}),
       });
       // Once contained, the run is over: whatever the command left running goes with the sandbox.
-      result = await Promise.race([h.done, guard.contained(sb.id).then(async () => {
+      const containedThenDestroy = guard.contained(sb.id).then(async () => {
         usageAtEnd = sb.usage(); // before the cgroup goes with the sandbox
         await sb.destroy('contained');
         return h.done;
-      })]);
+      });
+      result = await Promise.race([h.done, containedThenDestroy]);
+      // The command returned but left processes running (a backgrounded fork bomb, a daemonised
+      // miner): they are what the agent did, and the sensors may still be delivering their
+      // events. Give detection a bounded moment to judge them before the sandbox goes, or a run
+      // that should end contained (exit 125) would report a clean exit.
+      if (!usageAtEnd && sb.usage().pids > idlePids) {
+        await Promise.race([containedThenDestroy, new Promise((r) => setTimeout(r, LEFTOVER_SETTLE_MS))]);
+      }
     } finally {
       req.signal?.removeEventListener('abort', abort);
       sampler.stop();

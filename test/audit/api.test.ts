@@ -17,9 +17,16 @@ describe('audit API', () => {
   it('exports exactly the pinned names', () => {
     assert.deepEqual(Object.keys(audit).sort(), [
       'LEDGER_FORMAT', 'Ledger', 'LedgerOptionsSchema', 'canonicalJson', 'defaultLedgerPath', 'exportAtif',
-      'exportJsonl', 'genesisHash', 'loadTrustedPublicKey', 'openLedger', 'openReader', 'publicKeyPath',
+      'exportJsonl', 'genesisHash', 'ledgerAt', 'loadTrustedPublicKey', 'openLedger', 'openReader', 'publicKeyPath',
       'recordHash', 'renderTrace', 'resolveDb', 'traceEpisode', 'verifyLedger',
     ]);
+  });
+
+  it('ledgerAt: a postgres:// or postgresql:// URL is the shared store, anything else a SQLite path', () => {
+    assert.deepEqual(audit.ledgerAt('postgres://u@h/db'), { url: 'postgres://u@h/db' });
+    assert.deepEqual(audit.ledgerAt('postgresql://h/db'), { url: 'postgresql://h/db' });
+    assert.deepEqual(audit.ledgerAt('/var/lib/praetor/ledger.db'), { path: '/var/lib/praetor/ledger.db' });
+    assert.deepEqual(audit.ledgerAt('postgres-ledger.db'), { path: 'postgres-ledger.db' }, 'the old startsWith test took this for a URL');
   });
 
   for (const inProcess of [false, true]) {
