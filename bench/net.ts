@@ -72,7 +72,9 @@ export async function benchNet(opts: NetBenchOptions = {}): Promise<NetBenchResu
   const t = await createTopology({ servers: ['web', 'dns'] });
   let fx: Awaited<ReturnType<typeof startGatewayFixture>> | undefined;
   try {
-    fx = await startGatewayFixture(t, { PT_POLL_MS: '500' }); // the gateway's production poll interval
+    // The gateway's production poll interval; and no event stream to this process, which reads
+    // none: serialising every flow to a pipe would add a third busy process on a small machine.
+    fx = await startGatewayFixture(t, { PT_POLL_MS: '500', PT_EVENTS: '0' });
     const max = Math.max(...conc);
     const sbs: TestSandbox[] = [];
     // IP literal + CIDR rule: the benchmark measures the gateway, not the test DNS server.

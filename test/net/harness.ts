@@ -8,7 +8,8 @@ import { startGateway, type SandboxNet } from '../../src/net/index.ts';
 
 const bus = new EventBus();
 const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
-bus.subscribe((e) => out({ event: e }));
+// PT_EVENTS=0: the caller reads no events (benchmarks); they are still published on the bus.
+if (process.env.PT_EVENTS !== '0') bus.subscribe((e) => out({ event: e }));
 const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? '/tmp', attemptPollMs: Number(process.env.PT_POLL_MS ?? 200), splice: process.env.PT_SPLICE !== '0', apiAddresses: JSON.parse(process.env.PT_API ?? '[]') as string[] });
 const nets = new Map<string, SandboxNet>();
 out({ ready: true, table: gw.table });
