@@ -15,6 +15,8 @@ const USAGE = `praetor serve [--host H] [--port P] [--state DIR] [--db URL] [--b
   --body-limit SIZE   largest request body (default 16m)
   --policy FILE       guard policy for every sandbox (tenants' defaults sit under it)
   --model-upstream URL  OpenAI-compatible upstream for /v1/chat/completions
+  --image-alias NAME=IMAGE  answer requests for image NAME with IMAGE (an imported image or
+                      host); repeatable. E.g. --image-alias python:3.11=host for ROCK's SDK
   --no-detect         no sensors and rules (benchmarks only)
 
 Create tokens with: praetor token create --tenant NAME [--admin]`;
@@ -23,7 +25,9 @@ export async function main(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
     host: { type: 'string' }, port: { type: 'string' }, state: { type: 'string' }, db: { type: 'string' },
     'body-limit': { type: 'string' }, policy: { type: 'string' }, 'model-upstream': { type: 'string' }, 'no-detect': { type: 'boolean' },
+    'image-alias': { type: 'string', multiple: true },
   }, USAGE);
+  const imageAliases = parseImageAliases(v['image-alias'] ?? []);
   const port = parseNumberFlag('port', v.port, { int: true, min: 0 }) ?? 7070;
   if (port > 65535) throw new PraetorError('BAD_ARGUMENT', `--port ${port} is not a port`, { hint: 'use 1-65535, or 0 for any free port' });
   const state = stateDir(v.state);
@@ -35,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(v.policy ? { policyFile: v.policy } : {}),
     ...(upstream ? { model: { upstream, ...(process.env.PRAETOR_MODEL_API_KEY ? { apiKey: process.env.PRAETOR_MODEL_API_KEY } : {}) } } : {}),
     detect: !v['no-detect'],
+    imageAliases,
     log: say,
   });
   const tokens = server.core.tokens.count;
@@ -48,4 +53,14 @@ export async function main(argv: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+function parseImageAliases(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const m = /^([^=\s]+)=([^=\s]+)$/.exec(p);
+    if (!m) throw new PraetorError('BAD_ARGUMENT', `--image-alias ${p} is not NAME=IMAGE`, { hint: 'e.g. --image-alias python:3.11=host' });
+    out[m[1]!] = m[2]!;
+  }
+  return out;
 }

@@ -8,3 +8,4 @@ export type { CgroupUsage } from './cgroup.ts';
 export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';
+export { commitSandbox, sandboxRootDir } from './commit.ts';

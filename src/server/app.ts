@@ -20,6 +20,7 @@ import { mcpRoutes } from './routes/mcp.ts';
 import { Metrics, metricsRoutes } from './routes/metrics.ts';
 import { modelGatewayRoutes } from './routes/model-gateway.ts';
 import { rockRoutes } from './routes/rock.ts';
+import { isRockSandboxPath, rockFailure } from './routes/rock-envelope.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { execWsRoutes } from './routes/exec-ws.ts';
@@ -69,6 +70,10 @@ export function presentedToken(h: FastifyRequest['headers']): string | undefined
 
 /** The one error body: ROCK's envelope on ROCK's and GEM's paths, {error:{code,…}} elsewhere. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, pe: PraetorError): FastifyReply {
+  if (isRockSandboxPath(req.url)) {
+    const f = rockFailure(pe);
+    return reply.status(f.httpStatus).send(f.body);
+  }
   void reply.status(pe.httpStatus);
   if (isRockPath(req.url)) return reply.send({ status: 'Failed', message: pe.message, error: `${pe.code}: ${pe.message}${pe.hint ? ` (${pe.hint})` : ''}`, result: null });
   return reply.send({ error: pe.toJSON() });

@@ -50,6 +50,11 @@ export interface CoreOptions {
   bodyLimit?: number;
   /** the model upstream behind /v1/chat/completions and the sandboxes' model route. */
   model?: ModelGatewayOptions;
+  /**
+   * Image names clients ask for, mapped to images in the cache or `host` (e.g. ROCK's SDK asks
+   * for `python:3.11` by default). An alias never hides a real image of the same name.
+   */
+  imageAliases?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
@@ -72,6 +77,8 @@ export class ServerCore {
 
   readonly #modelRoute: { close(): void } | undefined;
 
+  readonly #imageAliases: Readonly<Record<string, string>>;
+
   private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, ledger: Ledger | undefined, modelRoute: { close(): void } | undefined) {
     this.#modelRoute = modelRoute;
     this.stateDir = o.stateDir;
@@ -82,6 +89,7 @@ export class ServerCore {
     this.tokens = new TokenStore(o.stateDir);
     this.tenants = o.tenants ?? Tenants.load(o.stateDir);
     this.#log = o.log ?? (() => {});
+    this.#imageAliases = o.imageAliases ?? {};
     this.#reaper = setInterval(() => this.#reapIdle(), o.reapIntervalMs ?? 5000);
     this.#reaper.unref();
   }
@@ -168,7 +176,7 @@ export class ServerCore {
       throw new PraetorError('RUNTIME_UNAVAILABLE', 'this policy allows network destinations but the server has no egress gateway', { hint: 'remove the network allow rules, or start the server with a gateway-enabled guard' });
     }
     const full = this.guard.applyPolicy({
-      ...spec, labels: { ...(spec.labels ?? {}), tenant: p.tenant, ...(opts.episodeId ? { episode: opts.episodeId } : {}) },
+      ...spec, ...(spec.image !== undefined ? { image: this.resolveImage(spec.image) } : {}), labels: { ...(spec.labels ?? {}), tenant: p.tenant, ...(opts.episodeId ? { episode: opts.episodeId } : {}) },
       ...(policy?.network ? { network: policy.network } : {}), ...(opts.phase ? { phase: opts.phase } : {}),
     });
     const want = { cpus: full.cpus ?? 1, memoryBytes: full.memoryBytes ?? 2 ** 30 };
@@ -196,6 +204,20 @@ export class ServerCore {
       throw new PraetorError('SANDBOX_FAILED', `the guard could not watch the sandbox: ${errorMessage(e)}`, { hint: 'see `praetor status`', cause: e });
     }
     return entry;
+  }
+
+  /**
+   * The image a requested name stands for: an image in the cache by that name, else its alias.
+   * An unknown name fails with how to import it or alias it, naming both fixes.
+   */
+  resolveImage(name: string): string {
+    const known = this.manager.images.list().map((i) => i.name);
+    if (name === 'host' || known.includes(name)) return name;
+    const alias = this.#imageAliases[name];
+    if (alias !== undefined) return alias;
+    throw new PraetorError('UNKNOWN_IMAGE', `no image named "${name}"${known.length ? ` (known: host, ${known.join(', ')})` : ''}`, {
+      hint: `import it with \`praetor image import PATH --name ${name}\`, or map the name with \`praetor serve --image-alias ${name}=IMAGE\` (IMAGE an imported image or host)`,
+    });
   }
 
   /** The episode a sandbox serves (for tagging what it does; no tenant check: internal only). */
