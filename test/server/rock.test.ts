@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { TEST_IMAGE_TAR } from '../sandbox/helpers.ts';
+import { checkRockResponse } from '../clients/rock-sdk-schemas.ts';
 import { startTestServer } from './helpers.ts';
 
 const t = await startTestServer({ imageAliases: { 'python:3.11': 'host' } });
@@ -201,4 +202,15 @@ test('GEM make/reset/step/list/close, token as Basic auth (RockEnv sends no head
   assert.equal((await t.api(undefined, 'POST', `${G}/step`, { sandbox_id: h, action: 'id' }, key(B))).status, 404);
   assert.deepEqual((await t.api(undefined, 'POST', `${G}/close`, { sandbox_id: h }, basic)).json, { sandbox_id: h });
   assert.equal((await t.api(undefined, 'POST', `${G}/step`, { sandbox_id: h, action: 'id' }, basic)).status, 404);
+});
+
+// The Python SDK cannot run here (it needs pydantic 2; Debian ships 1.10 and PyPI is out of
+// reach), so its requests are the ones transcribed above from rock/sdk/sandbox/client.py, and
+// every response they got is checked against the schemas both SDKs apply.
+test('every ROCK response above matches the SDKs\' response schemas', () => {
+  const rock = t.seen.filter((s) => s.path.startsWith(R));
+  assert.ok(rock.length > 40, `saw ${rock.length} ROCK responses`);
+  for (const s of rock) {
+    assert.deepEqual(checkRockResponse({ method: s.method, path: s.path, contentType: 'application/json', body: s.body, status: s.status, response: s.response }), [], `${s.method} ${s.path} → ${JSON.stringify(s.response).slice(0, 300)}`);
+  }
 });
