@@ -18,6 +18,7 @@ const BENCHES: Record<string, { summary: string; load: () => Promise<Bench> }> =
   api: { summary: 'exec over HTTP vs in-process, episode steps per second', load: async () => (await import('../../bench/api.ts' as string)).benchApi as Bench },
   soak: { summary: '50 episodes stepping for --minutes (default 10): errors and memory trend', load: async () => (await import('../../bench/soak.ts')).benchSoak as Bench },
   dashboard: { summary: 'rule firing to alert drawn; longest frame with 500 sandboxes', load: async () => (await import('../../bench/dashboard.ts' as string)).benchDashboard as Bench },
+  cluster: { summary: 'cluster coordination on PostgreSQL: node loss detection (kill -9), placement', load: async () => (await import('../../bench/cluster.ts')).benchCluster as Bench },
 };
 
 const USAGE = `praetor bench <${Object.keys(BENCHES).join('|')}|all> [--json] [--runs N] [--max-idle N] [--trials N] [--events N] [--minutes N] [--out DIR]
