@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   trace: { summary: "an episode's timeline from reward back to the packet", load: () => import('./trace.ts') },
   serve: { summary: 'the HTTP + WebSocket API (sandboxes, episodes, ROCK/GEM, MCP, model gateway)', load: () => import('./serve.ts') },
   token: { summary: 'create API tokens (tenants, admin scope)', load: () => import('./token.ts') },
+  nodes: { summary: 'the cluster\'s nodes: health, capacity, sandboxes, degraded sensors', load: () => import('./nodes.ts') },
   bench: { summary: 'benchmarks (JSON results)', load: () => import('./bench.ts') },
   demo: { summary: 'a short guided demo of praetor run', load: () => import('./demo.ts') },
   arena: { summary: 'misbehaving and honest scripted agents against the guardrails, in a closed test network', load: () => import('./arena.ts') },

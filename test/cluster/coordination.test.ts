@@ -2,7 +2,7 @@
 // quotas and capacity under concurrent replicas, node loss (kill -9 of a real process), fencing
 // when a node's link to the database is cut, and a short outage that must not reap anyone.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
@@ -72,6 +72,15 @@ test('nodes join with distinct ordinals; sandbox ids name their node; placement 
   const q = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).place('capped', settings({ maxSandboxes: 4 }), small)));
   assert.equal(q.filter((r) => r.status === 'fulfilled').length, 4);
   assert.deepEqual([...new Set(q.filter((r) => r.status === 'rejected').map((r) => codeOf((r as PromiseRejectedResult).reason)))], ['QUOTA_EXCEEDED']);
+
+  // `praetor nodes` reads the same rows.
+  const cli = spawnSync(new URL('../../bin/praetor', import.meta.url).pathname, ['nodes', '--cluster', url, '--json'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const listed = JSON.parse(cli.stdout) as Array<{ nodeId: string; state: string; used: { sandboxes: number } }>;
+  assert.deepEqual(listed.map((n) => [n.nodeId, n.state]), [['node-a', 'up'], ['node-b', 'up'], ['node-c', 'up']]);
+  assert.equal(listed.reduce((x, n) => x + n.used.sandboxes, 0), 4, 'the capped tenant\'s 4 live sandboxes');
+  const table = spawnSync(new URL('../../bin/praetor', import.meta.url).pathname, ['nodes', '--cluster', url], { encoding: 'utf8' });
+  assert.match(table.stdout, /^NODE\s+STATE/);
 });
 
 test('kill -9 of a node process: detected as lost, its sandboxes lost, new sandboxes land elsewhere; it rejoins in a new epoch', { skip }, async () => {
