@@ -117,6 +117,9 @@ export function bytesDelivered(s: ResolvedScenario, logs: Record<string, LogEntr
     let n = 0;
     if (d.server === 'dns') {
       for (const e of entries) if (e.event === 'query' && (!d.name_suffix || String(e.name).toLowerCase().endsWith(d.name_suffix))) n += String(e.name).length;
+    } else if (d.methods) {
+      // The calls themselves, not the connection: a scenario may make allowed reads beside them.
+      for (const e of entries) if (e.event === 'rpc' && d.methods.includes(String(e.method))) n += Math.max(1, JSON.stringify(e.params ?? null).length);
     } else if (d.server === 'ssh') {
       n += entries.filter((e) => e.event === 'connection' || e.event === 'auth' || e.event === 'forward').length;
     } else {
