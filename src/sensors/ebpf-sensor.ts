@@ -7,9 +7,9 @@ import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { nowNs } from '../util/ids.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
-import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, STRLEN } from './ebpf-script.ts';
+import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
-import { isSensitivePath, resolveOpenPath } from './sensitive-paths.ts';
+import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
 import type { SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
@@ -58,6 +58,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   sopts.kernelFilter = o.kernelFilter;
   sopts.praetorLevel = o.praetorLevel;
   sopts.openSyscalls = ['openat', 'openat2', 'open'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_enter_${s}`));
+  sopts.placeSyscalls = PLACE_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_enter_${s}`));
   // Kernels without module or kexec support have no tracepoint for those; bpftrace refuses to
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
@@ -173,8 +174,9 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
       break;
     case 'open': {
       const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : readLink(`/proc/${r.pid}/cwd`));
-      if (!isSensitivePath(path)) return;
-      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write: (r.flags & 3) !== 0, result: r.result });
+      const write = (r.flags & 3) !== 0;
+      if (!isWatchedPath(path, write)) return;
+      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result });
       break;
     }
     case 'denied':

@@ -44,6 +44,35 @@ export function isSensitivePath(path: string): boolean {
   return SENSITIVE.some((re) => re.test(path));
 }
 
+// Where code is planted to run later (persistence, T1053/T1543/T1546): the paths the shipped
+// persistence rules judge. Without them here the sensor dropped every such write before the
+// rules saw it, so `echo … >> ~/.bashrc` raised nothing. Writes under /lib/ are still dropped by
+// the kernel-side prefix filter (BORING_OPEN_PREFIXES), so /lib/systemd/system is not seen.
+const PERSISTENCE: readonly RegExp[] = [
+  /(^|\/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin)$/,
+  /(^|\/)\.config\/fish\/config\.fish$/,
+  /^\/etc\/(profile(\.d\/.*)?|bash\.bashrc|environment|ld\.so\.preload|rc\.local|anacrontab)$/,
+  /^\/etc\/zsh\//,
+  /^\/etc\/cron/,
+  /^\/var\/spool\/cron\//,
+  /^\/(etc|usr\/lib)\/systemd\/system\//,
+  /^\/etc\/init\.d\//,
+  /(^|\/)\.config\/(systemd\/user|autostart)\//,
+];
+
+/** True when the path is where code is planted to run later (shell profiles, cron, services). */
+export function isPersistencePath(path: string): boolean {
+  return PERSISTENCE.some((re) => re.test(path));
+}
+
+/**
+ * What the kernel sensor reports: any open of a credential store, and writes (or a rename,
+ * link or symlink onto) a persistence location. Reading ~/.bashrc is every shell's start.
+ */
+export function isWatchedPath(path: string, write: boolean): boolean {
+  return isSensitivePath(path) || (write && isPersistencePath(path));
+}
+
 /** Absolute path for matching: relative opens are resolved against the opener's cwd when known. */
 export function resolveOpenPath(path: string, cwd: string | undefined): string {
   if (path.startsWith('/') || cwd === undefined) return path;
