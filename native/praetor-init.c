@@ -13,6 +13,12 @@
  * to the host as frames; its wait status is reported when it exits.
  *
  * Frame: u32 payload length (LE) | u8 type | u32 exec id (LE) | payload.
+ *
+ * A session exec (flag 2) gets two more pipes, for a session shell's framing: fd 4 reads what
+ * the host sends as T_CONTROL (the shell's saved state and the command), fd 5 writes what the
+ * host receives as R_STATE (the state after the command). They are separate from the command's
+ * stdin/stdout so that a command reading stdin cannot swallow the framing, and the command's
+ * exit status is the wait status init reports, which nothing inside the sandbox can forge.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,22 +35,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
 
-enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4 };
-enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16 };
+enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4, T_CONTROL = 5 };
+enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16, R_STATE = 17 };
+enum { F_STDIN = 1, F_SESSION = 2 };
+#define PFDS_PER_EXEC 5
 #define MAX_FRAME (16u << 20)
 #define MAX_EXECS 4096
+
+/* Bytes for a pipe into the command that it has not accepted yet. */
+struct outq { int fd; char *pending; size_t pending_len; int close_after; };
 
 struct exec {
   uint32_t id;
   pid_t pid;
-  int in_fd, out_fd, err_fd;
-  char *pending; size_t pending_len; int close_in_after; /* stdin bytes not yet accepted */
+  struct outq in, ctl;  /* the command's stdin; a session's control pipe (fd 4) */
+  int out_fd, err_fd, st_fd; /* stdout, stderr; a session's state pipe (fd 5) */
   int exited; int status;
 };
 
@@ -123,16 +135,21 @@ static int install_seccomp(void) {
 }
 
 /* Runs in the forked child; never returns. Reports a failure as errno on errfd. */
-static void child(int in_fd, int out_fd, int err_fd, int errfd, uint32_t uid, uint32_t gid,
+static void child(int in_fd, int out_fd, int err_fd, int errfd, int ctl_fd, int st_fd, uint32_t uid, uint32_t gid,
                   const char *cwd, char **argv, char **envp) {
   int e;
   const char *step = "setup";
   sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
   setsid();
-  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) goto fail;
-  if (errfd != 3) { if (dup2(errfd, 3) < 0) goto fail; errfd = 3; }
+  /* Lift every source above the targets first: a pipe that happens to be fd 4 must not be
+   * overwritten by another before it is moved. */
+  int src[6] = { in_fd, out_fd, err_fd, errfd, ctl_fd, st_fd };
+  int nfd = ctl_fd >= 0 ? 6 : 4;
+  for (int i = 0; i < nfd; i++) if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0) goto fail;
+  for (int i = 0; i < nfd; i++) if (dup2(src[i], i) < 0) goto fail;
+  errfd = 3;
   fcntl(3, F_SETFD, FD_CLOEXEC);
-  syscall(SYS_close_range, 4, ~0U, 0);
+  syscall(SYS_close_range, (unsigned)nfd, ~0U, 0);
   step = "chdir"; if (chdir(cwd) < 0) goto fail;
   /* Drop every capability for good before leaving root: bounding set, ambient, then ids. */
   for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -157,6 +174,17 @@ fail:
   _exit(127);
 }
 
+/* A pipe owned by uid/gid. The session shell opens its control pipe by path (/proc/self/fd/4,
+ * so that bash's `source` reads it in blocks, not a byte per read(2)); opening a pipe by path
+ * checks its owner, which is the fsuid that made it, and chown on a pipe is refused in a user
+ * namespace. */
+static int pipe_owned(int p[2], uint32_t uid, uint32_t gid) {
+  int ou = setfsuid(uid), og = setfsgid(gid);
+  int r = pipe2(p, O_CLOEXEC);
+  setfsuid((uid_t)ou); setfsgid((gid_t)og);
+  return r;
+}
+
 static struct exec *find(uint32_t id) {
   for (int i = 0; i < nexecs; i++) if (execs[i].id == id) return &execs[i];
   return NULL;
@@ -173,12 +201,14 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   const char *cwd = s; s += strlen(s) + 1;
   for (uint32_t i = 0; i < argc; i++) { if (s >= end) goto bad; argv[i] = (char *)s; s += strlen(s) + 1; }
   for (uint32_t i = 0; i < envc; i++) { if (s >= end) goto bad; envp[i] = (char *)s; s += strlen(s) + 1; }
-  int inp[2], outp[2], errp[2], ep[2];
+  int inp[2], outp[2], errp[2], ep[2], ctlp[2] = { -1, -1 }, stp[2] = { -1, -1 };
   if (pipe2(inp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(ep, O_CLOEXEC)) die("pipe");
+  if ((flags & F_SESSION) && (pipe_owned(ctlp, uid, gid) || pipe_owned(stp, uid, gid))) die("pipe");
   pid_t pid = fork();
   if (pid < 0) { send_frame(R_ERROR, id, "fork failed", 11); goto closeall; }
-  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], uid, gid, cwd, argv, envp);
+  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], ctlp[0], stp[1], uid, gid, cwd, argv, envp);
   close(inp[0]); close(outp[1]); close(errp[1]); close(ep[1]);
+  if (flags & F_SESSION) { close(ctlp[0]); close(stp[1]); }
   char why[128];
   ssize_t r;
   do r = read(ep[0], why, sizeof why); while (r < 0 && errno == EINTR);
@@ -188,19 +218,27 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
     int n = snprintf(msg, sizeof msg, "%s: %.*s", argv[0], (int)r, why);
     send_frame(R_ERROR, id, msg, (uint32_t)n);
     close(inp[1]); close(outp[0]); close(errp[0]);
+    if (flags & F_SESSION) { close(ctlp[1]); close(stp[0]); }
     waitpid(pid, NULL, 0);
     goto done;
   }
   fcntl(inp[1], F_SETFL, O_NONBLOCK); fcntl(outp[0], F_SETFL, O_NONBLOCK); fcntl(errp[0], F_SETFL, O_NONBLOCK);
   struct exec *x = &execs[nexecs++];
   memset(x, 0, sizeof *x);
-  x->id = id; x->pid = pid; x->in_fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
-  if (!(flags & 1)) { close(x->in_fd); x->in_fd = -1; }
+  x->id = id; x->pid = pid; x->in.fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
+  x->ctl.fd = -1; x->st_fd = -1;
+  /* No stdin asked for: the write end closes now, so the command reads EOF at once. */
+  if (!(flags & F_STDIN)) { close(x->in.fd); x->in.fd = -1; }
+  if (flags & F_SESSION) {
+    fcntl(ctlp[1], F_SETFL, O_NONBLOCK); fcntl(stp[0], F_SETFL, O_NONBLOCK);
+    x->ctl.fd = ctlp[1]; x->st_fd = stp[0];
+  }
   uint32_t upid = (uint32_t)pid;
   send_frame(R_STARTED, id, &upid, 4);
   goto done;
 closeall:
   close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
+  if (flags & F_SESSION) { close(ctlp[0]); close(ctlp[1]); close(stp[0]); close(stp[1]); }
   goto done;
 bad:
   send_frame(R_ERROR, id, "bad exec request", 16);
@@ -220,29 +258,40 @@ static void drain(int *fd, uint8_t type, uint32_t id) {
   }
 }
 
-static void flush_stdin(struct exec *x) {
-  while (x->in_fd >= 0 && x->pending_len > 0) {
-    ssize_t w = write(x->in_fd, x->pending, x->pending_len);
+static void flush_q(struct outq *q) {
+  while (q->fd >= 0 && q->pending_len > 0) {
+    ssize_t w = write(q->fd, q->pending, q->pending_len);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
-      x->pending_len = 0; break; /* reader gone: drop, like a closed pipe */
+      q->pending_len = 0; break; /* reader gone: drop, like a closed pipe */
     }
-    memmove(x->pending, x->pending + w, x->pending_len - (size_t)w);
-    x->pending_len -= (size_t)w;
+    memmove(q->pending, q->pending + w, q->pending_len - (size_t)w);
+    q->pending_len -= (size_t)w;
   }
-  if (x->in_fd >= 0 && x->pending_len == 0 && x->close_in_after) { close(x->in_fd); x->in_fd = -1; }
+  if (q->fd >= 0 && q->pending_len == 0 && q->close_after) { close(q->fd); q->fd = -1; }
+}
+
+static void queue(struct outq *q, const unsigned char *p, uint32_t len) {
+  if (q->fd < 0) return;
+  if (len == 0) { q->close_after = 1; flush_q(q); return; }
+  q->pending = realloc(q->pending, q->pending_len + len);
+  memcpy(q->pending + q->pending_len, p, len); q->pending_len += len;
+  flush_q(q);
 }
 
 static void finish(struct exec *x) {
   drain(&x->out_fd, R_STDOUT, x->id);
   drain(&x->err_fd, R_STDERR, x->id);
+  drain(&x->st_fd, R_STATE, x->id);
   /* Output still held open by a background grandchild is not waited for: the command is done. */
   if (x->out_fd >= 0) close(x->out_fd);
   if (x->err_fd >= 0) close(x->err_fd);
-  if (x->in_fd >= 0) close(x->in_fd);
+  if (x->st_fd >= 0) close(x->st_fd);
+  if (x->in.fd >= 0) close(x->in.fd);
+  if (x->ctl.fd >= 0) close(x->ctl.fd);
   send_frame(R_EXIT, x->id, &x->status, 4);
-  free(x->pending);
+  free(x->in.pending); free(x->ctl.pending);
   *x = execs[--nexecs];
 }
 
@@ -250,13 +299,8 @@ static void handle_frame(uint8_t type, uint32_t id, const unsigned char *p, uint
   struct exec *x;
   switch (type) {
   case T_EXEC: start_exec(id, p, len); break;
-  case T_STDIN:
-    if (!(x = find(id)) || x->in_fd < 0) break;
-    if (len == 0) { x->close_in_after = 1; flush_stdin(x); break; }
-    x->pending = realloc(x->pending, x->pending_len + len);
-    memcpy(x->pending + x->pending_len, p, len); x->pending_len += len;
-    flush_stdin(x);
-    break;
+  case T_STDIN: if ((x = find(id))) queue(&x->in, p, len); break;
+  case T_CONTROL: if ((x = find(id))) queue(&x->ctl, p, len); break;
   case T_SIGNAL: {
     uint32_t sig = 0;
     if (len >= 4) memcpy(&sig, p, 4);
@@ -360,7 +404,7 @@ int main(int argc, char **argv) {
   size_t cap = 1 << 16, have = 0;
   unsigned char *buf = malloc(cap);
   send_frame(R_READY, 0, NULL, 0);
-  struct pollfd pfd[2 + 3 * MAX_EXECS];
+  struct pollfd pfd[2 + PFDS_PER_EXEC * MAX_EXECS];
   for (;;) {
     int n = 0;
     pfd[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
@@ -368,14 +412,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nexecs; i++) {
       pfd[n++] = (struct pollfd){ .fd = execs[i].out_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].err_fd, .events = POLLIN };
-      pfd[n++] = (struct pollfd){ .fd = execs[i].pending_len ? execs[i].in_fd : -1, .events = POLLOUT };
+      pfd[n++] = (struct pollfd){ .fd = execs[i].in.pending_len ? execs[i].in.fd : -1, .events = POLLOUT };
+      pfd[n++] = (struct pollfd){ .fd = execs[i].ctl.pending_len ? execs[i].ctl.fd : -1, .events = POLLOUT };
+      pfd[n++] = (struct pollfd){ .fd = execs[i].st_fd, .events = POLLIN };
     }
     if (poll(pfd, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; die("poll"); }
     for (int i = 0; i < nexecs; i++) {
-      struct pollfd *q = &pfd[2 + 3 * i];
+      struct pollfd *q = &pfd[2 + PFDS_PER_EXEC * i];
       if (q[0].revents) drain(&execs[i].out_fd, R_STDOUT, execs[i].id);
       if (q[1].revents) drain(&execs[i].err_fd, R_STDERR, execs[i].id);
-      if (q[2].revents) flush_stdin(&execs[i]);
+      if (q[2].revents) flush_q(&execs[i].in);
+      if (q[3].revents) flush_q(&execs[i].ctl);
+      if (q[4].revents) drain(&execs[i].st_fd, R_STATE, execs[i].id);
     }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;

@@ -4,8 +4,9 @@
 import type { Readable, Writable } from 'node:stream';
 import { PraetorError } from '../errors.ts';
 
-const T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3;
-const R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15;
+const T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_CONTROL = 5;
+const R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_STATE = 17;
+const F_STDIN = 1, F_SESSION = 2;
 
 export interface ExecRequest {
   argv: string[];
@@ -14,12 +15,16 @@ export interface ExecRequest {
   uid: number;
   gid: number;
   stdin: boolean;          // keep stdin open for writes
+  /** a session shell's framing pipes: fd 4 reads T_CONTROL data, fd 5 writes R_STATE data. */
+  session?: boolean;
 }
 
 export interface ExecHandlers {
   onStarted(pid: number): void;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  /** what a session exec wrote on its state pipe (fd 5). */
+  onState?(chunk: Buffer): void;
   /** raw wait status, or an error message when the command could not start */
   onExit(status: number | null, error?: string): void;
 }
@@ -54,7 +59,7 @@ export class InitChannel {
       return s + '\0';
     }).join('');
     const head = Buffer.alloc(20);
-    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE(req.stdin ? 1 : 0, 8);
+    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE((req.stdin ? F_STDIN : 0) | (req.session ? F_SESSION : 0), 8);
     head.writeUInt32LE(req.argv.length, 12); head.writeUInt32LE(req.env.length, 16);
     this.#handlers.set(id, h);
     this.#send(T_EXEC, id, Buffer.concat([head, Buffer.from(strings)]));
@@ -67,6 +72,13 @@ export class InitChannel {
   }
 
   closeStdin(id: number): void { this.#send(T_STDIN, id, Buffer.alloc(0)); }
+
+  /** Sends data on a session exec's control pipe (its fd 4), then closes that pipe. */
+  sendControl(id: number, data: Buffer | string): void {
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < b.length; off += 1 << 20) this.#send(T_CONTROL, id, b.subarray(off, off + (1 << 20)));
+    this.#send(T_CONTROL, id, Buffer.alloc(0));
+  }
 
   signal(id: number, signo: number): void {
     const p = Buffer.alloc(4); p.writeUInt32LE(signo);
@@ -103,6 +115,7 @@ export class InitChannel {
       case R_STARTED: h.onStarted(p.readUInt32LE(0)); break;
       case R_STDOUT: h.onStdout(Buffer.from(p)); break;
       case R_STDERR: h.onStderr(Buffer.from(p)); break;
+      case R_STATE: h.onState?.(Buffer.from(p)); break;
       case R_EXIT: this.#handlers.delete(id); h.onExit(p.readInt32LE(0)); break;
       case R_ERROR: this.#handlers.delete(id); h.onExit(null, p.toString()); break;
     }
