@@ -14,11 +14,14 @@
  *
  * Frame: u32 payload length (LE) | u8 type | u32 exec id (LE) | payload.
  *
- * A session exec (flag 2) gets two more pipes, for a session shell's framing: fd 4 reads what
- * the host sends as T_CONTROL (the shell's saved state and the command), fd 5 writes what the
- * host receives as R_STATE (the state after the command). They are separate from the command's
- * stdin/stdout so that a command reading stdin cannot swallow the framing, and the command's
- * exit status is the wait status init reports, which nothing inside the sandbox can forge.
+ * A session exec (flag 2) gets two more fds for a session shell's framing: fd 4 is a memfd
+ * holding the control blob sent with the exec request (the shell's saved state and the command),
+ * fd 5 a pipe whose bytes the host receives as R_STATE (the state after the command). They are
+ * separate from the command's stdin/stdout so that a command reading stdin cannot swallow the
+ * framing, and the command's exit status is the wait status init reports, which nothing inside
+ * the sandbox can forge. A memfd, not a pipe, because the shell opens it by path
+ * (/proc/self/fd/4, so `source` reads it in blocks): a pipe opened by path checks the pipe's
+ * owner (root here), a memfd is a file anyone holding it may open.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,17 +38,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
 
-enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4, T_CONTROL = 5 };
+enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4 };
 enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16, R_STATE = 17 };
 enum { F_STDIN = 1, F_SESSION = 2 };
-#define PFDS_PER_EXEC 5
+#define PFDS_PER_EXEC 4
 #define MAX_FRAME (16u << 20)
 #define MAX_EXECS 4096
 
@@ -55,7 +58,7 @@ struct outq { int fd; char *pending; size_t pending_len; int close_after; };
 struct exec {
   uint32_t id;
   pid_t pid;
-  struct outq in, ctl;  /* the command's stdin; a session's control pipe (fd 4) */
+  struct outq in;       /* the command's stdin */
   int out_fd, err_fd, st_fd; /* stdout, stderr; a session's state pipe (fd 5) */
   int exited; int status;
 };
@@ -174,36 +177,53 @@ fail:
   _exit(127);
 }
 
-/* A pipe owned by uid/gid. The session shell opens its control pipe by path (/proc/self/fd/4,
- * so that bash's `source` reads it in blocks, not a byte per read(2)); opening a pipe by path
- * checks its owner, which is the fsuid that made it, and chown on a pipe is refused in a user
- * namespace. */
-static int pipe_owned(int p[2], uint32_t uid, uint32_t gid) {
-  int ou = setfsuid(uid), og = setfsgid(gid);
-  int r = pipe2(p, O_CLOEXEC);
-  setfsuid((uid_t)ou); setfsgid((gid_t)og);
-  return r;
-}
-
 static struct exec *find(uint32_t id) {
   for (int i = 0; i < nexecs; i++) if (execs[i].id == id) return &execs[i];
   return NULL;
 }
 
+/* A memfd holding `data`, positioned at its start: what a session shell reads as fd 4. */
+static int control_memfd(const unsigned char *data, uint32_t n) {
+  int fd = memfd_create("praetor-session", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  for (uint32_t off = 0; off < n;) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w < 0) { if (errno == EINTR) continue; close(fd); return -1; }
+    off += (uint32_t)w;
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) { close(fd); return -1; }
+  return fd;
+}
+
 static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   if (len < 20 || nexecs >= MAX_EXECS) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
-  uint32_t uid, gid, flags, argc, envc;
+  uint32_t uid, gid, flags, argc, envc, ctl_len = 0, head = 20;
   memcpy(&uid, p, 4); memcpy(&gid, p + 4, 4); memcpy(&flags, p + 8, 4);
   memcpy(&argc, p + 12, 4); memcpy(&envc, p + 16, 4);
-  if (argc == 0 || argc > 65536 || envc > 65536 || p[len - 1] != 0) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+  /* A session exec: u32 control length after the counts; the control blob ends the payload. */
+  if (flags & F_SESSION) {
+    if (len < 24) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+    memcpy(&ctl_len, p + 20, 4); head = 24;
+    if (ctl_len > len - head) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+  }
+  uint32_t slen = len - ctl_len; /* the strings end here */
+  if (argc == 0 || argc > 65536 || envc > 65536 || slen <= head || p[slen - 1] != 0) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
   char **argv = calloc(argc + 1, sizeof *argv), **envp = calloc(envc + 1, sizeof *envp);
-  const char *s = (const char *)p + 20, *end = (const char *)p + len;
+  const char *s = (const char *)p + head, *end = (const char *)p + slen;
   const char *cwd = s; s += strlen(s) + 1;
   for (uint32_t i = 0; i < argc; i++) { if (s >= end) goto bad; argv[i] = (char *)s; s += strlen(s) + 1; }
   for (uint32_t i = 0; i < envc; i++) { if (s >= end) goto bad; envp[i] = (char *)s; s += strlen(s) + 1; }
   int inp[2], outp[2], errp[2], ep[2], ctlp[2] = { -1, -1 }, stp[2] = { -1, -1 };
   if (pipe2(inp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(ep, O_CLOEXEC)) die("pipe");
-  if ((flags & F_SESSION) && (pipe_owned(ctlp, uid, gid) || pipe_owned(stp, uid, gid))) die("pipe");
+  if (flags & F_SESSION) {
+    if (pipe2(stp, O_CLOEXEC)) die("pipe");
+    if ((ctlp[0] = control_memfd(p + slen, ctl_len)) < 0) {
+      close(stp[0]); close(stp[1]);
+      close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
+      send_frame(R_ERROR, id, "memfd failed", 12);
+      goto done;
+    }
+  }
   pid_t pid = fork();
   if (pid < 0) { send_frame(R_ERROR, id, "fork failed", 11); goto closeall; }
   if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], ctlp[0], stp[1], uid, gid, cwd, argv, envp);
@@ -218,7 +238,7 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
     int n = snprintf(msg, sizeof msg, "%s: %.*s", argv[0], (int)r, why);
     send_frame(R_ERROR, id, msg, (uint32_t)n);
     close(inp[1]); close(outp[0]); close(errp[0]);
-    if (flags & F_SESSION) { close(ctlp[1]); close(stp[0]); }
+    if (flags & F_SESSION) close(stp[0]);
     waitpid(pid, NULL, 0);
     goto done;
   }
@@ -226,19 +246,16 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   struct exec *x = &execs[nexecs++];
   memset(x, 0, sizeof *x);
   x->id = id; x->pid = pid; x->in.fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
-  x->ctl.fd = -1; x->st_fd = -1;
+  x->st_fd = -1;
   /* No stdin asked for: the write end closes now, so the command reads EOF at once. */
   if (!(flags & F_STDIN)) { close(x->in.fd); x->in.fd = -1; }
-  if (flags & F_SESSION) {
-    fcntl(ctlp[1], F_SETFL, O_NONBLOCK); fcntl(stp[0], F_SETFL, O_NONBLOCK);
-    x->ctl.fd = ctlp[1]; x->st_fd = stp[0];
-  }
+  if (flags & F_SESSION) { fcntl(stp[0], F_SETFL, O_NONBLOCK); x->st_fd = stp[0]; }
   uint32_t upid = (uint32_t)pid;
   send_frame(R_STARTED, id, &upid, 4);
   goto done;
 closeall:
   close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
-  if (flags & F_SESSION) { close(ctlp[0]); close(ctlp[1]); close(stp[0]); close(stp[1]); }
+  if (flags & F_SESSION) { close(ctlp[0]); close(stp[0]); close(stp[1]); }
   goto done;
 bad:
   send_frame(R_ERROR, id, "bad exec request", 16);
@@ -289,9 +306,8 @@ static void finish(struct exec *x) {
   if (x->err_fd >= 0) close(x->err_fd);
   if (x->st_fd >= 0) close(x->st_fd);
   if (x->in.fd >= 0) close(x->in.fd);
-  if (x->ctl.fd >= 0) close(x->ctl.fd);
   send_frame(R_EXIT, x->id, &x->status, 4);
-  free(x->in.pending); free(x->ctl.pending);
+  free(x->in.pending);
   *x = execs[--nexecs];
 }
 
@@ -300,7 +316,6 @@ static void handle_frame(uint8_t type, uint32_t id, const unsigned char *p, uint
   switch (type) {
   case T_EXEC: start_exec(id, p, len); break;
   case T_STDIN: if ((x = find(id))) queue(&x->in, p, len); break;
-  case T_CONTROL: if ((x = find(id))) queue(&x->ctl, p, len); break;
   case T_SIGNAL: {
     uint32_t sig = 0;
     if (len >= 4) memcpy(&sig, p, 4);
@@ -413,7 +428,6 @@ int main(int argc, char **argv) {
       pfd[n++] = (struct pollfd){ .fd = execs[i].out_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].err_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].in.pending_len ? execs[i].in.fd : -1, .events = POLLOUT };
-      pfd[n++] = (struct pollfd){ .fd = execs[i].ctl.pending_len ? execs[i].ctl.fd : -1, .events = POLLOUT };
       pfd[n++] = (struct pollfd){ .fd = execs[i].st_fd, .events = POLLIN };
     }
     if (poll(pfd, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; die("poll"); }
@@ -422,8 +436,7 @@ int main(int argc, char **argv) {
       if (q[0].revents) drain(&execs[i].out_fd, R_STDOUT, execs[i].id);
       if (q[1].revents) drain(&execs[i].err_fd, R_STDERR, execs[i].id);
       if (q[2].revents) flush_q(&execs[i].in);
-      if (q[3].revents) flush_q(&execs[i].ctl);
-      if (q[4].revents) drain(&execs[i].st_fd, R_STATE, execs[i].id);
+      if (q[3].revents) drain(&execs[i].st_fd, R_STATE, execs[i].id);
     }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;

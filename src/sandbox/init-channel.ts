@@ -4,9 +4,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { PraetorError } from '../errors.ts';
 
-const T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_CONTROL = 5;
+const T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3;
 const R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_STATE = 17;
 const F_STDIN = 1, F_SESSION = 2;
+/** praetor-init's MAX_FRAME: a larger frame makes it exit. */
+const MAX_FRAME = 16 << 20;
 
 export interface ExecRequest {
   argv: string[];
@@ -15,8 +17,9 @@ export interface ExecRequest {
   uid: number;
   gid: number;
   stdin: boolean;          // keep stdin open for writes
-  /** a session shell's framing pipes: fd 4 reads T_CONTROL data, fd 5 writes R_STATE data. */
-  session?: boolean;
+  /** a session shell's framing: the command reads this blob on fd 4 (a memfd) and writes on
+   * fd 5 what arrives as onState. */
+  control?: Buffer | string;
 }
 
 export interface ExecHandlers {
@@ -58,11 +61,15 @@ export class InitChannel {
       if (s.includes('\0')) throw new PraetorError('BAD_ARGUMENT', 'command, cwd and env may not contain NUL bytes', { hint: 'remove the NUL byte' });
       return s + '\0';
     }).join('');
-    const head = Buffer.alloc(20);
-    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE((req.stdin ? F_STDIN : 0) | (req.session ? F_SESSION : 0), 8);
+    const control = req.control === undefined ? undefined : Buffer.from(req.control);
+    const head = Buffer.alloc(control ? 24 : 20);
+    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE((req.stdin ? F_STDIN : 0) | (control ? F_SESSION : 0), 8);
     head.writeUInt32LE(req.argv.length, 12); head.writeUInt32LE(req.env.length, 16);
+    if (control) head.writeUInt32LE(control.length, 20);
+    const payload = Buffer.concat([head, Buffer.from(strings), ...(control ? [control] : [])]);
+    if (payload.length > MAX_FRAME) throw new PraetorError('BAD_ARGUMENT', `the command is ${payload.length} bytes, more than the ${MAX_FRAME} one request may carry`, { hint: 'send large data as stdin or write it to a file' });
     this.#handlers.set(id, h);
-    this.#send(T_EXEC, id, Buffer.concat([head, Buffer.from(strings)]));
+    this.#send(T_EXEC, id, payload);
     return id;
   }
 
@@ -73,12 +80,6 @@ export class InitChannel {
 
   closeStdin(id: number): void { this.#send(T_STDIN, id, Buffer.alloc(0)); }
 
-  /** Sends data on a session exec's control pipe (its fd 4), then closes that pipe. */
-  sendControl(id: number, data: Buffer | string): void {
-    const b = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < b.length; off += 1 << 20) this.#send(T_CONTROL, id, b.subarray(off, off + (1 << 20)));
-    this.#send(T_CONTROL, id, Buffer.alloc(0));
-  }
 
   signal(id: number, signo: number): void {
     const p = Buffer.alloc(4); p.writeUInt32LE(signo);

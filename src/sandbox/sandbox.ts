@@ -21,7 +21,7 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void;
   /** collect stdout/stderr into the result (default true unless callbacks are given). */
   collect?: boolean;
-  /** a session shell's framing (see session.ts): `control` goes to the command's fd 4, what it
+  /** a session shell's framing (see session.ts): the command reads `control` on fd 4, what it
    * writes on fd 5 comes to `onState`. Out of band of stdin/stdout, so the command cannot
    * swallow or forge it. */
   session?: { control: string; onState: (chunk: Buffer) => void };
@@ -135,7 +135,7 @@ export class Sandbox {
     // nothing is left behind: no #running entry that killAll/runningCommands would see forever,
     // and no command.start without its command.end (a consumer would count the command as live).
     const chanId = this.#d.channel.exec(
-      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin, session: !!opts.session },
+      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin, ...(opts.session ? { control: opts.session.control } : {}) },
       {
         onStarted: (p) => resolvePid(p),
         onStdout: (c) => { if (collect) out.push(c); opts.onStdout?.(c); },
@@ -164,7 +164,6 @@ export class Sandbox {
         },
       },
     );
-    if (opts.session) this.#d.channel.sendControl(chanId, opts.session.control);
     // Handlers only fire on later pipe reads, so this still precedes the command's own events.
     this.#publish({ kind: 'command.start', sandboxId: this.id, execId, argv, cwd, ...tags });
     if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {

@@ -98,3 +98,27 @@ test('a timed-out command is killed, the session keeps its state and stays usabl
   s.close();
   await assert.rejects(s.run('true'), /has ended/);
 });
+
+test('a command larger than an argv string (a 300 KB heredoc) runs: the control blob is not argv', async () => {
+  const s = new Session(sb, 'big');
+  const body = 'y'.repeat(300_000);
+  const r = await s.run(`cat > /tmp/big <<'EOF'\n${body}\nEOF\nwc -c < /tmp/big`, T);
+  assert.equal(r.exitCode, 0, r.output.slice(0, 200));
+  assert.equal(r.output.trim(), String(body.length + 1));
+  s.close();
+});
+
+test('under gVisor too: stdin empty, status from the init, state carried', async (t) => {
+  let g;
+  try { g = await m.create({ runtime: 'runsc' }); } catch (e) { t.skip(`runsc unavailable: ${String(e).slice(0, 120)}`); return; }
+  try {
+    const s = new Session(g, 'gvisor');
+    assert.equal((await s.run('cd /tmp; export G=1', T)).exitCode, 0);
+    const r = await s.run('cat; echo "$PWD $G"; exit 5', T);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.output, '/tmp 1\n');
+    assert.equal(r.exitCode, 5);
+    assert.equal((await s.run('cat', T, { input: 'via stdin' })).output, 'via stdin');
+    s.close();
+  } finally { await g.destroy(); }
+});
