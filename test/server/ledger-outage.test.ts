@@ -41,6 +41,9 @@ test('a full ledger disk pauses the API\'s running sandboxes and refuses new one
   assert.equal(c.status, 503);
   assert.equal(c.json.error.code, 'LEDGER_UNAVAILABLE');
   assert.notEqual((await t.api(A, 'POST', `/v1/sandboxes/${id}/exec`, { command: ['true'] })).status, 200, 'no command runs unrecorded');
+  const res = await t.api(A, 'POST', `/v1/sandboxes/${id}/resume`);
+  assert.equal(res.status, 503, 'the owner cannot thaw it while the ledger is down');
+  assert.equal(res.json.error.code, 'LEDGER_UNAVAILABLE');
 
   rmSync(`${mnt}/filler`);
   await until('the ledger recovers', async () => (await t.api(undefined, 'GET', '/healthz')).status === 200);
