@@ -99,8 +99,9 @@ export class ImageStore {
     if (!e) throw new PraetorError('UNKNOWN_IMAGE', `no image named "${name}"`, { hint: 'see `praetor image ls`' });
     delete idx[name];
     this.#save(idx);
-    // Blobs are shared by digest: remove only when no other name points at it.
-    if (!Object.values(idx).some((o) => o.digest === e.digest)) {
+    // Blobs are shared by digest: remove only when no other name points at it (and never a path
+    // a malformed digest would make of it).
+    if (DIGEST_RE.test(e.digest) && !Object.values(idx).some((o) => o.digest === e.digest)) {
       rmSync(`${this.dir}/blobs/${e.digest.replace(':', '-')}`, { recursive: true, force: true });
     }
   }
