@@ -61,6 +61,7 @@ export class LedgerGuard {
   #queue: PraetorEvent[] = [];
   #dropped = 0;
   readonly #held = new Map<string, Sandbox>();
+  readonly #containedDuringOutage = new Set<string>();
   #retry: NodeJS.Timeout | undefined;
   #grace: NodeJS.Timeout | undefined;
   #unsubscribe: () => void = () => {};
@@ -123,7 +124,11 @@ export class LedgerGuard {
 
   #record(e: PraetorEvent): void {
     if (this.#closed) return;
-    if (this.#state !== 'up' || !this.#ledger) { this.#enqueue(e); return; }
+    if (this.#state !== 'up' || !this.#ledger) {
+      if (e.kind === 'containment') this.#containedDuringOutage.add(e.sandboxId);
+      this.#enqueue(e);
+      return;
+    }
     try { this.#ledger.append(e); } catch (err) {
       this.#down(err);
       this.#enqueue(e);
@@ -221,6 +226,7 @@ export class LedgerGuard {
       this.#dropped = 0;
       for (const sb of this.#held.values()) this.#resume(sb);
       this.#held.clear();
+      this.#containedDuringOutage.clear();
     } catch {
       // Still down: try again at the next tick (the queue is intact).
       if (l && this.#ledger !== l) await l.close().catch(() => {});
@@ -229,7 +235,8 @@ export class LedgerGuard {
   }
 
   #resume(sb: Sandbox): void {
-    if (sb.state !== 'paused') return;
+    // Contained while frozen (a verdict on what it did before): its owner decides, not recovery.
+    if (sb.state !== 'paused' || this.#containedDuringOutage.has(sb.id)) return;
     let error: string | undefined;
     try { sb.resume(); } catch (e) { error = errorMessage(e); }
     const ok = error === undefined && !cgroupFrozen(sb);
