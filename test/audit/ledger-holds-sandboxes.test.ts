@@ -134,3 +134,20 @@ test('an outage longer than the grace period destroys the frozen sandbox; unreco
   assert.ok(kept.some((e) => e.kind === 'ledger.hold' && e.action === 'destroy'));
   assert.ok(kept.some((e) => e.kind === 'tool.call'), 'the agent-side events of the outage are kept too');
 });
+
+test('a sandbox contained while the ledger was down stays frozen after recovery (its owner decides)', async () => {
+  const t = await setup('contained', 120_000);
+  try {
+    await t.breakLedger();
+    await until('the sandbox is frozen', () => frozen(t.sb));
+    t.bus.publish({ kind: 'containment', sandboxId: t.sb.id, action: 'kill-tree', ok: true, latencyMs: 1 });
+    rmSync(`${t.mnt}/filler`);
+    await until('the ledger recovers', () => t.guard.ledger!.error === undefined);
+    await sleep(300);
+    assert.equal(t.sb.state, 'paused');
+    assert.equal(frozen(t.sb), true);
+    assert.ok(!t.seen.some((e) => e.kind === 'ledger.hold' && e.action === 'resume'));
+  } finally {
+    await t.close();
+  }
+});
