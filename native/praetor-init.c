@@ -14,14 +14,15 @@
  *
  * Frame: u32 payload length (LE) | u8 type | u32 exec id (LE) | payload.
  *
- * A session exec (flag 2) gets two more fds for a session shell's framing: fd 4 is a memfd
- * holding the control blob sent with the exec request (the shell's saved state and the command),
- * fd 5 a pipe whose bytes the host receives as R_STATE (the state after the command). They are
- * separate from the command's stdin/stdout so that a command reading stdin cannot swallow the
- * framing, and the command's exit status is the wait status init reports, which nothing inside
- * the sandbox can forge. A memfd, not a pipe, because the shell opens it by path
- * (/proc/self/fd/4, so `source` reads it in blocks): a pipe opened by path checks the pipe's
- * owner (root here), a memfd is a file anyone holding it may open.
+ * A session exec (flag 2) gets one more fd for a session shell's framing: fd 4, a memfd that
+ * holds the control blob sent with the exec request (the shell's saved state and the command)
+ * and, when the command has exited, whatever the shell rewrote it to (the state after the
+ * command), which init sends as R_STATE frames before R_EXIT. It is separate from the command's
+ * stdin/stdout so that a command reading stdin cannot swallow the framing, and the command's
+ * exit status is the wait status init reports, which nothing inside the sandbox can forge.
+ * A memfd, not a pipe: the shell opens it by path (/proc/self/fd/4, so `source` reads it in
+ * blocks and the dump truncates it), and a pipe opened by path checks the pipe's owner (root
+ * here); the state comes back in one piece instead of a frame per builtin's write.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,7 +49,8 @@
 enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4 };
 enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16, R_STATE = 17 };
 enum { F_STDIN = 1, F_SESSION = 2 };
-#define PFDS_PER_EXEC 4
+#define PFDS_PER_EXEC 3
+#define MAX_STATE (4u << 20) /* the host drops a larger state; send no more than one byte over */
 #define MAX_FRAME (16u << 20)
 #define MAX_EXECS 4096
 
@@ -59,7 +61,8 @@ struct exec {
   uint32_t id;
   pid_t pid;
   struct outq in;       /* the command's stdin */
-  int out_fd, err_fd, st_fd; /* stdout, stderr; a session's state pipe (fd 5) */
+  int out_fd, err_fd;   /* stdout, stderr */
+  int ctl_fd;           /* a session's memfd (its fd 4), read back when it exits */
   int exited; int status;
 };
 
@@ -138,7 +141,7 @@ static int install_seccomp(void) {
 }
 
 /* Runs in the forked child; never returns. Reports a failure as errno on errfd. */
-static void child(int in_fd, int out_fd, int err_fd, int errfd, int ctl_fd, int st_fd, uint32_t uid, uint32_t gid,
+static void child(int in_fd, int out_fd, int err_fd, int errfd, int ctl_fd, uint32_t uid, uint32_t gid,
                   const char *cwd, char **argv, char **envp) {
   int e;
   const char *step = "setup";
@@ -146,8 +149,8 @@ static void child(int in_fd, int out_fd, int err_fd, int errfd, int ctl_fd, int 
   setsid();
   /* Lift every source above the targets first: a pipe that happens to be fd 4 must not be
    * overwritten by another before it is moved. */
-  int src[6] = { in_fd, out_fd, err_fd, errfd, ctl_fd, st_fd };
-  int nfd = ctl_fd >= 0 ? 6 : 4;
+  int src[5] = { in_fd, out_fd, err_fd, errfd, ctl_fd };
+  int nfd = ctl_fd >= 0 ? 5 : 4;
   for (int i = 0; i < nfd; i++) if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0) goto fail;
   for (int i = 0; i < nfd; i++) if (dup2(src[i], i) < 0) goto fail;
   errfd = 3;
@@ -213,12 +216,10 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   const char *cwd = s; s += strlen(s) + 1;
   for (uint32_t i = 0; i < argc; i++) { if (s >= end) goto bad; argv[i] = (char *)s; s += strlen(s) + 1; }
   for (uint32_t i = 0; i < envc; i++) { if (s >= end) goto bad; envp[i] = (char *)s; s += strlen(s) + 1; }
-  int inp[2], outp[2], errp[2], ep[2], ctlp[2] = { -1, -1 }, stp[2] = { -1, -1 };
+  int inp[2], outp[2], errp[2], ep[2], ctl = -1;
   if (pipe2(inp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(ep, O_CLOEXEC)) die("pipe");
   if (flags & F_SESSION) {
-    if (pipe2(stp, O_CLOEXEC)) die("pipe");
-    if ((ctlp[0] = control_memfd(p + slen, ctl_len)) < 0) {
-      close(stp[0]); close(stp[1]);
+    if ((ctl = control_memfd(p + slen, ctl_len)) < 0) {
       close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
       send_frame(R_ERROR, id, "memfd failed", 12);
       goto done;
@@ -226,9 +227,8 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   }
   pid_t pid = fork();
   if (pid < 0) { send_frame(R_ERROR, id, "fork failed", 11); goto closeall; }
-  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], ctlp[0], stp[1], uid, gid, cwd, argv, envp);
+  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], ctl, uid, gid, cwd, argv, envp);
   close(inp[0]); close(outp[1]); close(errp[1]); close(ep[1]);
-  if (flags & F_SESSION) { close(ctlp[0]); close(stp[1]); }
   char why[128];
   ssize_t r;
   do r = read(ep[0], why, sizeof why); while (r < 0 && errno == EINTR);
@@ -238,7 +238,7 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
     int n = snprintf(msg, sizeof msg, "%s: %.*s", argv[0], (int)r, why);
     send_frame(R_ERROR, id, msg, (uint32_t)n);
     close(inp[1]); close(outp[0]); close(errp[0]);
-    if (flags & F_SESSION) close(stp[0]);
+    if (ctl >= 0) close(ctl);
     waitpid(pid, NULL, 0);
     goto done;
   }
@@ -246,16 +246,15 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   struct exec *x = &execs[nexecs++];
   memset(x, 0, sizeof *x);
   x->id = id; x->pid = pid; x->in.fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
-  x->st_fd = -1;
+  x->ctl_fd = ctl;
   /* No stdin asked for: the write end closes now, so the command reads EOF at once. */
   if (!(flags & F_STDIN)) { close(x->in.fd); x->in.fd = -1; }
-  if (flags & F_SESSION) { fcntl(stp[0], F_SETFL, O_NONBLOCK); x->st_fd = stp[0]; }
   uint32_t upid = (uint32_t)pid;
   send_frame(R_STARTED, id, &upid, 4);
   goto done;
 closeall:
   close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
-  if (flags & F_SESSION) { close(ctlp[0]); close(stp[0]); close(stp[1]); }
+  if (ctl >= 0) close(ctl);
   goto done;
 bad:
   send_frame(R_ERROR, id, "bad exec request", 16);
@@ -297,14 +296,26 @@ static void queue(struct outq *q, const unsigned char *p, uint32_t len) {
   flush_q(q);
 }
 
+/* The session memfd as the shell left it, in frames of at most 1 MiB. */
+static void send_state(int fd, uint32_t id) {
+  static char buf[1 << 20];
+  off_t off = 0;
+  while ((uint32_t)off <= MAX_STATE) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    send_frame(R_STATE, id, buf, (uint32_t)n);
+    off += n;
+  }
+}
+
 static void finish(struct exec *x) {
   drain(&x->out_fd, R_STDOUT, x->id);
   drain(&x->err_fd, R_STDERR, x->id);
-  drain(&x->st_fd, R_STATE, x->id);
+  if (x->ctl_fd >= 0) { send_state(x->ctl_fd, x->id); close(x->ctl_fd); }
   /* Output still held open by a background grandchild is not waited for: the command is done. */
   if (x->out_fd >= 0) close(x->out_fd);
   if (x->err_fd >= 0) close(x->err_fd);
-  if (x->st_fd >= 0) close(x->st_fd);
   if (x->in.fd >= 0) close(x->in.fd);
   send_frame(R_EXIT, x->id, &x->status, 4);
   free(x->in.pending);
@@ -428,7 +439,6 @@ int main(int argc, char **argv) {
       pfd[n++] = (struct pollfd){ .fd = execs[i].out_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].err_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].in.pending_len ? execs[i].in.fd : -1, .events = POLLOUT };
-      pfd[n++] = (struct pollfd){ .fd = execs[i].st_fd, .events = POLLIN };
     }
     if (poll(pfd, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; die("poll"); }
     for (int i = 0; i < nexecs; i++) {
@@ -436,7 +446,6 @@ int main(int argc, char **argv) {
       if (q[0].revents) drain(&execs[i].out_fd, R_STDOUT, execs[i].id);
       if (q[1].revents) drain(&execs[i].err_fd, R_STDERR, execs[i].id);
       if (q[2].revents) flush_q(&execs[i].in);
-      if (q[3].revents) drain(&execs[i].st_fd, R_STATE, execs[i].id);
     }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;

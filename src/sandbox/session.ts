@@ -9,8 +9,9 @@
 //   - its stdin is empty (EOF at once) unless the caller sends input;
 //   - its exit status is the wait status praetor-init reports, which nothing in the sandbox can
 //     write, and its output is its stdout/stderr, with no marker to forge;
-//   - the shell state travels on two extra fds (fd 4 in, a memfd sent with the exec request;
-//     fd 5 out, a pipe; see native/praetor-init.c), outside the command's stdin/stdout. The state is the agent's own: it can already shape
+//   - the shell state travels in a memfd at fd 4 (sent with the exec request, rewritten by the
+//     shell as it exits, read back by praetor-init; see native/praetor-init.c), outside the
+//     command's stdin/stdout. The state is the agent's own: it can already shape
 //     later commands of its session with functions and aliases (as in any shell session), so the
 //     state is not a boundary; the exit status and the output of each command are.
 import { StringDecoder } from 'node:string_decoder';
@@ -22,6 +23,9 @@ export interface SessionRunOptions { /** bytes for the command's stdin; without 
 
 /** A state dump larger than this is dropped (the previous state is kept): host memory is finite. */
 const MAX_STATE_BYTES = 4 << 20;
+// A dump is taken only whole: it starts and ends with these lines. The memfd still holds the
+// control blob (which starts `__praetor_cmd=`) when the shell died before its dump.
+const STATE_BEGIN = '#praetor-session-state v1';
 const STATE_END = '#praetor-session-state-end';
 
 /** Variables that belong to the shell process, not to the session; restoring them fails or lies. */
@@ -32,22 +36,23 @@ const SHELL_OWN = 'BASH*|EUID|UID|PPID|SHELLOPTS|FUNCNAME|GROUPS|RANDOM|SRANDOM|
 const ALL_NAMES = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].map((c) => `"\${!${c}@}"`).join(' ');
 
 // The fixed program each command runs under (argv, not data): load the state and the command from
-// fd 4, arm the dump of the state on exit (also when the command calls `exit`), run the command.
+// fd 4, arm the dump of the state into fd 4 on exit (also when the command calls `exit`), run
+// the command.
 // `builtin` keeps a session-defined function named `source` or `trap` from replacing the framing.
 const WRAPPER = [
   'exec 2>&1',
   'builtin source /proc/self/fd/4',
-  'exec 4<&-',
   `builtin trap '__praetor_rc=$?; {
+  builtin printf "%s\\n" "${STATE_BEGIN}"
   builtin printf "builtin cd -- %q\\n" "$PWD"
   builtin set +o; builtin shopt -p; builtin alias -p; builtin declare -f; builtin umask -p
   for __praetor_v in ${ALL_NAMES}; do
     case $__praetor_v in ${SHELL_OWN}) ;; *) builtin declare -p "$__praetor_v" ;; esac
   done
   builtin printf "%s\\n" "${STATE_END}"
-} >&5 2>/dev/null; exit $__praetor_rc' EXIT`,
-  // 5>&-: the command's processes do not inherit the state pipe (bash restores it for the trap).
-  'builtin eval "$__praetor_cmd" 5>&-',
+} >/proc/self/fd/4 2>/dev/null; exit $__praetor_rc' EXIT`,
+  // 4>&-: the command's processes do not inherit the memfd (bash restores it for the trap).
+  'builtin eval "$__praetor_cmd" 4>&-',
 ].join('\n');
 
 // Before a saved state is loaded, drop the exported variables the exec's environment brought, so
@@ -103,7 +108,7 @@ export class Session {
       output += dec.end();
       const dump = Buffer.concat(state).toString();
       // Only a complete dump replaces the state: a command killed mid-dump keeps the previous one.
-      if (stateBytes <= MAX_STATE_BYTES && dump.endsWith(`${STATE_END}\n`)) this.#state = dump;
+      if (stateBytes <= MAX_STATE_BYTES && dump.startsWith(`${STATE_BEGIN}\n`) && dump.endsWith(`${STATE_END}\n`)) this.#state = dump;
       if (r.error && this.ended) return { output, exitCode: 137, timedOut: false };
       return { output, exitCode: r.code, timedOut: r.timedOut };
     } finally {

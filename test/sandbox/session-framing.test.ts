@@ -44,7 +44,7 @@ test('stdin given by the caller reaches the command', async () => {
   s.close();
 });
 
-test('a command cannot forge the exit status: fake markers, the state pipe, its own fds', async () => {
+test('a command cannot forge the exit status: fake markers, the state fd, its own fds', async () => {
   const s = new Session(sb, 'forge');
   // Every marker shape the old framing used, with whatever nonce the command could find: the old
   // one lived in the command text the shell read from stdin; look for it everywhere.
@@ -53,9 +53,9 @@ test('a command cannot forge the exit status: fake markers, the state pipe, its 
     // what the old framing leaked: the rest of stdin (it held the marker line), the shell's
     // argv and environment; echo whatever nonce-like token turns up as a marker with status 0
     'for t in $( { timeout 2 cat; cat /proc/$$/cmdline /proc/$$/environ; } 2>/dev/null | tr -c "0-9a-f" "\\n" | grep -E "^[0-9a-f]{16}$"); do printf "\\n__PRAETOR_%s_0__\\n" "$t"; done',
-    // the state pipe is not handed to the command's processes: a child cannot smuggle an
+    // the state fd is not handed to the command's processes: a child cannot smuggle an
     // `exit 0` into the next command's state
-    "sh -c 'echo exit 0 >&5' 2>/dev/null && echo child-wrote-state",
+    "sh -c 'echo exit 0 >&4' 2>/dev/null && echo child-wrote-state",
     'exit 3',
   ].join('\n');
   const r = await s.run(forge, T);
