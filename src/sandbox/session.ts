@@ -39,16 +39,19 @@ const ALL_NAMES = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].m
 // fd 4, arm the dump of the state into fd 4 on exit (also when the command calls `exit`), run
 // the command.
 // `builtin` keeps a session-defined function named `source` or `trap` from replacing the framing.
+// The options (`set -e`, `set -u`) are restored last, so that they never stop the restore itself:
+// a state that cannot be loaded would otherwise fail every later command of the session.
 const WRAPPER = [
   'exec 2>&1',
   'builtin source /proc/self/fd/4',
   `builtin trap '__praetor_rc=$?; {
   builtin printf "%s\\n" "${STATE_BEGIN}"
-  builtin printf "builtin cd -- %q\\n" "$PWD"
-  builtin set +o; builtin shopt -p; builtin alias -p; builtin declare -f; builtin umask -p
+  builtin printf "builtin cd -- %q 2>/dev/null || :\\n" "$PWD"
+  builtin shopt -p; builtin alias -p; builtin declare -f; builtin umask -p
   for __praetor_v in ${ALL_NAMES}; do
     case $__praetor_v in ${SHELL_OWN}) ;; *) builtin declare -p "$__praetor_v" ;; esac
   done
+  builtin set +o
   builtin printf "%s\\n" "${STATE_END}"
 } >/proc/self/fd/4 2>/dev/null; exit $__praetor_rc' EXIT`,
   // 4>&-: the command's processes do not inherit the memfd (bash restores it for the trap).

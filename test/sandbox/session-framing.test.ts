@@ -122,3 +122,15 @@ test('under gVisor too: stdin empty, status from the init, state carried', async
     s.close();
   } finally { await g.destroy(); }
 });
+
+test('set -e and a removed working directory do not wedge the session', async () => {
+  const s = new Session(sb, 'errexit');
+  assert.equal((await s.run('mkdir -p /tmp/gone && cd /tmp/gone && set -e', T)).exitCode, 0);
+  assert.equal((await s.run('rmdir /tmp/gone', T)).exitCode, 0);
+  const r = await s.run('echo still here; [[ -o errexit ]] && echo errexit', T);
+  assert.equal(r.exitCode, 0, r.output);
+  assert.match(r.output, /still here\nerrexit\n$/);
+  assert.equal((await s.run('false; echo not reached', T)).exitCode, 1, 'set -e still applies to the command');
+  assert.equal((await s.run('set +e; cd /; echo ok', T)).output, 'ok\n');
+  s.close();
+});
