@@ -127,6 +127,21 @@ const kinds = [
   Envelope.extend({
     kind: z.literal('sensor.failed'), sensor: z.string(), reason: z.string(),
   }),
+  // The ledger failing closed for running sandboxes (issue 17 §6): sandboxId 'host' for the first
+  // two, the held sandbox's id for ledger.hold. Recorded once the ledger is back.
+  Envelope.extend({
+    kind: z.literal('ledger.unavailable'), reason: z.string(),
+    graceMs: z.number().describe('how long running sandboxes stay frozen before they are destroyed'),
+  }),
+  Envelope.extend({
+    kind: z.literal('ledger.recovered'), downMs: z.number(),
+    replayed: z.number().int().describe('events recorded late, from the outage'),
+    dropped: z.number().int().describe('events lost because the outage queue was full'),
+  }),
+  Envelope.extend({
+    kind: z.literal('ledger.hold'), action: z.enum(['freeze', 'resume', 'destroy']),
+    ok: z.boolean().describe('the action was verified (freeze: the cgroup reads frozen)'), error: z.string().optional(),
+  }),
   Envelope.extend({ kind: z.literal('episode.created'), task: z.string().optional() }),
   Envelope.extend({ kind: z.literal('episode.ended'), reason: z.string() }),
   Envelope.extend({

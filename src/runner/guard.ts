@@ -13,6 +13,7 @@ import { createRuleEngine, loadRules, type AlertEvent } from '../rules/index.ts'
 import type { Sandbox, SandboxNetworkProvider, SandboxSpecInput } from '../sandbox/index.ts';
 import { startGpuSensor, startKernelSensor, type KernelSensor } from '../sensors/index.ts';
 import { startNetwork, type GuardNetwork } from './guard-network.ts';
+import { LedgerGuard } from './ledger-guard.ts';
 
 export interface GuardOptions {
   bus: EventBus;
@@ -22,7 +23,10 @@ export interface GuardOptions {
   policyFile?: string;
   policy?: Policy;
   phase?: 'setup' | 'agent';
+  /** record the bus in this ledger (SQLite path or postgres:// URL); see ledger-guard.ts. */
   ledgerPath?: string;
+  /** how long running sandboxes stay frozen while the ledger is down before they are destroyed. */
+  ledgerGraceMs?: number;
   /** extra rule files (user tuning) on top of the shipped pack. */
   ruleFiles?: string[];
   /** always start the egress gateway (servers: sandboxes with per-request policies). */
@@ -52,6 +56,8 @@ export interface Guard {
   /** Switches a sandbox's network phase. */
   setPhase(sandboxId: string, phase: 'setup' | 'agent'): void;
   degraded(): string[];
+  /** the ledger and its health, when one was asked for. */
+  readonly ledger: LedgerGuard | undefined;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -69,13 +75,16 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
 
   try {
     mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
-    let ledger: { append(e: PraetorEvent): void; flush(): Promise<void>; close(): Promise<void> } | undefined;
+    let ledger: LedgerGuard | undefined;
     if (o.ledgerPath) {
-      const { openLedger, ledgerAt } = await import('../audit/index.ts');
-      ledger = await openLedger({ ...ledgerAt(o.ledgerPath), stateDir: o.stateDir });
+      const { ledgerAt } = await import('../audit/index.ts');
+      ledger = await LedgerGuard.open({
+        bus: o.bus, stateDir: o.stateDir, at: ledgerAt(o.ledgerPath), log: o.log,
+        sandboxes: () => [...watched.values()].map((w) => w.sb),
+        ...(o.ledgerGraceMs !== undefined ? { graceMs: o.ledgerGraceMs } : {}),
+      });
       const l = ledger;
       cleanups.push(() => l.close());
-      cleanups.push(o.bus.subscribe((e) => l.append(e)));
     }
 
     const network: GuardNetwork | undefined = o.gateway || !policyAllowsNothing(policy)
@@ -154,6 +163,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       network,
       applyPolicy: (spec) => ({ ...policySpec(policy), ...spec }),
       watch(sb) {
+        ledger?.admit(sb);
         // gVisor serves the agent's syscalls in user space: the host's eBPF sees the sentry, not
         // the agent's execs and connects. Say so instead of implying full coverage.
         if (o.detect && sb.spec.runtime === 'runsc') {
@@ -182,6 +192,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         network.setPhase(id, phase);
       },
       degraded: () => [...degraded],
+      ledger,
       flush: async () => { await ledger?.flush(); },
       close: closeAll,
     };

@@ -1,2 +1,3 @@
 export { runGuarded, EXIT_CONTAINED, type RunRequest, type RunReport, type FlatEvent } from './run-guarded.ts';
 export { startGuard, type Guard, type GuardOptions } from './guard.ts';
+export { LedgerGuard, DEFAULT_LEDGER_GRACE_MS, type LedgerGuardOptions } from './ledger-guard.ts';

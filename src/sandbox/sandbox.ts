@@ -21,6 +21,10 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void;
   /** collect stdout/stderr into the result (default true unless callbacks are given). */
   collect?: boolean;
+  /** a session shell's framing (see session.ts): the command reads `control` on fd 4, what it
+   * writes on fd 5 comes to `onState`. Out of band of stdin/stdout, so the command cannot
+   * swallow or forge it. */
+  session?: { control: string; onState: (chunk: Buffer) => void };
   /** ids that tag the command's events (episode, step, tool call). */
   tags?: { episodeId?: string; step?: number; toolCallId?: string; modelCallId?: string };
 }
@@ -131,11 +135,12 @@ export class Sandbox {
     // nothing is left behind: no #running entry that killAll/runningCommands would see forever,
     // and no command.start without its command.end (a consumer would count the command as live).
     const chanId = this.#d.channel.exec(
-      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin },
+      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin, ...(opts.session ? { control: opts.session.control } : {}) },
       {
         onStarted: (p) => resolvePid(p),
         onStdout: (c) => { if (collect) out.push(c); opts.onStdout?.(c); },
         onStderr: (c) => { if (collect) err.push(c); opts.onStderr?.(c); },
+        ...(opts.session ? { onState: opts.session.onState } : {}),
         onExit: (status, error) => {
           if (timer) clearTimeout(timer);
           resolvePid(-1);

@@ -3,7 +3,7 @@
 // goes through `sandbox(principal, id)`, which answers NOT_FOUND for another tenant's id — the
 // same answer as for an id that never existed, so ids cannot be probed across tenants.
 import { PolicySchema, policyAllowsNothing, type Policy } from '../config/policy.ts';
-import { ledgerAt, openLedger, type Ledger } from '../audit/index.ts';
+import { defaultLedgerPath, type Ledger } from '../audit/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { startGuard, type Guard } from '../runner/index.ts';
@@ -28,7 +28,7 @@ export interface SandboxEntry {
   createdAt: number;
   /** per-sandbox idle TTL (ROCK's auto_clear_time_minutes); the tenant's when absent. */
   ttlSeconds?: number | undefined;
-  /** commands running inside session shells now (the shells themselves are always running). */
+  /** session commands running now (each is a command of its own while it runs). */
   sessionRuns: number;
 }
 
@@ -38,6 +38,8 @@ export interface CoreOptions {
   db?: string | undefined;
   /** record events in the ledger (default true). */
   ledger?: boolean;
+  /** how long running sandboxes stay frozen while the ledger is down before they are destroyed. */
+  ledgerGraceMs?: number;
   /** sensors and rules (default true). */
   detect?: boolean;
   policyFile?: string | undefined;
@@ -64,14 +66,12 @@ export class ServerCore {
   readonly bus: EventBus;
   readonly manager: SandboxManager;
   readonly guard: Guard;
-  readonly ledger: Ledger | undefined;
   readonly tokens: TokenStore;
   readonly tenants: Tenants;
   readonly #entries = new Map<string, SandboxEntry>();
   readonly #pending = new Map<string, Usage>();
   readonly #reaper: NodeJS.Timeout;
   readonly #log: (msg: string) => void;
-  #ledgerError: string | undefined;
   readonly #terminateHandlers: Array<(sandboxId: string, reason: string) => void> = [];
   readonly startedAt = Date.now();
 
@@ -79,13 +79,12 @@ export class ServerCore {
 
   readonly #imageAliases: Readonly<Record<string, string>>;
 
-  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, ledger: Ledger | undefined, modelRoute: { close(): void } | undefined) {
+  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, modelRoute: { close(): void } | undefined) {
     this.#modelRoute = modelRoute;
     this.stateDir = o.stateDir;
     this.bus = bus;
     this.manager = manager;
     this.guard = guard;
-    this.ledger = ledger;
     this.tokens = new TokenStore(o.stateDir);
     this.tenants = o.tenants ?? Tenants.load(o.stateDir);
     this.#log = o.log ?? (() => {});
@@ -96,16 +95,7 @@ export class ServerCore {
 
   static async open(o: CoreOptions): Promise<ServerCore> {
     const bus = new EventBus();
-    let ledger: Ledger | undefined;
     const core: { c?: ServerCore } = {};
-    if (o.ledger !== false) {
-      ledger = await openLedger({
-        stateDir: o.stateDir, ...(o.db !== undefined ? ledgerAt(o.db) : {}),
-        onError: (e) => { if (core.c) core.c.#ledgerError = e.message; },
-      });
-      const l = ledger;
-      bus.subscribe((e) => { try { l.append(e); } catch { /* reported through onError; creates then fail closed */ } });
-    }
     // Sandboxes whose policy sets network.modelGateway reach the model over their egress link.
     const modelRoute = o.model ? sandboxModelRoute({
       model: o.model, bus, bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -116,6 +106,10 @@ export class ServerCore {
       guard = await startGuard({
         ...(modelRoute ? { model: modelRoute } : {}),
         bus, stateDir: o.stateDir, detect: o.detect ?? true, log: o.log ?? (() => {}), gateway: o.gateway ?? true,
+        // The ledger goes through the guard, as for `praetor run`: one code path that refuses new
+        // sandboxes and freezes running ones while it cannot record (runner/ledger-guard.ts).
+        ...(o.ledger !== false ? { ledgerPath: o.db ?? defaultLedgerPath(o.stateDir) } : {}),
+        ...(o.ledgerGraceMs !== undefined ? { ledgerGraceMs: o.ledgerGraceMs } : {}),
         // An episode ends when contained (its service destroys the sandbox): hold it frozen so
         // the rest of the step's command never runs after the verdict.
         holdContained: (sb) => sb.spec.labels.episode !== undefined,
@@ -123,12 +117,11 @@ export class ServerCore {
         onTerminateEpisode: (id, reason) => { if (core.c) for (const fn of core.c.#terminateHandlers) fn(id, reason); },
       });
       const manager = await SandboxManager.open({ stateDir: o.stateDir, bus, network: guard.network });
-      core.c = new ServerCore(o, bus, manager, guard, ledger, modelRoute);
+      core.c = new ServerCore(o, bus, manager, guard, modelRoute);
       return core.c;
     } catch (e) {
       modelRoute?.close();
       await guard?.close().catch(() => {});
-      await ledger?.close().catch(() => {});
       throw e;
     }
   }
@@ -142,8 +135,11 @@ export class ServerCore {
     e.phase = phase;
   }
 
-  /** Ledger health; a server that cannot record refuses new sandboxes (fail closed). */
-  get ledgerError(): string | undefined { return this.#ledgerError; }
+  /** The ledger recording this server (undefined when run without one). */
+  get ledger(): Ledger | undefined { return this.guard.ledger?.ledger; }
+
+  /** Ledger health; while it cannot record, new sandboxes are refused and running ones frozen. */
+  get ledgerError(): string | undefined { return this.guard.ledger?.error; }
 
   usage(tenant: string): Usage {
     const u: Usage = { sandboxes: 0, cpus: 0, memoryBytes: 0 };
@@ -157,7 +153,7 @@ export class ServerCore {
   }
 
   async createSandbox(p: Principal, spec: SandboxSpecInput, opts: { policy?: unknown; phase?: Phase; episodeId?: string } = {}): Promise<SandboxEntry> {
-    if (this.#ledgerError) throw new PraetorError('LEDGER_UNAVAILABLE', `the ledger cannot record: ${this.#ledgerError}`, { hint: 'fix the ledger storage and restart the server' });
+    this.guard.ledger?.check();
     const settings = this.tenants.get(p.tenant);
     let policy: Policy | undefined = settings.policy;
     if (opts.policy !== undefined) {
@@ -247,10 +243,7 @@ export class ServerCore {
 
   /** A command is running: an exec, a file operation, or a command inside a session shell. */
   static busy(e: SandboxEntry): boolean {
-    if (e.sessionRuns > 0) return true;
-    let shells = 0;
-    for (const s of e.sessions.values()) if (!s.ended) shells++;
-    return e.sb.runningCommands > shells;
+    return e.sessionRuns > 0 || e.sb.runningCommands > 0;
   }
 
   #reapIdle(): void {
@@ -270,8 +263,7 @@ export class ServerCore {
     await this.manager.close();
     this.#modelRoute?.close();
     await this.guard.flush().catch(() => {});
-    await this.guard.close().catch(() => {});
-    await this.ledger?.close().catch((e: unknown) => this.#log(`ledger close: ${errorMessage(e)}`));
+    await this.guard.close().catch((e: unknown) => this.#log(`guard close: ${errorMessage(e)}`));
   }
 }
 
