@@ -45,6 +45,8 @@ export interface E2bSandbox {
   endAt: number;
   allowInternetAccess: boolean | null;
   network: { allowOut?: string[] | undefined; denyOut?: string[] | undefined } | undefined;
+  /** kept in memory only: connect() hands it to holders of the tenant's API key, as E2B does. */
+  accessToken: string;
   tokenHash: Buffer;
   procs: Map<number, E2bProcess>;
   containments: Containment[];
@@ -77,10 +79,10 @@ export class E2bRegistry {
   }
 
   /** Registers a new sandbox; returns its record and the envd access token (shown once). */
-  add(init: Omit<E2bSandbox, 'tokenHash' | 'procs' | 'containments' | 'alerts' | 'timer' | 'id' | 'startedAt' | 'endAt'>, timeoutS: number): { record: E2bSandbox; accessToken: string } {
+  add(init: Omit<E2bSandbox, 'accessToken' | 'tokenHash' | 'procs' | 'containments' | 'alerts' | 'timer' | 'id' | 'startedAt' | 'endAt'>, timeoutS: number): { record: E2bSandbox; accessToken: string } {
     const accessToken = `e2bat_${randomBytes(24).toString('base64url')}`;
     const record: E2bSandbox = {
-      ...init, id: init.entry.sb.id, startedAt: Date.now(), endAt: 0, tokenHash: sha(accessToken),
+      ...init, id: init.entry.sb.id, startedAt: Date.now(), endAt: 0, accessToken, tokenHash: sha(accessToken),
       procs: new Map(), containments: [], alerts: new Map(), timer: undefined,
     };
     this.#byId.set(record.id, record);

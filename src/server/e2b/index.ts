@@ -1,0 +1,3 @@
+export { startE2bServer, type E2bOptions, type E2bServer } from './server.ts';
+export { narrowNetwork, type E2bNetworkRequest } from './network.ts';
+export { ENVD_VERSION } from './control-plane.ts';
