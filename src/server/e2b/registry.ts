@@ -59,6 +59,8 @@ const MAX_VERDICTS = 64;
 
 export class E2bRegistry {
   readonly #byId = new Map<string, E2bSandbox>();
+  /** hex SHA-256 of an access token → its sandbox: SDKs before 2.9 send no E2b-Sandbox-Id on /files and /health. */
+  readonly #byToken = new Map<string, E2bSandbox>();
   readonly #unsubscribe: () => void;
 
   constructor(bus: EventBus) {
@@ -86,9 +88,11 @@ export class E2bRegistry {
       procs: new Map(), containments: [], alerts: new Map(), timer: undefined,
     };
     this.#byId.set(record.id, record);
+    this.#byToken.set(record.tokenHash.toString('hex'), record);
     init.entry.sb.onEnded(() => {
       if (record.timer) clearTimeout(record.timer);
       this.#byId.delete(record.id);
+      this.#byToken.delete(record.tokenHash.toString('hex'));
     });
     this.setTimeout(record, timeoutS);
     return { record, accessToken };
@@ -110,8 +114,16 @@ export class E2bRegistry {
     return r;
   }
 
-  /** The sandbox an envd call names, if its access token matches (constant-time compare). */
-  byAccessToken(id: string, token: string | undefined): { record: E2bSandbox | undefined; ok: boolean } {
+  /**
+   * The sandbox of an envd call: the one E2b-Sandbox-Id names, with `ok` when the access token
+   * matches (constant-time compare); without an id, the one the token belongs to (192 random
+   * bits, so the token alone identifies and authenticates).
+   */
+  byAccessToken(id: string | undefined, token: string | undefined): { record: E2bSandbox | undefined; ok: boolean } {
+    if (id === undefined) {
+      const r = token === undefined ? undefined : this.#byToken.get(sha(token).toString('hex'));
+      return r && r.entry.sb.state !== 'destroyed' ? { record: r, ok: true } : { record: undefined, ok: false };
+    }
     const r = this.#byId.get(id);
     if (!r || r.entry.sb.state === 'destroyed') return { record: undefined, ok: false };
     return { record: r, ok: token !== undefined && timingSafeEqual(sha(token), r.tokenHash) };

@@ -92,12 +92,14 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       const path = req.url.split('?')[0]!;
       const rpcPath = RPC_PREFIXES.some((p) => path.startsWith(p));
       const sandboxId = first(req.headers['e2b-sandbox-id']);
-      if (sandboxId !== undefined || rpcPath || path === '/files') {
-        const { record, ok } = registry.byAccessToken(sandboxId ?? '', first(req.headers['x-access-token']));
+      const accessToken = first(req.headers['x-access-token']);
+      if (sandboxId !== undefined || accessToken !== undefined || rpcPath || path === '/files') {
+        const { record, ok } = registry.byAccessToken(sandboxId, accessToken);
         if (!record) {
           // E2B's proxy answers 502 for a sandbox that is not running: the SDK's isRunning()
           // reads it as "not running", and Connect clients as Unavailable.
-          return reply.status(502).send({ sandboxId: sandboxId ?? null, code: 502, message: `sandbox ${JSON.stringify((sandboxId ?? '').slice(0, 80))} was not found: it was killed, timed out, or never existed (send its id in E2b-Sandbox-Id)` });
+          const which = sandboxId !== undefined ? `sandbox ${JSON.stringify(sandboxId.slice(0, 80))}` : 'the sandbox of this access token';
+          return reply.status(502).send({ sandboxId: sandboxId ?? null, code: 502, message: `${which} was not found: it was killed, timed out, or never existed` });
         }
         if (path === '/health') return;
         if (!ok) throw new PraetorError('UNAUTHORIZED', `invalid access token for sandbox ${record.id}`, { hint: 'send the envdAccessToken returned by create or connect in X-Access-Token' });
@@ -131,7 +133,7 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       return reply.status(501).send(e2bErrorBody(pe, 501));
     });
 
-    app.get('/health', async (req, reply) => (first(req.headers['e2b-sandbox-id']) !== undefined ? reply.status(204).send() : { ok: !core.ledgerError }));
+    app.get('/health', async (req, reply) => (req.headers['e2b-sandbox-id'] !== undefined || req.headers['x-access-token'] !== undefined ? reply.status(204).send() : { ok: !core.ledgerError }));
     const principalOf = (req: FastifyRequest) => {
       const p = principals.get(req);
       if (!p) throw new PraetorError('UNAUTHORIZED', 'no API key', { hint: 'set E2B_API_KEY' });
