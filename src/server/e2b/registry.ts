@@ -59,7 +59,7 @@ const MAX_VERDICTS = 64;
 
 export class E2bRegistry {
   readonly #byId = new Map<string, E2bSandbox>();
-  /** hex SHA-256 of an access token → its sandbox: SDKs before 2.9 send no E2b-Sandbox-Id on /files and /health. */
+  /** hex SHA-256 of an access token → its sandbox: older SDKs (2.8) send no E2b-Sandbox-Id on /files and /health. */
   readonly #byToken = new Map<string, E2bSandbox>();
   readonly #unsubscribe: () => void;
 
