@@ -5,6 +5,7 @@
 // (`e2b`) and an earlier 2.x that still creates through POST /sandboxes (`e2b-early`). Sensors
 // and rules are on, so a miner started through commands.run is contained by the shipped rules.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { createClient } from '@connectrpc/connect';
@@ -15,10 +16,11 @@ import { exportJsonl, openReader, defaultLedgerPath } from '../../src/audit/inde
 import { policyAllowsNothing } from '../../src/config/policy.ts';
 import { Process } from '../../src/server/e2b/gen/process/process_pb.js';
 import { startTestServer } from '../server/helpers.ts';
+import { TEST_IMAGE_TAR } from '../sandbox/helpers.ts';
 
 // Keepalives every second (the SDK asks for 50 s): the quiet-command test sees them in seconds.
 // A small rate limit so that a bounded flood (one token of its own) meets it.
-const t = await startTestServer({ detect: true, rateLimit: { perSecond: 100, burst: 200 }, e2b: { port: 0, keepaliveMs: 1000 } });
+const t = await startTestServer({ detect: true, rateLimit: { perSecond: 100, burst: 200 }, e2b: { port: 0, keepaliveMs: 1000, templates: { 'code-interpreter-v1': 'debian-e2b' } } });
 const E2B = t.server.e2b!.url;
 const TOKEN = t.token('e2b-team');
 const OTHER = t.token('e2b-other');
@@ -44,8 +46,8 @@ async function raw(method: string, path: string, headers: Record<string, string>
 
 const sandboxes: Sandbox[] = [];
 type CreateOpts = NonNullable<Parameters<typeof Sandbox.create<typeof Sandbox>>[1]>;
-async function create(opts: CreateOpts = {}): Promise<Sandbox> {
-  const sb = await Sandbox.create(opts);
+async function create(opts: CreateOpts | string = {}): Promise<Sandbox> {
+  const sb = typeof opts === 'string' ? await Sandbox.create(opts) : await Sandbox.create(opts);
   sandboxes.push(sb);
   return sb;
 }
@@ -69,6 +71,19 @@ test('create maps template, metadata, envs and timeoutMs onto an ordinary Praeto
   // Another tenant's key sees nothing, on either API.
   assert.equal((await t.api(OTHER, 'GET', `/v1/sandboxes/${sb.sandboxId}`)).status, 404);
   await assert.rejects(Sandbox.getInfo(sb.sandboxId, { apiKey: OTHER }), NotFoundError);
+});
+
+test('a template is an image from the cache, by its name or through --e2b-template', { skip: existsSync(TEST_IMAGE_TAR) ? false : `no test image at ${TEST_IMAGE_TAR} (run npm test's setup)` }, async () => {
+  await t.server.core.manager.images.import(TEST_IMAGE_TAR, 'debian-e2b');
+  const byName = await create('debian-e2b');
+  assert.equal((await byName.getInfo()).templateId, 'debian-e2b');
+  const mapped = await create('code-interpreter-v1');
+  for (const sb of [byName, mapped]) {
+    const r = await sb.commands.run('. /etc/os-release; echo $ID; command -v python3');
+    assert.equal(r.stdout, 'debian\n/usr/bin/python3\n');
+  }
+  const native = await t.api(TOKEN, 'GET', `/v1/sandboxes/${mapped.sandboxId}`);
+  assert.equal(native.json.image, 'debian-e2b');
 });
 
 test('default deny holds: allowInternetAccess and allowOut never open a network the tenant does not have', async () => {
