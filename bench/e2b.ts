@@ -15,6 +15,8 @@ export interface BenchE2bResult {
   e2bCreateP50Ms: number; e2bFirstCommandP50Ms: number; e2bCreateFirstCommandP50Ms: number; e2bCreateFirstCommandP90Ms: number;
   ownSdkCreateP50Ms: number; ownSdkFirstCommandP50Ms: number; ownSdkCreateFirstCommandP50Ms: number; ownSdkCreateFirstCommandP90Ms: number;
   ratioP50: number; target: number; meetsTarget: boolean;
+  /** the slowest answer to an unsupported call (pause) through the SDK; target ≤ 1000 ms. */
+  unsupportedAnswerMaxMs: number;
 }
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
@@ -55,12 +57,23 @@ export async function benchE2b(opts: { runs?: number; progress?: (m: string) => 
       if (i % 2 === 0) { await e2bRound(true); await ownRound(true); } else { await ownRound(true); await e2bRound(true); }
       opts.progress?.(`e2b bench: round ${i + 1}/${rounds}`);
     }
+    // Unsupported calls answer at once in E2B's error shape (never a hang): time the SDK's pause.
+    const probe = await Sandbox.create(e2bOpts);
+    const unsupported: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const err = await probe.pause().then(() => undefined, (e: unknown) => e as Error);
+      unsupported.push(performance.now() - t0);
+      if (!err || !/not supported/.test(err.message)) throw new Error(`pause did not answer "not supported": ${String(err)}`);
+    }
+    await probe.kill();
     const e2b50 = pct(m.e2bBoth, 50); const own50 = pct(m.ownBoth, 50);
     return {
       rounds,
       e2bCreateP50Ms: r2(pct(m.e2bCreate, 50)), e2bFirstCommandP50Ms: r2(pct(m.e2bCmd, 50)), e2bCreateFirstCommandP50Ms: r2(e2b50), e2bCreateFirstCommandP90Ms: r2(pct(m.e2bBoth, 90)),
       ownSdkCreateP50Ms: r2(pct(m.ownCreate, 50)), ownSdkFirstCommandP50Ms: r2(pct(m.ownCmd, 50)), ownSdkCreateFirstCommandP50Ms: r2(own50), ownSdkCreateFirstCommandP90Ms: r2(pct(m.ownBoth, 90)),
       ratioP50: r2(e2b50 / own50), target: 1.5, meetsTarget: e2b50 <= 1.5 * own50,
+      unsupportedAnswerMaxMs: r2(Math.max(...unsupported)),
     };
   } finally {
     await server.close();

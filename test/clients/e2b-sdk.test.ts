@@ -269,6 +269,10 @@ test('pause, resume, snapshots and other unbuilt features answer E2B\'s error sh
     assert.ok(err instanceof SandboxError || err instanceof Error, `${what} must fail, got ${String(err)}`);
     assert.match((err as Error).message, /not supported/, `${what}: ${(err as Error).message}`);
   }
+  // Root is never available inside a Praetor sandbox: refused with the reason, not run as the agent.
+  const root = await answers(sb.commands.run('id -u', { user: 'root' }).then(() => undefined, (e: unknown) => e), 'root');
+  assert.match(String((root as Error)?.message), /permission_denied.*user "root" is not available/);
+  await assert.rejects(sb.files.read('/etc/hostname', { user: 'root' }), /user "root" is not available/);
   const res = await raw('POST', `/sandboxes/${sb.sandboxId}/pause`, { 'X-API-KEY': TOKEN }, {});
   assert.equal(res.status, 501);
   assert.equal(res.json.code, 501);

@@ -26,7 +26,7 @@ function target(raw: string | undefined, field: string): string {
 
 const info = (path: string) => ({ name: path.split('/').pop() ?? path, type: 'file', path });
 
-export function fileRoutes(app: FastifyInstance, o: { recordOf: (req: FastifyRequest) => E2bSandbox; bodyLimit: number }): void {
+export function fileRoutes(app: FastifyInstance, o: { recordOf: (req: FastifyRequest) => E2bSandbox }): void {
   const query = (req: FastifyRequest) => {
     const r = FileQuery.safeParse(req.query ?? {});
     if (!r.success) throw zodError(r.error, 'query', req.query);

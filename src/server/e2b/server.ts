@@ -141,7 +141,6 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
     };
     controlPlaneRoutes(app, { core, registry, principalOf, templates: { base: 'host', ...(o.templates ?? {}) } });
     fileRoutes(app, {
-      bodyLimit: o.bodyLimit,
       recordOf: (req) => {
         const r = records.get(req);
         if (!r) throw new PraetorError('BAD_ARGUMENT', 'envd call without E2b-Sandbox-Id', { hint: 'send the sandbox id in E2b-Sandbox-Id' });
