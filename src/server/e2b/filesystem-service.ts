@@ -28,7 +28,8 @@ const SCRIPTS = {
 const GO_DIR = 0x80000000; const GO_SYMLINK = 0x08000000;
 const TYPES: Record<string, number> = { f: 1, d: 2, l: 3 };
 
-function parseEntries(out: string): Entry[] {
+/** Entries from the find -printf output above (exported for its unit test). */
+export function parseEntries(out: string): Entry[] {
   const f = out.split('\0');
   const entries: Entry[] = [];
   for (let i = 0; i + 9 <= f.length; i += 9) {
