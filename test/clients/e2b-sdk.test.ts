@@ -14,7 +14,7 @@ import { CommandExitError, NotFoundError, Sandbox, SandboxError } from 'e2b';
 import { Sandbox as EarlySandbox } from 'e2b-early';
 import { exportJsonl, openReader, defaultLedgerPath } from '../../src/audit/index.ts';
 import { policyAllowsNothing } from '../../src/config/policy.ts';
-import { Process } from '../../src/server/e2b/gen/process/process_pb.js';
+import { Process } from '../../src/server/e2b/index.ts';
 import { startTestServer } from '../server/helpers.ts';
 import { TEST_IMAGE_TAR } from '../sandbox/helpers.ts';
 
