@@ -63,6 +63,9 @@ test('create maps template, metadata, envs and timeoutMs onto an ordinary Praeto
   assert.ok(life >= 119_000 && life <= 121_000, `timeoutMs 120 s gives endAt ${life} ms after startedAt`);
   const r = await sb.commands.run('echo "$GREETING"; id -un; pwd');
   assert.equal(r.stdout, 'hello from e2b\nagent\n/workspace\n');
+  await sb.files.makeDir('sub/dir');
+  assert.equal((await sb.commands.run('pwd', { cwd: 'sub/dir', envs: { ONE: '1' } })).stdout, '/workspace/sub/dir\n', 'a relative cwd starts where relative file paths do');
+  assert.equal((await sb.commands.run('echo $ONE$GREETING', { cwd: '/tmp' })).stdout, 'hello from e2b\n', 'per-command envs do not stick');
   // The same sandbox on Praetor's own API: the tenant's, with the tenant label and the guard.
   const native = await t.api(TOKEN, 'GET', `/v1/sandboxes/${sb.sandboxId}`);
   assert.equal(native.status, 200, native.text);

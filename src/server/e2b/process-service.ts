@@ -7,7 +7,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import { errorMessage } from '../../errors.ts';
 import { nowNs } from '../../util/ids.ts';
 import { AsyncQueue } from './async-queue.ts';
-import { checkUser, userFromBasic } from './envd-user.ts';
+import { checkUser, resolvePath, userFromBasic } from './envd-user.ts';
 import { toConnectError, unimplemented } from './errors.ts';
 import type { E2bProcess, E2bRegistry, E2bSandbox, ProcEvent } from './registry.ts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -103,7 +103,9 @@ export function processService(o: ProcessServiceOptions): ServiceImpl<typeof Pro
       const cfg = req.process;
       if (!cfg?.cmd) throw new ConnectError('process.cmd is required', Code.InvalidArgument);
       if (req.tag !== undefined && [...r.procs.values()].some((p) => p.tag === req.tag)) throw new ConnectError(`a process tagged ${JSON.stringify(req.tag)} is already running`, Code.AlreadyExists);
+      // proto3 optional: unset means true (envd's default for older SDKs); 2.x sends false unless asked.
       const stdin = req.stdin ?? true;
+      const cwd = cfg.cwd ? resolvePath(cfg.cwd) : undefined;
       const listeners = new Set<(e: ProcEvent) => void>();
       const emit = (e: ProcEvent) => { for (const l of listeners) l(e); };
       const startedNs = nowNs();
@@ -112,7 +114,7 @@ export function processService(o: ProcessServiceOptions): ServiceImpl<typeof Pro
 
       try {
         handle = r.entry.sb.spawn([cfg.cmd, ...cfg.args], {
-          stdin, env: { ...cfg.envs }, ...(cfg.cwd ? { cwd: cfg.cwd } : {}),
+          stdin, env: { ...cfg.envs }, ...(cwd ? { cwd } : {}),
           onStdout: (c) => emit({ kind: 'stdout', data: c }),
           onStderr: (c) => emit({ kind: 'stderr', data: c }),
         });
@@ -125,7 +127,7 @@ export function processService(o: ProcessServiceOptions): ServiceImpl<typeof Pro
       }
       const proc: E2bProcess = {
         pid, tag: req.tag, handle, stdin, startedNs, listeners,
-        config: { cmd: cfg.cmd, args: [...cfg.args], envs: { ...cfg.envs }, ...(cfg.cwd ? { cwd: cfg.cwd } : {}) },
+        config: { cmd: cfg.cmd, args: [...cfg.args], envs: { ...cfg.envs }, ...(cwd ? { cwd } : {}) },
       };
       r.procs.set(pid, proc);
       void handle.done.then((res) => {
