@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
-import { CommandExitError, NotFoundError, Sandbox, SandboxError } from 'e2b';
+import { CommandExitError, NotFoundError, RateLimitError, Sandbox, SandboxError } from 'e2b';
 import { Sandbox as EarlySandbox } from 'e2b-early';
 import { exportJsonl, openReader, defaultLedgerPath } from '../../src/audit/index.ts';
 import { policyAllowsNothing } from '../../src/config/policy.ts';
@@ -19,12 +19,13 @@ import { startTestServer } from '../server/helpers.ts';
 import { TEST_IMAGE_TAR } from '../sandbox/helpers.ts';
 
 // Keepalives every second (the SDK asks for 50 s): the quiet-command test sees them in seconds.
-// A small rate limit so that a bounded flood (one token of its own) meets it.
-const t = await startTestServer({ detect: true, rateLimit: { perSecond: 100, burst: 200 }, e2b: { port: 0, keepaliveMs: 1000, templates: { 'code-interpreter-v1': 'debian-e2b' } } });
+const t = await startTestServer({ detect: true, e2b: { port: 0, keepaliveMs: 1000, templates: { 'code-interpreter-v1': 'debian-e2b' } } });
 const E2B = t.server.e2b!.url;
 const TOKEN = t.token('e2b-team');
 const OTHER = t.token('e2b-other');
-const FLOOD = t.token('e2b-flood');
+// A second server with a tiny rate limit (1/s, burst 20): a bounded flood meets it however slow the machine is.
+const slow = await startTestServer({ rateLimit: { perSecond: 1, burst: 20 }, e2b: { port: 0 } });
+const FLOOD = slow.token('e2b-flood');
 process.env.E2B_API_URL = E2B;
 process.env.E2B_SANDBOX_URL = E2B;
 process.env.E2B_API_KEY = TOKEN;
@@ -299,14 +300,24 @@ test('errors: 401 bad key, 404 unknown sandbox, 401 wrong access token, unknown 
   const gone = await raw('GET', '/health', { 'E2b-Sandbox-Id': 'sb-000000000000' });
   assert.equal(gone.status, 502, 'envd answers for a missing sandbox as E2B\'s proxy does');
   await assert.rejects(Sandbox.create('no-such-template'), /praetor image import/);
-  // A flood from one token: 429s with Retry-After (bounded: 500 requests).
-  const statuses = await Promise.all(Array.from({ length: 500 }, () => fetch(`${E2B}/sandboxes/sb-000000000000`, { headers: { 'X-API-KEY': FLOOD } })
+  const S = slow.server.e2b!.url;
+  const floodSb = await Sandbox.create({ apiKey: FLOOD, apiUrl: S, sandboxUrl: S });
+  // A flood from one token: 429s with Retry-After (bounded: 60 requests).
+  const statuses = await Promise.all(Array.from({ length: 60 }, () => fetch(`${S}/sandboxes/sb-000000000000`, { headers: { 'X-API-KEY': FLOOD } })
     .then(async (r) => { await r.arrayBuffer(); return [r.status, r.headers.get('retry-after')] as const; })));
   const limited = statuses.filter(([s]) => s === 429);
   assert.ok(limited.length > 0, 'the flood is rate limited');
   assert.ok(limited.every(([, ra]) => ra !== null && Number(ra) >= 1), 'every 429 says when to retry');
-  const body = await raw('GET', '/sandboxes/sb-000000000000', { 'X-API-KEY': FLOOD });
-  if (body.status === 429) assert.deepEqual([body.json.code, typeof body.json.message], [429, 'string']);
+  const body = await fetch(`${S}/sandboxes/sb-000000000000`, { headers: { 'X-API-KEY': FLOOD } });
+  assert.equal(body.status, 429);
+  assert.deepEqual(Object.keys(await body.json() as object).sort(), ['code', 'error_code', 'message']);
+  // envd RPCs of that token's sandbox share its budget, and fail as the SDK's RateLimitError.
+  const rpcs = await Promise.all(Array.from({ length: 30 }, () => floodSb.commands.list().then(() => 'ok', (e: Error) => e)));
+  const failed = rpcs.filter((x): x is Error => x !== 'ok');
+  assert.ok(failed.length > 0, 'the RPC flood is rate limited too');
+  assert.ok(failed.every((e) => e instanceof RateLimitError), failed.map(String).slice(0, 3).join('; '));
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(await floodSb.kill().then(() => true), true, "the token can act again once its bucket refills");
 });
 
 test('a miner started through commands.run is contained; the SDK error names the rule; ledger and dashboard show it', async () => {

@@ -7,7 +7,7 @@
 //     the sandbox, the token proves the caller got it from the control plane.
 // Both are rate limited per Praetor token with the main API's limiter. Errors are E2B's
 // `{code, message}`; Connect RPCs answer Connect errors.
-import { createContextKey, createContextValues, type HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, createContextValues, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -65,7 +65,13 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
   const principals = new WeakMap<FastifyRequest, Principal>();
   const records = new WeakMap<IncomingMessage | FastifyRequest, E2bSandbox>();
   const kRecord = createContextKey<E2bSandbox | undefined>(undefined, { description: 'the E2B sandbox of an envd call' });
+  const kWait = createContextKey<number>(0, { description: 'seconds this token must wait (rate limit)' });
+  const waits = new WeakMap<IncomingMessage, number>();
   const recordOfCtx = (ctx: HandlerContext) => {
+    // A rate-limited RPC fails as Connect's resource_exhausted (the SDK's RateLimitError); an
+    // HTTP 429 would read as "unavailable" to a Connect client, i.e. a sandbox timeout.
+    const wait = ctx.values.get(kWait);
+    if (wait > 0) throw new ConnectError(`too many requests for this token; retry after ${wait} s`, Code.ResourceExhausted);
     const r = ctx.values.get(kRecord);
     if (!r) throw new PraetorError('INTERNAL', 'envd call without a sandbox', { hint: 'report this as a bug' });
     return r;
@@ -75,7 +81,7 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs }));
       router.service(Filesystem, filesystemService({ recordOf: recordOfCtx }));
     },
-    contextValues: (req) => createContextValues().set(kRecord, records.get(req as IncomingMessage)),
+    contextValues: (req) => createContextValues().set(kRecord, records.get(req as IncomingMessage)).set(kWait, waits.get(req as IncomingMessage) ?? 0),
   });
   const limit = (p: Principal) => {
     const wait = o.limiter.take(p.tokenId);
@@ -103,13 +109,15 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
         }
         if (path === '/health') return;
         if (!ok) throw new PraetorError('UNAUTHORIZED', `invalid access token for sandbox ${record.id}`, { hint: 'send the envdAccessToken returned by create or connect in X-Access-Token' });
-        limit(record.principal);
-        records.set(req, record);
         if (rpcPath) {
           records.set(req.raw, record);
+          waits.set(req.raw, o.limiter.take(record.principal.tokenId));
           reply.hijack();
           rpc(req.raw, reply.raw);
+          return;
         }
+        limit(record.principal);
+        records.set(req, record);
         return;
       }
       if (path === '/health') return;
