@@ -25,9 +25,9 @@ Create tokens with: praetor token create --tenant NAME [--admin]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
+    'e2b-port': { type: 'string' }, 'e2b-template': { type: 'string', multiple: true }, 'e2b-keepalive': { type: 'string' },
     host: { type: 'string' }, port: { type: 'string' }, state: { type: 'string' }, db: { type: 'string' },
     'body-limit': { type: 'string' }, policy: { type: 'string' }, 'model-upstream': { type: 'string' }, 'no-detect': { type: 'boolean' },
-    'e2b-port': { type: 'string' }, 'e2b-template': { type: 'string', multiple: true }, 'e2b-keepalive': { type: 'string' },
   }, USAGE);
   const port = parseNumberFlag('port', v.port, { int: true, min: 0 }) ?? 7070;
   if (port > 65535) throw new PraetorError('BAD_ARGUMENT', `--port ${port} is not a port`, { hint: 'use 1-65535, or 0 for any free port' });
@@ -46,11 +46,11 @@ export async function main(argv: string[]): Promise<number> {
   const upstream = v['model-upstream'] ?? process.env.PRAETOR_MODEL_UPSTREAM;
   const server = await startServer({
     host: v.host ?? '127.0.0.1', port, stateDir: state, db: v.db,
+    ...(e2bPort !== undefined ? { e2b: { port: e2bPort, templates, ...(keepalive !== undefined ? { keepaliveMs: keepalive * 1000 } : {}) } } : {}),
     ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}),
     ...(v.policy ? { policyFile: v.policy } : {}),
     ...(upstream ? { model: { upstream, ...(process.env.PRAETOR_MODEL_API_KEY ? { apiKey: process.env.PRAETOR_MODEL_API_KEY } : {}) } } : {}),
     detect: !v['no-detect'],
-    ...(e2bPort !== undefined ? { e2b: { port: e2bPort, templates, ...(keepalive !== undefined ? { keepaliveMs: keepalive * 1000 } : {}) } } : {}),
     log: say,
   });
   const tokens = server.core.tokens.count;
