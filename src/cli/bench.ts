@@ -17,6 +17,7 @@ const BENCHES: Record<string, { summary: string; load: () => Promise<Bench> }> =
   sensors: { summary: 'exec→event latency and sensor overhead', load: async () => (await import('../../bench/sensors.ts')).benchSensors as Bench },
   api: { summary: 'exec over HTTP vs in-process, episode steps per second', load: async () => (await import('../../bench/api.ts' as string)).benchApi as Bench },
   soak: { summary: '50 episodes stepping for --minutes (default 10): errors and memory trend', load: async () => (await import('../../bench/soak.ts')).benchSoak as Bench },
+  e2b: { summary: 'create + first command through the e2b SDK vs Praetor\'s own SDK (p50)', load: async () => (await import('../../bench/e2b.ts')).benchE2b as Bench },
   dashboard: { summary: 'rule firing to alert drawn; longest frame with 500 sandboxes', load: async () => (await import('../../bench/dashboard.ts' as string)).benchDashboard as Bench },
   cluster: { summary: 'cluster coordination on PostgreSQL: node loss detection (kill -9), placement', load: async () => (await import('../../bench/cluster.ts')).benchCluster as Bench },
 };
