@@ -174,7 +174,8 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
     case 'open': {
       const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : readLink(`/proc/${r.pid}/cwd`));
       if (!isSensitivePath(path)) return;
-      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write: (r.flags & 3) !== 0, result: r.result });
+      const canary = resolver.canaryAt?.(sandboxId, path);
+      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write: (r.flags & 3) !== 0, result: r.result, ...(canary ? { canary } : {}) });
       break;
     }
     case 'denied':
