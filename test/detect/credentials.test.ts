@@ -101,7 +101,7 @@ test('the environment dumped into base64 is contained', async () => {
 
 // ---------------------------------------------------------------- canaries
 
-test('reading the canary AWS credentials (cat) or SSH key (python) is contained', async () => {
+test('reading the canary AWS credentials (cat, also by a relative path) or SSH key (python) is contained', async () => {
   const c = await h.run('canary-cat', ['sh', '-c', 'cat ~/.aws/credentials > /dev/null; sleep 3; echo done']);
   const a = assertContained(c, 'Canary credential read');
   const open = c.rep.events.find((e) => (a.evidence as string[]).includes(e.id));
@@ -110,6 +110,11 @@ test('reading the canary AWS credentials (cat) or SSH key (python) is contained'
   const p = await h.run('canary-python', ['python3', '-c', 'import os, time; open(os.path.expanduser("~/.ssh/id_ed25519")).read(); time.sleep(3); print("done")']);
   assertContained(p, 'Canary credential read');
   assert.ok(!p.r.stdout.includes('done'));
+  // A relative open by a reader that is gone before its record is read: resolved through the
+  // cwd of the shell that started it.
+  const r = await h.run('canary-relative', ['sh', '-c', 'cd ~/.aws && cat credentials > /dev/null; sleep 3; echo done']);
+  assertContained(r, 'Canary credential read');
+  assert.ok(!r.r.stdout.includes('done'));
 });
 
 test('canary values never reach the events or the ledger; canaries: false plants none', async () => {
