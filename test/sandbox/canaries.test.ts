@@ -67,3 +67,28 @@ test('canaries: false plants nothing and hands nothing over; a task variable is 
   const o = await own.exec(sh('echo "ENV=${AWS_SECRET_ACCESS_KEY-unset}"; test -f ~/.aws/credentials && echo file'));
   assert.equal(o.stdout, 'ENV=unset\nfile\n', 'no canary secret beside the task\'s own AWS key id; the file canary stays');
 });
+
+test('an image\'s own credential files are never replaced, and its symlinks are never followed', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, existsSync, rmSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const d = mkdtempSync('/tmp/pt-canary-img-');
+  try {
+    mkdirSync(`${d}/root/home/agent/.aws`, { recursive: true });
+    writeFileSync(`${d}/root/home/agent/.aws/credentials`, 'REAL-AWS\n');
+    writeFileSync(`${d}/root/home/agent/.netrc`, 'machine real.example.test login me password REAL\n');
+    // A hostile image: its .ssh points at the host's /tmp scratch dir; planting through it
+    // would write a key outside the sandbox.
+    const outside = `${d}/outside`;
+    mkdirSync(outside);
+    symlinkSync(outside, `${d}/root/home/agent/.ssh`);
+    assert.equal(spawnSync('tar', ['-cf', `${d}/img.tar`, '-C', `${d}/root`, '.']).status, 0);
+    await m.images.import(`${d}/img.tar`, 'canary-clobber');
+    const sb = await m.create({ image: 'canary-clobber' });
+    const merged = `${m.stateDir}/sandboxes/${sb.id}/root/home/agent`;
+    assert.equal(readFileSync(`${merged}/.aws/credentials`, 'utf8'), 'REAL-AWS\n');
+    assert.match(readFileSync(`${merged}/.netrc`, 'utf8'), /REAL/);
+    assert.ok(!existsSync(`${outside}/id_ed25519`), 'nothing written through the image\'s symlink');
+    assert.deepEqual(sb.canaries.map((c) => c.name), ['env'], 'only the environment canary had a free place');
+    await sb.destroy();
+  } finally { rmSync(d, { recursive: true, force: true }); }
+});
