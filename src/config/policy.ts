@@ -93,6 +93,7 @@ export const SECTIONS = {
   network: NetworkPolicySchema.optional().describe('egress: what the sandbox may reach'),
   sandbox: SandboxPolicySchema.optional().describe('isolation and resource limits'),
   rules: RulesPolicySchema.optional().describe('detection rules and containment mode'),
+  canaries: z.boolean().optional().describe('plant canary credentials in each sandbox (a fake SSH key, AWS credentials, .netrc, a secret variable): any read alerts, any appearance in egress is contained (default true; turn off for tasks that use cloud CLIs without their own credentials)'),
 };
 export const PolicySchema = z.object(SECTIONS).strict().describe('a Praetor policy file');
 export type Policy = z.infer<typeof PolicySchema>;

@@ -24,6 +24,12 @@ const kinds = [
     image: z.string(), runtime: z.string(),
     // Flat on purpose: reports and exports list events as flat objects.
     cpus: z.number(), memoryBytes: z.number(), pids: z.number(), diskBytes: z.number(), gpus: z.number(),
+    canaries: z.array(z.object({
+      name: z.string().describe('canary name, e.g. aws-credentials'),
+      path: z.string().optional().describe('where it was planted inside the sandbox; absent for an environment variable'),
+      env: z.string().optional().describe('the environment variable that holds it'),
+      sha256: z.array(z.string()).describe('sha256 of each secret value in it, to recognise it later; never the value'),
+    })).optional().describe('canary credentials planted in this sandbox (policy canaries: true)'),
   }),
   Envelope.extend({ kind: z.literal('sandbox.destroyed'), reason: z.string() }),
   Envelope.extend({ kind: z.literal('sandbox.paused') }),
@@ -88,6 +94,7 @@ const kinds = [
     kind: z.literal('file.open'),
     path: z.string(), comm: z.string().optional(), write: z.boolean(),
     result: z.number().int().optional().describe('open() return: an fd, or -errno (-2 no such file)'),
+    canary: z.string().optional().describe('name of the canary credential Praetor planted at this path in this sandbox'),
   }),
   Envelope.extend({
     kind: z.literal('syscall.denied'),

@@ -64,7 +64,16 @@ export interface SandboxNet {
 }
 
 export interface Gateway {
-  prepare(sandboxId: string, policy: NetworkPolicy, opts?: { phase?: string }): Promise<SandboxNet>;
+  prepare(sandboxId: string, policy: NetworkPolicy, opts?: {
+    phase?: string;
+    /**
+     * Secret values that must never leave this sandbox (its canary credentials; brokered-secret
+     * placeholders). TODO(H5): the egress scanner in src/net matches outbound bytes against
+     * these and contains the flow with 0 bytes of a match delivered; until it lands they are
+     * accepted and not yet enforced.
+     */
+    egressTokens?: readonly { name: string; value: string; kind: 'canary' | 'placeholder' }[];
+  }): Promise<SandboxNet>;
   close(): Promise<void>;
   readonly table: string;
 }

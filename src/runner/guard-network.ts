@@ -24,11 +24,11 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
   }
   const nets = new Map<string, SandboxNet>();
   return {
-    async prepare(sandboxId: string, spec: SandboxSpec): Promise<SandboxNetAttachment | undefined> {
+    async prepare(sandboxId: string, spec: SandboxSpec, extra = {}): Promise<SandboxNetAttachment | undefined> {
       const policy = spec.network ?? o.policy?.network;
       if (policyAllowsNothing(policy)) return undefined;
       const phase = spec.phase ?? o.phase;
-      const sn = await gw.prepare(sandboxId, policy!, phase ? { phase } : {});
+      const sn = await gw.prepare(sandboxId, policy!, { ...(phase ? { phase } : {}), ...(extra.egressTokens ? { egressTokens: extra.egressTokens } : {}) });
       nets.set(sandboxId, sn);
       return {
         resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}),

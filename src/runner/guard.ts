@@ -111,6 +111,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       const resolver = {
         sandboxForCgroupId: (id: bigint | number) => byCgroup.get(Number(id)),
         sandboxForPid: (pid: number) => sandboxOfPid(pid, watched),
+        canaryAt: (sandboxId: string, path: string) => watched.get(sandboxId)?.sb.canaryAt(path),
       };
       const sensor: KernelSensor = await startKernelSensor({
         bus: o.bus, resolver,
@@ -205,8 +206,10 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
 /** The policy's sandbox section as spec defaults (request values are spread over them). */
 function policySpec(p: Policy | undefined): SandboxSpecInput {
   const s = p?.sandbox;
-  if (!s) return {};
+  const canaries = p?.canaries !== undefined ? { canaries: p.canaries } : {};
+  if (!s) return canaries;
   return {
+    ...canaries,
     ...(s.runtime ? { runtime: s.runtime } : {}), ...(s.image ? { image: s.image } : {}),
     ...(s.cpus !== undefined ? { cpus: s.cpus } : {}), ...(s.memory !== undefined ? { memoryBytes: s.memory } : {}),
     ...(s.pids !== undefined ? { pids: s.pids } : {}), ...(s.disk !== undefined ? { diskBytes: s.disk } : {}),

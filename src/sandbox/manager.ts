@@ -6,6 +6,7 @@ import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { newId } from '../util/ids.ts';
+import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanaries } from './canaries.ts';
 import { Cgroup } from './cgroup.ts';
 import { etcContent, hostEtcTemplate, writeEtc } from './etc-files.ts';
 import { gcSandboxes, ownerRecord, removeEmptyGroup, type GcResult } from './gc.ts';
@@ -22,7 +23,8 @@ import { z } from 'zod';
 
 /** The network side of a sandbox, provided by the egress gateway (src/net). */
 export interface SandboxNetworkProvider {
-  prepare(sandboxId: string, spec: SandboxSpec): Promise<SandboxNetAttachment | undefined>;
+  /** `egressTokens`: secret values (canaries) the gateway must never let leave this sandbox. */
+  prepare(sandboxId: string, spec: SandboxSpec, extra?: { egressTokens?: readonly EgressToken[] }): Promise<SandboxNetAttachment | undefined>;
 }
 export interface SandboxNetAttachment {
   resolvConf: string;
@@ -141,14 +143,20 @@ export class SandboxManager {
         workspaceHost = ws;
       }
 
-      const net = this.#network ? await this.#network.prepare(id, spec) : undefined;
+      // Canaries before the network: the gateway gets their values with the sandbox's config.
+      const hostname = spec.hostname ?? id;
+      const canaries: PlantedCanaries = spec.canaries
+        ? plantCanaries({ homeHost, home, uid: spec.uid, envTaken: new Set(Object.keys(spec.env)), comment: `${AGENT_USER}@${hostname}` })
+        : { records: [], env: {}, egressTokens: [] };
+      const net = this.#network
+        ? await this.#network.prepare(id, spec, canaries.egressTokens.length > 0 ? { egressTokens: canaries.egressTokens } : {})
+        : undefined;
       if (net) undo.push(() => net.detach());
       if (net && spec.runtime !== 'bwrap') {
         // gVisor runs its own network stack (started with --network=none) and crun's netns is
         // created after ours: neither would route through the gateway. Refuse, never bypass.
         throw new PraetorError('RUNTIME_UNAVAILABLE', `network policies are enforced for the bwrap runtime only; ${spec.runtime} sandboxes have no network`, { hint: 'use --runtime bwrap with a network policy, or drop the network rules' });
       }
-      const hostname = spec.hostname ?? id;
       writeEtc(`${rw}/etc`, etcContent({ uid: spec.uid, gid: spec.uid, user: AGENT_USER, home, hostname }, net?.resolvConf, net?.hosts));
       const etcTemplate = lower ? undefined : this.#etcTemplate ??= hostEtcTemplate(this.stateDir);
 
@@ -179,16 +187,18 @@ export class SandboxManager {
       const baseEnv: Record<string, string> = {
         PATH: BASE_PATH, HOME: home, USER: AGENT_USER, LOGNAME: AGENT_USER, SHELL: '/bin/bash',
         LANG: 'C.UTF-8', TERM: 'xterm-256color', HOSTNAME: hostname, PRAETOR_SANDBOX_ID: id,
+        ...canaries.env,
         ...(net?.env ?? {}),
       };
       const limits = { cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, diskBytes: spec.diskBytes, gpus: spec.gpus === 'all' ? devices.length : spec.gpus };
       const sb = new Sandbox({
         id, spec, proc, channel, cgroup, bus: this.bus, baseEnv, createdAt: Date.now(), limits,
-        release,
+        release, canaries: canaries.records,
       });
       sb.onEnded(() => this.#live.delete(id));
       this.#live.set(id, sb);
-      this.bus.publish({ kind: 'sandbox.created', sandboxId: id, image: spec.image, runtime: spec.runtime, ...limits });
+      this.bus.publish({ kind: 'sandbox.created', sandboxId: id, image: spec.image, runtime: spec.runtime, ...limits,
+        ...(canaries.records.length > 0 ? { canaries: canaryLedgerRecords(canaries.records) } : {}) });
       return sb;
     } catch (e) {
       await release();

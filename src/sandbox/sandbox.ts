@@ -8,6 +8,7 @@ import type { EventBus, EventInput } from '../events/index.ts';
 import type { Cgroup, CgroupUsage } from './cgroup.ts';
 import { decodeWaitStatus, type InitChannel } from './init-channel.ts';
 import type { SandboxSpec } from './spec.ts';
+import { canaryAtPath, type CanaryRecord } from './canaries.ts';
 
 export type SandboxState = 'running' | 'paused' | 'destroyed';
 
@@ -64,6 +65,8 @@ export interface SandboxDeps {
   release: () => void | Promise<void>;
   createdAt: number;
   limits: Record<string, number | null>;
+  /** canary credentials planted in this sandbox (names, paths, hashes; never values) */
+  canaries?: readonly CanaryRecord[];
 }
 
 const SIGNAL_NAMES = Object.fromEntries(Object.entries(osConstants.signals).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -99,6 +102,10 @@ export class Sandbox {
   /** host pid of the runtime process (the sandbox's outermost process). */
   get hostPid(): number | undefined { return this.#d.proc.pid; }
   get limits(): Record<string, number | null> { return this.#d.limits; }
+  /** Canary credentials planted here: names, paths and hashes, never values. */
+  get canaries(): readonly CanaryRecord[] { return this.#d.canaries ?? []; }
+  /** The canary planted at this path (as the sandbox or the host sees it), if any. */
+  canaryAt(path: string): string | undefined { return this.#d.canaries ? canaryAtPath(this.#d.canaries, path) : undefined; }
 
   onEnded(fn: (reason: string) => void): void { this.#endedHandlers.push(fn); }
 

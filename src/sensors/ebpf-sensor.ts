@@ -83,7 +83,8 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
-  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r); };
+  const parents = new Map<number, number>();
+  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents); };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -148,12 +149,30 @@ function sandboxOf(resolver: SandboxResolver, sb: bigint, pid: number, leaf?: bi
   return resolver.sandboxForCgroupId(sb) ?? (leaf !== undefined ? resolver.sandboxForCgroupId(leaf) : undefined) ?? resolver.sandboxForPid(pid);
 }
 
-function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord): void {
+/** How many recent exec'd pids keep their parent (for resolving relative opens), oldest dropped first. */
+const PARENTS_MAX = 4096;
+
+/**
+ * The directory a relative open is relative to. A short-lived reader (`cd ~/.aws && cat
+ * credentials`) has exited before its record is read, so its /proc/<pid>/cwd is gone; it
+ * inherited its cwd from the parent that forked it, which is usually still waiting for it.
+ */
+function openCwd(pid: number, parents: ReadonlyMap<number, number>): string | undefined {
+  const own = readLink(`/proc/${pid}/cwd`);
+  if (own !== undefined) return own;
+  const ppid = parents.get(pid);
+  return ppid === undefined ? undefined : readLink(`/proc/${ppid}/cwd`);
+}
+
+function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, parents: Map<number, number>): void {
   const sandboxId = sandboxOf(resolver, r.sandboxCgroupId, r.pid, r.type === 'exec' ? r.cgroupId : undefined);
   if (sandboxId === undefined) return;
   const ts = kernelToWall(r.ktimeNs);
   switch (r.type) {
     case 'exec': {
+      parents.delete(r.pid);
+      parents.set(r.pid, r.ppid);
+      if (parents.size > PARENTS_MAX) parents.delete(parents.keys().next().value!);
       let argv = r.argv;
       // Longer than what the kernel side copies (argvMax): /proc has the rest while it lives.
       if (r.argvTruncated) { const full = readCmdline(r.pid); if (full && full.join('\0').length > argv.join('\0').length) argv = full; }
@@ -173,10 +192,11 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
         dstPort: r.dstPort, result: r.result, sensor: 'ebpf' });
       break;
     case 'open': {
-      const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : readLink(`/proc/${r.pid}/cwd`));
+      const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : openCwd(r.pid, parents));
       const write = (r.flags & 3) !== 0;
       if (!isWatchedPath(path, write)) return;
-      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result });
+      const canary = resolver.canaryAt?.(sandboxId, path);
+      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result, ...(canary ? { canary } : {}) });
       break;
     }
     case 'denied':

@@ -37,6 +37,22 @@ const SENSITIVE: readonly RegExp[] = [
   /(^|\/)\.bitmonero\/[^/]*\.keys$/,
   /(^|\/)[^/]+\.wallet$/,
   /(^|\/)id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/, // a key copied out of ~/.ssh keeps its name
+  // Shell and REPL histories hold passwords typed on command lines (`mysql -p…`, `export
+  // TOKEN=…`): Sigma "Print History File Contents", Elastic's history-file rules.
+  /(^|\/)\.[A-Za-z0-9_]*history$/, // .bash_history, .zsh_history, .python_history, .psql_history, .zhistory
+  /(^|\/)\.(histfile|lesshst)$/,
+  /(^|\/)\.local\/share\/fish\/fish_history$/,
+  // Database and tool logins the cloud-CLI list above misses.
+  /(^|\/)\.(pgpass|my\.cnf|mylogin\.cnf|vault-token)$/,
+  /(^|\/)\.terraform\.d\/credentials\.tfrc\.json$/,
+  /(^|\/)\.config\/(gh\/hosts\.yml|hub)$/,
+  // Keyrings and password stores: GNOME keyring files, pass(1), legacy GnuPG secret rings.
+  /(^|\/)\.local\/share\/keyrings\//,
+  /(^|\/)\.password-store\//,
+  /(^|\/)secring\.gpg$/,
+  // Browser credential stores (saved logins, cookies, the key that decrypts them).
+  /(^|\/)\.mozilla\/firefox\/[^/]+\/(logins\.json|key[34]\.db|cookies\.sqlite)$/,
+  /(^|\/)\.config\/(google-chrome|chromium|BraveSoftware\/Brave-Browser|microsoft-edge)\/([^/]+\/)?(Login Data|Cookies|Web Data|Local State)$/,
 ];
 
 /** True when the (ideally absolute) path names a credential or secret store. */

@@ -174,6 +174,7 @@ export class ServerCore {
     const full = this.guard.applyPolicy({
       ...spec, ...(spec.image !== undefined ? { image: this.resolveImage(spec.image) } : {}), labels: { ...(spec.labels ?? {}), tenant: p.tenant, ...(opts.episodeId ? { episode: opts.episodeId } : {}) },
       ...(policy?.network ? { network: policy.network } : {}), ...(opts.phase ? { phase: opts.phase } : {}),
+      ...(policy?.canaries !== undefined ? { canaries: policy.canaries } : {}),
     });
     const want = { cpus: full.cpus ?? 1, memoryBytes: full.memoryBytes ?? 2 ** 30 };
     checkQuota(p.tenant, settings, this.usage(p.tenant), want);
