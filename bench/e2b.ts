@@ -17,6 +17,8 @@ export interface BenchE2bResult {
   ratioP50: number; target: number; meetsTarget: boolean;
   /** the slowest answer to an unsupported call (pause) through the SDK; target ≤ 1000 ms. */
   unsupportedAnswerMaxMs: number;
+  /** the slowest answer to ROCK's unsupported calls (archive, get_token); target ≤ 1000 ms. */
+  rockUnsupportedAnswerMaxMs: number;
 }
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
@@ -67,6 +69,21 @@ export async function benchE2b(opts: { runs?: number; progress?: (m: string) => 
       if (!err || !/not supported/.test(err.message)) throw new Error(`pause did not answer "not supported": ${String(err)}`);
     }
     await probe.kill();
+    // ROCK's unsupported calls (archive, OSS token) answer in ROCK's envelope just as fast.
+    const rockUnsupported: number[] = [];
+    const R = `${server.url}/apis/envs/sandbox/v1`;
+    const rockHeaders = { 'X-API-Key': token, 'content-type': 'application/json' };
+    const started = await (await fetch(`${R}/start`, { method: 'POST', headers: rockHeaders, body: JSON.stringify({ image: 'host', memory: '512m', cpus: 1 }) })).json() as { result: { sandbox_id: string } };
+    for (let i = 0; i < 20; i++) {
+      for (const [method, url] of [['POST', `${R}/sandboxes/${started.result.sandbox_id}/archive`], ['GET', `${R}/get_token?account=primary`]] as const) {
+        const t0 = performance.now();
+        const res = await fetch(url, { method, headers: rockHeaders, ...(method === 'POST' ? { body: '{}' } : {}) });
+        const body = await res.json() as { status: string; error: string };
+        rockUnsupported.push(performance.now() - t0);
+        if (res.status !== 200 || body.status !== 'Failed' || !/not supported/.test(body.error)) throw new Error(`ROCK ${url} did not answer Failed/not supported: ${JSON.stringify(body)}`);
+      }
+    }
+    await fetch(`${R}/delete`, { method: 'POST', headers: rockHeaders, body: JSON.stringify({ sandbox_id: started.result.sandbox_id }) });
     const e2b50 = pct(m.e2bBoth, 50); const own50 = pct(m.ownBoth, 50);
     return {
       rounds,
@@ -74,6 +91,7 @@ export async function benchE2b(opts: { runs?: number; progress?: (m: string) => 
       ownSdkCreateP50Ms: r2(pct(m.ownCreate, 50)), ownSdkFirstCommandP50Ms: r2(pct(m.ownCmd, 50)), ownSdkCreateFirstCommandP50Ms: r2(own50), ownSdkCreateFirstCommandP90Ms: r2(pct(m.ownBoth, 90)),
       ratioP50: r2(e2b50 / own50), target: 1.5, meetsTarget: e2b50 <= 1.5 * own50,
       unsupportedAnswerMaxMs: r2(Math.max(...unsupported)),
+      rockUnsupportedAnswerMaxMs: r2(Math.max(...rockUnsupported)),
     };
   } finally {
     await server.close();
