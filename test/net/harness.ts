@@ -14,7 +14,7 @@ const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? '/tmp', a
 const nets = new Map<string, SandboxNet>();
 out({ ready: true, table: gw.table });
 
-type Cmd = { id: number; op: string; sandboxId?: string; policy?: unknown; phase?: string; pid?: number };
+type Cmd = { id: number; op: string; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
 const rl = createInterface({ input: process.stdin });
 let closing = false;
 rl.on('line', (line) => { void handle(JSON.parse(line) as Cmd); });
@@ -33,9 +33,9 @@ async function handle(c: Cmd): Promise<void> {
     const n = c.sandboxId ? nets.get(c.sandboxId) : undefined;
     switch (c.op) {
       case 'prepare': {
-        const sn = await gw.prepare(c.sandboxId!, c.policy as never, c.phase ? { phase: c.phase } : {});
+        const sn = await gw.prepare(c.sandboxId!, c.policy as never, { ...(c.phase ? { phase: c.phase } : {}), ...(c.egressTokens ? { egressTokens: c.egressTokens } : {}) });
         nets.set(c.sandboxId!, sn);
-        result = { resolvConf: sn.resolvConf, env: sn.env, gatewayIp: sn.gatewayIp, sandboxIp: sn.sandboxIp, hostIf: sn.hostIf, phase: sn.phase };
+        result = { resolvConf: sn.resolvConf, env: sn.env, gatewayIp: sn.gatewayIp, sandboxIp: sn.sandboxIp, hostIf: sn.hostIf, phase: sn.phase, caCertPem: sn.caCertPem, secrets: sn.secrets };
         break;
       }
       case 'attach': await n!.attach(c.pid!); break;
