@@ -104,6 +104,9 @@ export class LayerInspector extends Transform {
 
   #deny(v: LayerVerdict): void {
     if (this.#dead) return;
+    // What was judged before the denied part (an allowed first request on a keep-alive
+    // connection) still goes; a token hit keeps everything it had not released.
+    if (v.rule !== 'egress-token') this.#release(false);
     this.#dead = true; this.#out = []; this.#outLen = 0; this.#in = Buffer.alloc(0);
     clearTimeout(this.#sniffTimer); clearTimeout(this.#holdTimer);
     this.#hooks.onDeny(v);
