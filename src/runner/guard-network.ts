@@ -31,7 +31,7 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
       const sn = await gw.prepare(sandboxId, policy!, phase ? { phase } : {});
       nets.set(sandboxId, sn);
       return {
-        resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}),
+        resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}), ...(sn.caCertPem ? { caCertPem: sn.caCertPem } : {}),
         attach: (pid) => sn.attach(pid),
         detach: async () => { nets.delete(sandboxId); await sn.detach(); },
       };
