@@ -74,10 +74,16 @@ export class LayerInspector extends Transform {
   requests = 0;
 
   /** base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be opened. */
-  constructor(base: string[], hooks: LayerHooks, tokens: TokenSet | null, o: { nested?: boolean } = {}) {
+  #onOutput: (() => void) | undefined;
+
+  /**
+   * base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be
+   * opened; onOutput: called once, before the first judged byte is released.
+   */
+  constructor(base: string[], hooks: LayerHooks, tokens: TokenSet | null, o: { nested?: boolean; onOutput?: () => void } = {}) {
     super();
     this.#st = { k: 'sniff', layers: base };
-    this.#hooks = hooks; this.#tokens = tokens; this.#nested = o.nested ?? true;
+    this.#hooks = hooks; this.#tokens = tokens; this.#nested = o.nested ?? true; this.#onOutput = o.onOutput;
     this.#stream = tokens?.scanner('stream') ?? null;
   }
 
@@ -145,6 +151,7 @@ export class LayerInspector extends Transform {
     }
     let n = upTo - this.#outBase;
     if (n > 0) {
+      if (this.#onOutput) { const f = this.#onOutput; this.#onOutput = undefined; f(); }
       const all = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
       this.push(all.subarray(0, n));
       const rest = all.subarray(n);

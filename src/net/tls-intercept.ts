@@ -13,6 +13,9 @@ import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-insp
 import type { InterceptCa } from './tls-ca.ts';
 import type { TokenSet } from './token-scanner.ts';
 
+/** Client silence after its handshake before the upstream is opened anyway (server speaks first). */
+const SERVER_FIRST_MS = 150;
+
 export interface InterceptResult {
   deny?: { rule: string; reason: string; protocol: string; layers: string[] };
   bytesOut: number; bytesIn: number;
@@ -54,59 +57,79 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       v.respond === 403 ? forbidden(v.reason) : undefined,
     );
     j.setCut((rule, reason) => finish({ rule, reason, protocol: 'tls', layers: ['tls'] }));
-    const timer = setTimeout(() => finish({ rule: 'tls-inspection', reason: 'TLS handshake with the sandbox or the upstream did not finish in time', protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
+    const timer = setTimeout(() => finish({ rule: 'tls-inspection', reason: "the sandbox's TLS handshake did not finish in time", protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
     timer.unref();
 
     const name = j.sni ?? j.dstIp;
-    // Upstream first (it is the slower side); the client's handshake runs meanwhile.
-    uts = tls.connect({
-      socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}),
-      secureContext: j.upstream, ALPNProtocols: ['http/1.1'],
-    });
-    let upReady = false; let clientReady = false;
-    uts.once('secureConnect', () => { upReady = true; if (clientReady) start(); });
-    uts.on('error', (e) => {
-      if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
-      else finish();
-    });
+    // The client's handshake first; the upstream's TLS starts only once the client's first bytes
+    // were judged (or the client waits for the server), so a denied protocol never makes the
+    // real server see so much as a ClientHello from it, and a pinning client never reaches it.
     j.ca.contextFor(name).then((ctx) => {
       if (settled) return;
-      // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS first.
+      // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS
+      // first (and only if nobody resumes the socket before that).
       j.client.unshift(j.first);
       cts = new tls.TLSSocket(j.client, { isServer: true, secureContext: ctx, ALPNProtocols: ['http/1.1'] });
-      cts.once('secure', () => { clientReady = true; if (upReady) start(); });
+      let clientReady = false;
+      cts.once('secure', () => { clientReady = true; clearTimeout(timer); startClient(cts!); });
       cts.on('error', (e) => {
         if (!clientReady) finish({ rule: 'tls-inspection', reason: `the sandbox's client refused the inspection certificate for ${name} (it pins certificates or does not trust the Praetor CA): ${e.message}`, protocol: 'tls', layers: ['tls'] });
         else finish();
       });
     }, (e: Error) => finish({ rule: 'tls-inspection', reason: `cannot mint a certificate for ${name}: ${e.message}`, protocol: 'tls', layers: ['tls'] }));
 
-    const start = () => {
-      if (settled || !cts || !uts) return;
-      clearTimeout(timer);
-      const c = cts; const u = uts;
-      const ins = new LayerInspector(['tls'], { ...j.hooks, onDeny: deny }, j.tokens);
-      ins.on('data', (d: Buffer) => { bytesOut += d.length; });
-      c.pipe(ins).pipe(u);
-      u.once('data', (chunk: Buffer) => {
-        // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
-        if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {
-          const s = classify(chunk, 'server', true);
-          if (s.state === 'done' && s.protocol !== 'unknown' && s.protocol !== 'incomplete') {
-            const v = j.judgeServer(s.protocol, ['tls', s.protocol], s.detail);
-            if (v) { deny(v); return; }
-          }
-        }
-        bytesIn += chunk.length;
-        c.write(chunk);
-        u.on('data', (d: Buffer) => { bytesIn += d.length; });
-        u.pipe(c);
+    const startClient = (c: tls.TLSSocket) => {
+      if (settled) return;
+      let silence: NodeJS.Timeout | undefined;
+      const ins = new LayerInspector(['tls'], { ...j.hooks, onDeny: deny }, j.tokens, { onOutput: () => openUpstream(c, ins) });
+      c.pipe(ins);
+      // Server speaks first (or the client waits): open the upstream after a short silence.
+      silence = setTimeout(() => openUpstream(c, ins), SERVER_FIRST_MS); silence.unref();
+      c.once('close', () => { clearTimeout(silence); if (!uts) finish(); });
+      clearSilence = () => clearTimeout(silence);
+    };
+    let clearSilence = () => {};
+
+    const openUpstream = (c: tls.TLSSocket, ins: LayerInspector) => {
+      clearSilence();
+      if (uts || settled) return;
+      const hsTimer = setTimeout(() => finish({ rule: 'tls-upstream', reason: `TLS handshake with ${name} did not finish in time`, protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
+      hsTimer.unref();
+      const u = tls.connect({
+        socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}),
+        secureContext: j.upstream, ALPNProtocols: ['http/1.1'],
       });
-      let ends = 0;
-      const ended = () => { if (++ends === 2) finish(); };
-      c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
-      u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
-      u.once('end', () => { if (!c.writableEnded) c.end(); });
+      uts = u;
+      let upReady = false;
+      u.on('error', (e) => {
+        if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
+        else finish();
+      });
+      u.once('secureConnect', () => {
+        upReady = true; clearTimeout(hsTimer);
+        if (settled) return;
+        ins.on('data', (d: Buffer) => { bytesOut += d.length; });
+        ins.pipe(u);
+        u.once('data', (chunk: Buffer) => {
+          // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
+          if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {
+            const sc = classify(chunk, 'server', true);
+            if (sc.state === 'done' && sc.protocol !== 'unknown' && sc.protocol !== 'incomplete') {
+              const v = j.judgeServer(sc.protocol, ['tls', sc.protocol], sc.detail);
+              if (v) { deny(v); return; }
+            }
+          }
+          bytesIn += chunk.length;
+          c.write(chunk);
+          u.on('data', (d: Buffer) => { bytesIn += d.length; });
+          u.pipe(c);
+        });
+        let ends = 0;
+        const ended = () => { if (++ends === 2) finish(); };
+        if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
+        u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
+        u.once('end', () => { if (!c.writableEnded) c.end(); });
+      });
     };
   });
 }

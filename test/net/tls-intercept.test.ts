@@ -131,6 +131,9 @@ describe('TLS interception and inspection inside allowed traffic', { concurrency
       assert.equal(f.bytesOut, 0);
       await new Promise((res) => setTimeout(res, 200));
       assert.deepEqual(extra().slice(before).filter((e) => e.event === 'data'), [], 'the server received decrypted bytes');
+      // The upstream's TLS opens only after the client's first bytes were judged: no handshake
+      // with the server completed (the pre-dialled TCP connection closes empty: "socket hang up").
+      assert.deepEqual(extra().slice(before).filter((e) => e.event === 'connection' || (e.event === 'tls-error' && !/hang up/.test(String((e as { error?: string }).error)))), []);
     } finally { await sb.destroy(); }
   });
 
@@ -160,6 +163,20 @@ describe('TLS interception and inspection inside allowed traffic', { concurrency
       const f = (await flows(sb)).find((x) => x.dstPort === EXTRA_PORT)!;
       assert.equal(f.decision, 'deny'); assert.equal(f.rule, 'tls-inspection');
       assert.match(f.reason ?? '', /refused the inspection certificate/);
+      assert.deepEqual(extra().slice(before).filter((e) => e.event === 'data' || e.event === 'connection'), []);
+    } finally { await sb.destroy(); }
+  });
+
+  test("CONNECT through the gateway's proxy is intercepted the same way", async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const bundle = bundleFor(sb);
+      const c = await sb.exec('env', [`CURL_CA_BUNDLE=${bundle}`, 'curl', '-sS', '--max-time', '5', '-x', sb.env.HTTP_PROXY!, 'https://tls.example.test/via-connect'], 15_000);
+      assert.equal(c.code, 0, c.stderr); assert.match(c.stdout, /GET \/via-connect/);
+      const before = extra().length;
+      const f = (await flows(sb)).find((x) => x.dstPort === 443 && /via proxy/.test(x.reason ?? ''))!;
+      assert.ok(f, JSON.stringify(await flows(sb)));
+      assert.equal(f.decision, 'allow'); assert.deepEqual(f.layers, ['tls', 'http']);
       assert.deepEqual(extra().slice(before).filter((e) => e.event === 'data'), []);
     } finally { await sb.destroy(); }
   });
@@ -250,6 +267,16 @@ describe('TLS interception and inspection inside allowed traffic', { concurrency
       const got = JSON.stringify(extra().slice(before)) + JSON.stringify((await t.log('web')).slice(webBefore));
       // Neither the token nor the held start of it (the first write's tail) reached a server.
       assert.ok(!got.includes('AKIAPRAET'), got);
+      // Past the 64 KiB the sniffers read whole, the body streams: the tail of the first write
+      // that could begin the token is held back until the second write shows it is one.
+      const b2 = extra().length;
+      const big = await py(sb, PY_SPLIT_POST, ['tls.example.test', String(EXTRA_PORT), bundleFor(sb), 'x'.repeat(70_000) + 'AKIAPRAET', 'ORCANARY7Q2X']);
+      assert.doesNotMatch(big.stdout, /GOT b'HTTP/, big.stdout);
+      await new Promise((res) => setTimeout(res, 300));
+      const seen = extra().slice(b2).filter((e) => e.event === 'data').reduce((a, e) => a + Number((e as { bytes?: number }).bytes ?? 0), 0);
+      const head = `POST /upload HTTP/1.1\r\nHost: tls.example.test\r\nContent-Length: ${70_000 + 21}\r\n\r\n`.length;
+      assert.ok(seen >= head && seen <= head + 70_000, `the server received ${seen} bytes (head ${head} + 70000 allowed)`);
+      assert.equal((await flows(sb)).filter((x) => x.rule === 'egress-token').length, 3);
     } finally { await sb.destroy(); }
   });
 });
