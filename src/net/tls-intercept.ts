@@ -16,7 +16,7 @@ import type { TokenSet } from './token-scanner.ts';
 /** Client silence after its handshake before the upstream is opened anyway (server speaks first). */
 const SERVER_FIRST_MS = 150;
 /** Bigger reads per callback: bulk transfers cross fewer JS stream turns (two TLS ops each way). */
-const STREAM_HWM = 256 * 1024;
+const HWM = { highWaterMark: 256 * 1024 } as {}; // net.Socket's option; not in TLSSocketOptions' type
 
 export interface InterceptResult {
   deny?: { rule: string; reason: string; protocol: string; layers: string[] };
@@ -71,7 +71,7 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS
       // first (and only if nobody resumes the socket before that).
       j.client.unshift(j.first);
-      cts = new tls.TLSSocket(j.client, { isServer: true, secureContext: ctx, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM });
+      cts = new tls.TLSSocket(j.client, { isServer: true, secureContext: ctx, ALPNProtocols: ['http/1.1'], ...HWM });
       let clientReady = false;
       cts.once('secure', () => { clientReady = true; clearTimeout(timer); startClient(cts!); });
       cts.on('error', (e) => {
@@ -99,7 +99,7 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       hsTimer.unref();
       const u = tls.connect({
         socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}),
-        secureContext: j.upstream, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM,
+        secureContext: j.upstream, ALPNProtocols: ['http/1.1'], ...HWM,
       });
       uts = u;
       let upReady = false;
