@@ -115,6 +115,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const udp = dgram.createSocket({ type: 'udp4' });
   let splice: SpliceEngine | null = null;
   let ca: InterceptCa | null = null;
+  // One upstream trust context per distinct upstreamCa list (the host store holds ~500 roots:
+  // parsing them costs tens of milliseconds, so never per sandbox or per connection).
+  const trustContexts = new Map<string, tls.SecureContext>();
+  const upstreamContext = (upstreamCa: string | string[] | undefined): tls.SecureContext => {
+    const key = JSON.stringify(upstreamCa ?? null);
+    let c = trustContexts.get(key);
+    if (!c) { c = tls.createSecureContext({ ca: upstreamTrust(upstreamCa), minVersion: 'TLSv1.2' }); if (trustContexts.size < 64) trustContexts.set(key, c); }
+    return c;
+  };
   // Setup is all or nothing: a step that fails (UDP bind, nftables) releases what the earlier
   // ones took. Otherwise a failed start leaves a listener, the splice worker and this process's
   // gateway claim behind, and `praetor gc` never sweeps a claim whose owner is still alive.
@@ -244,7 +253,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const secrets = brokerSecrets(policy.secrets);
       for (const sec of secrets) if (/[\r\n]/.test(sec.value)) throw new PraetorError('BAD_POLICY', `network.secrets ${sec.name}: the value contains a line break`, { hint: 'a header value is one line' });
       const inspection: SandboxInspection = {
-        ca, upstream: ca ? tls.createSecureContext({ ca: upstreamTrust(policy.upstreamCa), minVersion: 'TLSv1.2' }) : null, secrets,
+        ca, upstream: ca ? upstreamContext(policy.upstreamCa) : null, secrets,
         tokens: allTokens(popts.egressTokens as readonly EgressToken[] | undefined, secrets),
       };
       // Leaves for the names the policy allows are minted now, off the first connection's path.
