@@ -149,11 +149,15 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   up.on('error', () => {}); // the client socket was accepted with noDelay already
   const insp = sb.inspection;
   const conn = connectionHooks({ matcher: sb.matcher, d, port: dst.port, names, insp });
-  // TLS to a destination whose rule inspects it: terminated here, judged decrypted.
-  if (!sniffed.silent && protocol === 'tls' && d.inspect === 'tls' && insp?.ca && insp.upstream) {
-    layers = ['tls'];
+  // TLS to a destination whose rule inspects it: terminated here, judged decrypted. Also when
+  // the ClientHello comes late (after the server-first silence): a client that waits before its
+  // handshake must not slip past interception.
+  let intercepting = false;
+  const intercepts = (p: string) => p === 'tls' && d.inspect === 'tls' && !!insp?.ca && !!insp.upstream;
+  const runIntercept = async (first: Buffer, hello: { sni?: string }): Promise<void> => {
+    intercepting = true; layers = ['tls'];
     const r = await interceptTls({
-      client, up, first: sniffed.buf, ...(sni ? { sni } : {}), dstIp: dst.ip, ca: insp.ca, upstream: insp.upstream,
+      client, up, first, ...(hello.sni ? { sni: hello.sni } : {}), dstIp: dst.ip, ca: insp!.ca!, upstream: insp!.upstream!,
       hooks: { ...conn.hooks, onLayers: (l) => { if (l.length >= (layers?.length ?? 0)) layers = l; } },
       judgeServer: conn.judgeServer, tokens: conn.tokens, handshakeTimeoutMs: o.timing.connectTimeoutMs,
       setCut: (fn) => { interceptCut = fn; },
@@ -163,18 +167,20 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     if (!final && (layers?.length ?? 0) < 2 && r.bytesOut === 0) layers = ['tls'];
     lookupPid(); await pidP;
     publish(final ?? d);
-    return;
-  }
+  };
+  if (!sniffed.silent && intercepts(protocol)) return runIntercept(sniffed.buf, { ...(sni ? { sni } : {}) });
   // HTTP keeps being judged request by request (keep-alive fronting, later transactions);
   // other protocols are judged on their first bytes only.
   const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
   const httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
   let halfSpliced = false;
   client.on('close', () => {
+    if (intercepting) return;
     if (spliced.id && !spliceDone) { o.splice!.cut(spliced.id); return; } // up is closed after the engine lets go
     up.destroy();
   });
   up.on('close', () => {
+    if (intercepting) return;
     // Let the sandbox read what was already sent; an abandoned client is reaped later.
     if (halfSpliced && !final) setTimeout(() => client.destroy(), 30_000).unref();
     else if (final) client.resetAndDestroy();
@@ -225,6 +231,13 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       if (!late.silent) {
         const denied = judgeLate(late.cls);
         if (denied) { handle.cut(denied.rule, denied.reason ?? 'denied'); return; }
+      }
+      if (!late.silent && intercepts(late.cls.protocol)) {
+        // The server stayed silent and the client now starts TLS: the server-first reader
+        // must not see the upstream's handshake bytes.
+        up.removeAllListeners('data'); up.pause();
+        await runIntercept(late.buf, { ...(late.cls.sni ? { sni: late.cls.sni } : {}) });
+        return;
       }
       toUpstream(late.buf, late.ended);
       return;
