@@ -172,7 +172,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // HTTP keeps being judged request by request (keep-alive fronting, later transactions);
   // other protocols are judged on their first bytes only.
   const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
-  const httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
+  let httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
   let halfSpliced = false;
   client.on('close', () => {
     if (intercepting) return;
@@ -239,6 +239,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
         await runIntercept(late.buf, { ...(late.cls.sni ? { sni: late.cls.sni } : {}) });
         return;
       }
+      // A late HTTP client is inspected like any other (WebSocket payloads, L7 rules, tokens).
+      if (!late.silent && late.cls.httpHead !== undefined) httpFlow = true;
       toUpstream(late.buf, late.ended);
       return;
     }

@@ -168,6 +168,22 @@ describe('TLS interception and inspection inside allowed traffic', { concurrency
     } finally { await sb.destroy(); }
   });
 
+  test('plain WebSocket to an allowed web host, sent late and pipelined: frames judged, [http, websocket, stratum]', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const code = `import socket,time,os
+s=socket.create_connection(("web.example.test",80),timeout=5)
+time.sleep(0.4)
+m=b'{"id":1,"method":"mining.subscribe","params":[]}'
+k=os.urandom(4)
+s.sendall(b"GET /ws HTTP/1.1\\r\\nHost: web.example.test\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: eA==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"+bytes([0x81,0x80|len(m)])+k+bytes(b^k[i%4] for i,b in enumerate(m)))
+time.sleep(0.5)`;
+      await py(sb, code, []);
+      const f = (await flows(sb)).find((x) => x.dstPort === 80)!;
+      assert.equal(f.decision, 'deny', JSON.stringify(f)); assert.deepEqual(f.layers, ['http', 'websocket', 'stratum']);
+    } finally { await sb.destroy(); }
+  });
+
   test('a client that pins the real certificate fails closed, with an event that says why', async () => {
     const sb = await fx.sandbox(policy());
     try {
