@@ -302,7 +302,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // Judged: from here the kernel moves the bytes (splice). For HTTP only the response
   // direction is spliced; requests keep flowing through the inspector.
   const handOver = async (engine: SpliceEngine) => {
-    const mode = httpFlow ? 'ba' as const : 'both' as const;
+    // The request direction stays in Node wherever it is inspected (HTTP, egress tokens).
+    const mode = httpFlow || conn.tokens ? 'ba' as const : 'both' as const;
     up.unpipe(client);
     if (mode === 'both') client.unpipe(up);
     if (!(await quiesce(client, up, mode)) || final) { if (!final) { client.destroy(); up.destroy(); } else { up.destroy(); client.resetAndDestroy(); } return; }

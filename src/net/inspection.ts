@@ -81,7 +81,9 @@ export function connectionHooks(c: ConnectionCtx): { hooks: Omit<LayerHooks, 'on
     const mine = secrets.filter((s) => s.domain === host && (c.d.domain === undefined || normaliseName(c.d.domain) === host));
     if (mine.length === 0) return raw;
     const drop = new Set(mine.map((s) => s.header.toLowerCase()));
-    const lines = raw.subarray(0, head.headEnd - 4).toString('latin1').split('\r\n');
+    const end = raw.indexOf('\r\n\r\n');
+    if (end < 0) return raw;
+    const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
     const kept = [lines[0]!, ...lines.slice(1).filter((l) => !drop.has(l.slice(0, Math.max(0, l.indexOf(':'))).trim().toLowerCase()))];
     const out = Buffer.from([...kept, ...mine.map((s) => `${s.header}: ${s.value}`)].join('\r\n') + '\r\n\r\n', 'latin1');
     // The rewritten head must still parse as the same request (framing unchanged).

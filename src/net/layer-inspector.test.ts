@@ -55,6 +55,12 @@ test('a chat message in websocket frames passes unchanged; split frames are reas
   assert.ok(h.seen.some((l) => l.join('>') === 'tls>http>websocket'));
 });
 
+test('a WebSocket upgrade goes out without Sec-WebSocket-Extensions (no compression to hide frames)', async () => {
+  const h = harness();
+  await h.write(UPGRADE.replace('\r\n\r\n', '\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n'));
+  assert.equal(h.out(), UPGRADE);
+});
+
 test('stratum as the first bytes of the stream: [tls, stratum]; HTTP/2 inside fails closed', async () => {
   const a = harness(); await a.write('{"id":1,"method":"mining.subscribe","params":[]}\n');
   assert.deepEqual(a.denied[0]?.layers, ['tls', 'stratum']); assert.equal(a.out(), '');

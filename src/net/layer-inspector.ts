@@ -236,11 +236,14 @@ export class LayerInspector extends Transform {
     const v = this.#hooks.judgeProtocol(cls.protocol, layers, cls.detail) ?? this.#hooks.judgeRequest(head, layers);
     if (v) { this.#deny(v); return false; }
     this.requests++;
-    const raw = this.#in.subarray(0, head.headEnd); this.#in = this.#in.subarray(head.headEnd);
-    this.#emit(this.#hooks.rewriteHead(head, raw), layers);
+    let raw = this.#in.subarray(0, head.headEnd); this.#in = this.#in.subarray(head.headEnd);
     const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
     const cl = Number(head.headers.get('content-length') ?? 0);
     const upgrade = /upgrade/i.test(head.headers.get('connection') ?? '') ? (head.headers.get('upgrade') ?? '').toLowerCase() : '';
+    // No WebSocket extension is offered upstream: compressed frames (permessage-deflate) could
+    // not be read, so the server is never given the chance to negotiate one.
+    if (upgrade === 'websocket' && head.headers.has('sec-websocket-extensions')) raw = withoutHeader(raw, 'sec-websocket-extensions');
+    this.#emit(this.#hooks.rewriteHead(head, raw), layers);
     if (head.method === 'CONNECT') this.#st = { k: 'sniff', layers: [...s.layers, 'connect'] };
     else if (upgrade === 'websocket') { this.#st = { k: 'ws', layers: [...s.layers, 'websocket'] }; this.#hooks.onLayers(this.#st.layers, 'websocket'); }
     else if (upgrade) this.#st = { k: 'sniff', layers: [...s.layers, upgrade.replace(/[^a-z0-9.+-]/g, '').slice(0, 20) || 'upgrade'] };
@@ -298,4 +301,10 @@ export class LayerInspector extends Transform {
     if (h.length === 0) this.#st = { k: 'ws', layers: s.layers };
     return true;
   }
+}
+
+/** The head without one header (its lines), framing untouched. */
+function withoutHeader(raw: Buffer, name: string): Buffer {
+  const lines = raw.toString('latin1').split('\r\n');
+  return Buffer.from(lines.filter((l, i) => i === 0 || l.slice(0, Math.max(0, l.indexOf(':'))).trim().toLowerCase() !== name).join('\r\n'), 'latin1');
 }
