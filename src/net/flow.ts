@@ -159,7 +159,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     const r = await interceptTls({
       client, up, first, ...(hello.sni ? { sni: hello.sni } : {}), dstIp: dst.ip, ca: insp!.ca!, upstream: insp!.upstream!,
       hooks: { ...conn.hooks, onLayers: (l) => { if (l.length >= (layers?.length ?? 0)) layers = l; } },
-      judgeServer: conn.judgeServer, tokens: conn.tokens, handshakeTimeoutMs: o.timing.connectTimeoutMs,
+      judgeServer: conn.judgeServer, tokens: conn.tokens, handshakeTimeoutMs: o.timing.connectTimeoutMs, ...(insp!.sessions ? { sessions: insp!.sessions } : {}),
       setCut: (fn) => { interceptCut = fn; },
     });
     counted = { out: r.bytesOut, in: r.bytesIn };

@@ -255,6 +255,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const inspection: SandboxInspection = {
         ca, upstream: ca ? upstreamContext(policy.upstreamCa) : null, secrets,
         tokens: allTokens(popts.egressTokens as readonly EgressToken[] | undefined, secrets),
+        sessions: new Map(),
       };
       // Leaves for the names the policy allows are minted now, off the first connection's path.
       if (ca) for (const r of [...policy.allow, ...(policy.phases?.setup?.allow ?? []), ...(policy.phases?.agent?.allow ?? [])]) {

@@ -23,6 +23,8 @@ export interface SandboxInspection {
   upstream: SecureContext | null;
   tokens: readonly EgressToken[];
   secrets: readonly BrokeredSecret[];
+  /** Upstream TLS sessions by name:ip, so a repeated connection resumes instead of a full handshake. */
+  sessions?: Map<string, Buffer>;
 }
 
 /** Resolves each configured secret's value (inline or from praetor's env) and makes its placeholder. */

@@ -35,6 +35,8 @@ export interface InterceptJob {
   /** Server-side protocol gate (a pool's push inside TLS): the denial, or null. */
   judgeServer(protocol: string, layers: string[], detail?: string): LayerVerdict | null;
   tokens: TokenSet | null;
+  /** Upstream session tickets (TLS resumption), shared by this sandbox's connections. */
+  sessions?: Map<string, Buffer>;
   handshakeTimeoutMs: number;
   /** Lets the flow cut this connection (isolate, phase switch). */
   setCut(cut: (rule: string, reason: string) => void): void;
@@ -97,11 +99,15 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       if (uts || settled) return;
       const hsTimer = setTimeout(() => finish({ rule: 'tls-upstream', reason: `TLS handshake with ${name} did not finish in time`, protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
       hsTimer.unref();
+      const key = `${name}:${j.dstIp}`;
+      const session = j.sessions?.get(key);
       const u = tls.connect({
-        socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}),
+        socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}), ...(session ? { session } : {}),
         secureContext: j.upstream, ALPNProtocols: ['http/1.1'], ...HWM,
       });
       uts = u;
+      // Only a verified connection's tickets are kept: resuming one skips the certificate.
+      u.on('session', (t: Buffer) => { if (u.authorized && j.sessions && (j.sessions.size < 256 || j.sessions.has(key))) j.sessions.set(key, t); });
       let upReady = false;
       u.on('error', (e) => {
         if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
