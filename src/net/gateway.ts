@@ -21,7 +21,7 @@ import { compilePolicy, protectedRanges, type CompiledPolicy, type PhaseMatcher 
 import { allocateSlot, claimGateway, releaseGateway, releaseSlot, safeList, slotRoot, staleGateways } from './slots.ts';
 import { createSpliceEngine, type SpliceEngine } from './splice-engine.ts';
 import { createPidLookup } from './pid-lookup.ts';
-import { loadOrCreateCa, type InterceptCa } from './tls-ca.ts';
+import { FAST_CIPHERS, loadOrCreateCa, type InterceptCa } from './tls-ca.ts';
 import { allTokens, brokerSecrets, describeSecrets, type SandboxInspection } from './inspection.ts';
 import type { EgressToken } from './token-scanner.ts';
 
@@ -121,7 +121,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const upstreamContext = (upstreamCa: string | string[] | undefined): tls.SecureContext => {
     const key = JSON.stringify(upstreamCa ?? null);
     let c = trustContexts.get(key);
-    if (!c) { c = tls.createSecureContext({ ca: upstreamTrust(upstreamCa), minVersion: 'TLSv1.2' }); if (trustContexts.size < 64) trustContexts.set(key, c); }
+    if (!c) { c = tls.createSecureContext({ ca: upstreamTrust(upstreamCa), minVersion: 'TLSv1.2', ciphers: FAST_CIPHERS }); if (trustContexts.size < 64) trustContexts.set(key, c); }
     return c;
   };
   // Setup is all or nothing: a step that fails (UDP bind, nftables) releases what the earlier

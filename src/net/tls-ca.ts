@@ -9,7 +9,7 @@ import { webcrypto, createPrivateKey, randomBytes } from 'node:crypto';
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type CryptoKey = webcrypto.CryptoKey;
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContext } from 'node:tls';
 import './x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { PraetorError, errorMessage } from '../errors.ts';
@@ -18,6 +18,11 @@ import { isIPv4 } from './ip.ts';
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const CACHE_MAX = 1000;
 const LEAF_DAYS = 7;
+/**
+ * The gateway decrypts and re-encrypts every byte: AES-128-GCM first (about a third cheaper than
+ * AES-256 with AES-NI, and as strong as this hop needs), the defaults after it.
+ */
+export const FAST_CIPHERS = `TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:${DEFAULT_CIPHERS}`;
 
 export interface InterceptCa {
   /** The CA certificate (PEM): what sandboxes trust. */
@@ -91,7 +96,7 @@ async function makeIssuer(caKey: CryptoKey, caCert: x509.X509Certificate, certPe
         aki,
       ],
     });
-    return createSecureContext({ key: leafKeyPem, cert: leaf.toString('pem') + '\n' + certPem, minVersion: 'TLSv1.2' });
+    return createSecureContext({ key: leafKeyPem, cert: leaf.toString('pem') + '\n' + certPem, minVersion: 'TLSv1.2', ciphers: FAST_CIPHERS, honorCipherOrder: true });
   };
   return {
     certPem, certPath,
