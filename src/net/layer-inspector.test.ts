@@ -118,6 +118,24 @@ test('egress tokens: inside websocket payloads (masked, split across frames) the
   assert.equal(tokensFor([{ name: 'p', value: 'praetor-placeholder-x-abcdef', kind: 'placeholder', domains: ['ok.test'] }], 'ok.test'), null);
 });
 
+test('egress tokens: base64 (wrapped at 76 columns like `env | base64`) and hex forms are found too', async () => {
+  const value = 'praetor-canary-AKIA7Q2XEXAMPLE1234';
+  for (const pre of ['', 'x', 'xy', 'HOME=/root\nUSER=agent\nSECRET=']) {
+    const tok = tokensFor([{ name: 'c', value, kind: 'canary' }], 'a.test');
+    const h = harness(tok, []);
+    const b64 = Buffer.from(pre + value + '\nPATH=/usr/bin\n').toString('base64').replace(/(.{76})/g, '$1\n');
+    await h.write(`POST /drop HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${b64.length}\r\n\r\n${b64}`);
+    assert.equal(h.denied[0]?.rule, 'egress-token', `prefix ${JSON.stringify(pre)}: ${b64}`);
+    assert.match(h.denied[0]!.reason, /base64-encoded/);
+  }
+  const hx = harness(tokensFor([{ name: 'c', value, kind: 'canary' }], 'a.test'), []);
+  await hx.write(Buffer.from(value).toString('hex'));
+  assert.match(hx.denied[0]?.reason ?? '', /hex-encoded/);
+  const clean = harness(tokensFor([{ name: 'c', value, kind: 'canary' }], 'a.test'), []);
+  await clean.write(Buffer.from('an ordinary body '.repeat(50)).toString('base64'));
+  assert.deepEqual(clean.denied, []);
+});
+
 test('L7 rules: methods, path globs, dot segments', () => {
   const r = compileL7({ methods: ['GET'], paths: ['/v1/*', '/static/**'] })!;
   assert.equal(l7Violation(r, 'GET', '/v1/models?x=1'), null);

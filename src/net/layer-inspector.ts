@@ -128,7 +128,17 @@ export class LayerInspector extends Transform {
     if (b.length === 0) return abs;
     this.#out.push(b); this.#outLen += b.length;
     const h = this.#stream?.feed(b);
-    if (h) this.#tokenHit(h, layers);
+    if (h) { this.#tokenHit(h, layers); return abs; }
+    // The same bytes without line breaks: `base64` wraps its output at 76 columns, which would
+    // split an encoded token across lines.
+    if (this.#tokens && (b.includes(0x0a) || b.includes(0x0d))) {
+      let start = 0;
+      for (let i = 0; i <= b.length && !this.#dead; i++) {
+        if (i < b.length && b[i] !== 0x0a && b[i] !== 0x0d) continue;
+        if (i > start) this.#view('unwrapped', b.subarray(start, i), abs + start, layers);
+        start = i + 1;
+      }
+    } else if (this.#tokens) this.#view('unwrapped', b, abs, layers);
     return abs;
   }
 

@@ -16,13 +16,13 @@ export interface EgressToken {
   readonly domains?: readonly string[];
 }
 
-export interface TokenHit { name: string; kind: EgressToken['kind']; sha256: string; view: string }
+export interface TokenHit { name: string; kind: EgressToken['kind']; sha256: string; view: string; encoding: string }
 
 const MIN_TOKEN = 8;
 
 /** The tokens in force on one connection: those not allowed to its destination. */
 export interface TokenSet {
-  readonly tokens: ReadonlyArray<{ t: EgressToken; bytes: Buffer }>;
+  readonly tokens: ReadonlyArray<{ t: EgressToken; bytes: Buffer; encoding: string }>;
   readonly maxLen: number;
   /** A fresh scanner for one view of one connection. */
   scanner(view: string): ViewScanner;
@@ -44,7 +44,7 @@ export function tokensFor(all: readonly EgressToken[], domain: string | undefine
   const d = domain?.toLowerCase();
   const live = all.filter((t) => t.value.length >= MIN_TOKEN && !(d && t.kind !== 'canary' && (t.domains ?? []).some((x) => domainMatches(x, d))));
   if (live.length === 0) return null;
-  const tokens = live.map((t) => ({ t, bytes: Buffer.from(t.value, 'utf8') }));
+  const tokens = live.flatMap((t) => encodings(t.value).map((e) => ({ t, bytes: e.bytes, encoding: e.encoding })));
   const maxLen = Math.max(...tokens.map((x) => x.bytes.length));
   const holdLength = (buf: Buffer): number => {
     let best = 0;
@@ -64,8 +64,8 @@ export function tokensFor(all: readonly EgressToken[], domain: string | undefine
         feed(b) {
           if (b.length === 0) return null;
           const hay = carry.length ? Buffer.concat([carry, b]) : b;
-          for (const { t, bytes } of tokens) {
-            if (hay.indexOf(bytes) >= 0) return { name: t.name, kind: t.kind, sha256: tokenHash(t.value), view };
+          for (const { t, bytes, encoding } of tokens) {
+            if (hay.indexOf(bytes) >= 0) return { name: t.name, kind: t.kind, sha256: tokenHash(t.value), view, encoding };
           }
           carry = Buffer.from(hay.subarray(Math.max(0, hay.length - (maxLen - 1))));
           return null;
@@ -76,6 +76,28 @@ export function tokensFor(all: readonly EgressToken[], domain: string | undefine
   };
 }
 
+/**
+ * The forms a token takes on the wire: as is, hex (both cases), and base64 (standard and URL-safe)
+ * at each of the three alignments it can have inside a longer encoded text. Threat: `env | base64
+ * | curl`. A base64 core covers only whole groups of the token, so it appears whatever precedes or
+ * follows it; cores shorter than 12 characters are dropped (they would match by chance).
+ */
+function encodings(value: string): Array<{ encoding: string; bytes: Buffer }> {
+  const v = Buffer.from(value, 'utf8');
+  const out = [{ encoding: 'plain', bytes: v }, { encoding: 'hex', bytes: Buffer.from(v.toString('hex')) }, { encoding: 'hex', bytes: Buffer.from(v.toString('hex').toUpperCase()) }];
+  for (let k = 0; k < 3; k++) {
+    const part = v.subarray(k);
+    const whole = Math.floor(part.length / 3) * 3;
+    if (whole === 0) continue;
+    const b64 = part.subarray(0, whole).toString('base64');
+    if (b64.length < 12) continue;
+    out.push({ encoding: 'base64', bytes: Buffer.from(b64) });
+    const url = b64.replace(/\+/g, '-').replace(/\//g, '_');
+    if (url !== b64) out.push({ encoding: 'base64url', bytes: Buffer.from(url) });
+  }
+  return out;
+}
+
 function domainMatches(rule: string, name: string): boolean {
   const r = rule.toLowerCase().replace(/\.$/, '');
   return r.startsWith('*.') ? name.endsWith(r.slice(1)) : name === r;
@@ -83,5 +105,5 @@ function domainMatches(rule: string, name: string): boolean {
 
 /** What a hit says in an event: the token's name, kind and hash, never its value. */
 export function describeHit(h: TokenHit, layers: readonly string[]): string {
-  return `${h.kind} token "${h.name}" (sha256 ${h.sha256.slice(0, 16)}…) in outbound bytes at ${[...layers, ...(h.view === 'stream' ? [] : [h.view])].join('>')}; 0 bytes of it were forwarded`;
+  return `${h.kind} token "${h.name}" (sha256 ${h.sha256.slice(0, 16)}…${h.encoding === 'plain' ? '' : `, ${h.encoding}-encoded`}) in outbound bytes at ${[...layers, ...(h.view === 'stream' ? [] : [h.view])].join('>')}; 0 bytes of it were forwarded`;
 }
