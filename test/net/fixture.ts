@@ -2,7 +2,9 @@
 // network namespaces `pt-<run>-s<N>` holding a sleeping process, attached like the lead's
 // runtime will attach them. Everything is removed by close(), also after a failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { PraetorEvent } from '../../src/events/index.ts';
@@ -41,7 +43,10 @@ export interface GatewayFixture {
 }
 
 export async function startGatewayFixture(t: Topology, env: Record<string, string> = {}): Promise<GatewayFixture> {
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', t.hostNs, NODE, HARNESS], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  // The gateway's state (its interception CA) in a dir this fixture removes, also after a crash().
+  const state = env.PT_STATE ? null : mkdtempSync(join(tmpdir(), 'praetor-gw-state-'));
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', t.hostNs, NODE, HARNESS], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...(state ? { PT_STATE: state } : {}), ...env } });
+  if (state) child.once('exit', () => rmSync(state, { recursive: true, force: true }));
   const events: PraetorEvent[] = [];
   const waiters = new Set<() => void>();
   const pending = new Map<number, (r: { ok: boolean; result?: unknown; error?: string }) => void>();
