@@ -56,3 +56,17 @@ test('after a websocket upgrade the frames are judged, not passed blind', async 
   const mined = await feed([up + '\x81' + String.fromCharCode(login.length) + login]);
   assert.equal(mined.out, up); assert.deepEqual(mined.denied, ['protocols.allow:stratum']);
 });
+
+test('a streamed chunked upload whose body is still arriving is judged on its head, not denied', async () => {
+  const denied: string[] = []; let out = '';
+  const ins = new LayerInspector([], {
+    judgeProtocol: () => null, judgeRequest: () => null, rewriteHead: (_h, raw) => raw,
+    onDeny: (v) => denied.push(v.reason), onLayers: () => {},
+  }, null, { nested: false });
+  ins.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  const head = 'POST /logs HTTP/1.1\r\nHost: web.example.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n';
+  ins.write(Buffer.from(head));
+  await new Promise((r) => setTimeout(r, 3300));
+  assert.deepEqual(denied, []); assert.equal(out, head);
+  ins.destroy();
+});

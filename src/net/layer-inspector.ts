@@ -213,8 +213,10 @@ export class LayerInspector extends Transform {
   #sniff(s: Extract<St, { k: 'sniff' }>, fin: boolean): boolean {
     const cls = classify(this.#in, 'client', fin);
     if (cls.state === 'more') { this.#waitSniff(); return false; }
-    this.#judged();
-    if (cls.httpHead) { this.#st = { k: 'http', layers: [...s.layers, 'http'] }; return true; }
+    const streamedBody = cls.protocol === 'incomplete' && (() => { const h = parseRequestHead(this.#in); return h !== null && h !== 'more'; })();
+    // (a streamed body keeps the wait's end for the request judge that follows)
+    if (!streamedBody) this.#judged();
+    if (cls.httpHead || streamedBody) { this.#st = { k: 'http', layers: [...s.layers, 'http'] }; return true; }
     let protocol = cls.protocol;
     if (protocol === 'unknown' && this.#in.subarray(0, 14).toString('latin1') === 'PRI * HTTP/2.0') protocol = 'http2';
     const layers = [...s.layers, protocol];
@@ -230,13 +232,16 @@ export class LayerInspector extends Transform {
   }
 
   #request(s: Extract<St, { k: 'http' }>, fin: boolean): boolean {
-    const cls = classify(this.#in, 'client', fin);
+    let cls = classify(this.#in, 'client', fin);
     if (cls.state === 'more') {
       if (this.#in.length > BODY_LIMIT + 64 * 1024) { this.#deny({ rule: 'inspection', reason: 'request head too large', protocol: 'http', layers: s.layers }); return false; }
       this.#waitSniff(); return false;
     }
     this.#judged();
     const head = cls.httpHead ?? parseRequestHead(this.#in);
+    // A complete head whose body is still arriving (a streamed, chunked upload) when the wait
+    // ends is judged as HTTP on the head and the body bytes seen so far, not denied.
+    if (cls.protocol === 'incomplete' && head !== null && head !== 'more') cls = { state: 'done', protocol: 'http', httpHead: head, detail: 'body still arriving when judged' };
     if (head === null || head === 'more') {
       this.#deny({ rule: 'inspection', reason: `not an HTTP request on an HTTP connection (${cls.protocol}) at ${s.layers.join('>')}`, protocol: cls.protocol, layers: [...s.layers, cls.protocol] });
       return false;
