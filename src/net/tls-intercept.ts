@@ -106,15 +106,18 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         secureContext: j.upstream, ALPNProtocols: ['http/1.1'], ...HWM,
       });
       uts = u;
-      // Only a verified connection's tickets are kept: resuming one skips the certificate.
-      u.on('session', (t: Buffer) => { if (u.authorized && j.sessions && (j.sessions.size < 256 || j.sessions.has(key))) j.sessions.set(key, t); });
-      let upReady = false;
+      // Only a verified connection's tickets are kept: resuming one skips the certificate. A
+      // ticket may arrive before the handshake is reported complete, so it waits for that.
+      let upReady = false; let ticket: Buffer | undefined;
+      const keep = (t: Buffer) => { if (u.authorized && j.sessions && (j.sessions.size < 256 || j.sessions.has(key))) j.sessions.set(key, t); };
+      u.on('session', (t: Buffer) => { ticket = t; if (upReady) keep(t); });
       u.on('error', (e) => {
         if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
         else finish();
       });
       u.once('secureConnect', () => {
         upReady = true; clearTimeout(hsTimer);
+        if (ticket) keep(ticket);
         if (settled) return;
         ins.on('data', (d: Buffer) => { bytesOut += d.length; });
         ins.pipe(u);
