@@ -79,6 +79,7 @@ const kinds = [
     protocol: Protocol, bytesOut: z.number().int(), bytesIn: z.number().int(),
     decision: Decision, rule: z.string().describe('policy rule that decided'),
     reason: z.string().optional(),
+    layers: z.array(z.string()).optional().describe('layer path of the verdict, outermost first, e.g. ["tls","http","websocket","stratum"]'),
   }),
   Envelope.extend({
     kind: z.literal('net.attempt'),

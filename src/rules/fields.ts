@@ -129,6 +129,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'net.reason': on('string', GATEWAY, 'why the gateway decided so', (e) => e.reason),
   'net.domain': on('string', ['net.flow'], 'destination name: domain, else SNI, else Host', (e) => e.domain ?? e.sni ?? e.host),
   'net.sni': on('string', ['net.flow'], 'TLS SNI', (e) => e.sni),
+  'net.layers': on('string', ['net.flow'], 'layer path of the gateway verdict joined by ">", e.g. tls>http>websocket>stratum (use contains / startswith)', (e) => e.layers?.join('>')),
   'net.host': on('string', ['net.flow'], 'HTTP Host', (e) => e.host),
   'net.bytes_out': on('number', ['net.flow'], 'bytes sent', (e) => e.bytesOut),
   'net.bytes_in': on('number', ['net.flow'], 'bytes received', (e) => e.bytesIn),

@@ -8,7 +8,7 @@ import { EventBus } from '../events/index.ts';
 import { newId } from '../util/ids.ts';
 import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanaries } from './canaries.ts';
 import { Cgroup } from './cgroup.ts';
-import { etcContent, hostEtcTemplate, writeEtc } from './etc-files.ts';
+import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';
 import { gcSandboxes, ownerRecord, removeEmptyGroup, type GcResult } from './gc.ts';
 import { HostInfo, probeHost } from './host.ts';
 import { ImageStore } from './images.ts';
@@ -30,6 +30,8 @@ export interface SandboxNetAttachment {
   resolvConf: string;
   env: Record<string, string>;
   hosts?: string;
+  /** The gateway's TLS interception CA (PEM): appended to the sandbox's trust bundle. */
+  caCertPem?: string;
   attach(netnsPid: number): Promise<void>;
   detach(): Promise<void>;
 }
@@ -159,6 +161,8 @@ export class SandboxManager {
       }
       writeEtc(`${rw}/etc`, etcContent({ uid: spec.uid, gid: spec.uid, user: AGENT_USER, home, hostname }, net?.resolvConf, net?.hosts));
       const etcTemplate = lower ? undefined : this.#etcTemplate ??= hostEtcTemplate(this.stateDir);
+      // TLS inspection: the sandbox trusts its root's CAs plus the gateway's CA (never its key).
+      const caBundle = net?.caCertPem ? writeCaBundle(`${rw}/etc`, root.kind === 'dir' ? root.path : '', net.caCertPem) : undefined;
 
       cgroup.create({ cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, devices: devices.map((d) => `${d.major}:${d.minor}`) });
       undo.push(() => cgroup.remove());
@@ -167,7 +171,7 @@ export class SandboxManager {
         id, root, rwDir: rw, etcTemplate, workspace: workspaceHost, home, initPath: this.host.initPath,
         hostname, shmBytes: Math.min(spec.diskBytes, spec.memoryBytes), devices,
         cgroupProcs: cgroup.procsFiles(), cgroupRel: cgroup.rel, runtimeDir: `${dir}/runtime`,
-        launcherPath: this.host.launcher,
+        launcherPath: this.host.launcher, ...(caBundle ? { caBundle } : {}),
       };
       const proc = runtime.spawn(plan);
       undo.push(() => runtime.cleanup(plan));

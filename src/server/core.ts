@@ -163,6 +163,11 @@ export class ServerCore {
         throw new PraetorError('BAD_POLICY', `policy.${i.path.join('.')}: ${i.message}`, { hint: 'see docs/policy.md; unknown keys are errors' });
       }
       policy = r.data;
+      // A brokered secret read from the server's own environment (`env:`) names a value of the
+      // operator's, not the tenant's: from a request it would let a tenant send, say, the model
+      // upstream's key to a host it allows. Only configured policies may do that.
+      const fromEnv = (policy.network?.secrets ?? []).filter((x) => x.env !== undefined).map((x) => x.name);
+      if (fromEnv.length > 0) throw new PraetorError('BAD_POLICY', `policy.network.secrets ${fromEnv.join(', ')}: env: reads the server's environment and is not accepted in a request`, { hint: 'give the value inline (value:), or put the secret in the tenant\'s configured policy' });
     }
     if (policy?.network?.modelGateway && !this.#modelRoute) {
       throw new PraetorError('BAD_POLICY', 'policy.network.modelGateway is set, but this server has no model upstream', { hint: 'start the server with --model-upstream URL, or remove modelGateway from the policy' });
