@@ -72,11 +72,12 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
     guard.watch(sb);
     const abort = () => { void sb.destroy('praetor interrupted'); };
     req.signal?.addEventListener('abort', abort, { once: true });
-    if (req.signal?.aborted) abort(); // interrupted while the guard or the sandbox started
-    let result;
+    let result: { code: number; signal: string | null; timedOut: boolean };
     let usageAtEnd: ReturnType<typeof sb.usage> | undefined;
     const idlePids = sb.usage().pids; // the sandbox's own init, before the command
     try {
+      // Interrupted while the guard or the sandbox started: the command never runs.
+      if (req.signal?.aborted) throw new Interrupted();
       const h = sb.spawn(req.argv, {
         onStdout: req.stdout, onStderr: req.stderr,
         ...(timeoutMs ? { timeoutMs } : {}),
@@ -97,10 +98,16 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       if (!usageAtEnd && sb.usage().pids > idlePids) {
         await Promise.race([containedThenDestroy, new Promise((r) => setTimeout(r, LEFTOVER_SETTLE_MS))]);
       }
+    } catch (e) {
+      if (!(e instanceof Interrupted)) throw e;
+      result = { code: 0, signal: null, timedOut: false };
     } finally {
       req.signal?.removeEventListener('abort', abort);
       sampler.stop();
     }
+    // Ctrl-C or SIGTERM on praetor: the shell's convention, 128 + the signal, whatever the
+    // destroyed command's own status was.
+    if (req.signal?.aborted) result = { ...result, code: interruptedCode(req.signal.reason) };
     const usage = usageAtEnd ?? sb.usage();
     // The command is done: whatever it left running dies with the sandbox.
     await sb.destroy(result.timedOut ? 'timeout' : 'command exited');
@@ -129,6 +136,12 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
     await manager?.close();
     await guard.close();
   }
+}
+
+class Interrupted extends Error {}
+
+function interruptedCode(reason: unknown): number {
+  return reason === 'SIGINT' ? 130 : 143; // SIGTERM, a stopping guard, a vanished client
 }
 
 /** Forwards the caller's stdin to the command; writes after the command ended are dropped. */
