@@ -16,7 +16,8 @@ import { SandboxManager } from '../sandbox/index.ts';
 import { readStartTime, pidAlive } from '../util/proc.ts';
 import { ensureGuardDir, guardPaths, readGuardPid, type GuardPaths, type GuardPidRecord } from './paths.ts';
 import { createPeerCred } from './peer-cred.ts';
-import { encode, lineReader, praetorVersion, PROTOCOL, WireRunRequest, type ServerMessage, type WireError } from './protocol.ts';
+import { encode, lineReader, praetorVersion, PROTOCOL, type ServerMessage, type WireError } from './protocol.ts';
+import { WireRunRequestSchema } from './run-request-schema.ts';
 
 export interface GuardServer {
   readonly paths: GuardPaths;
@@ -131,7 +132,7 @@ export async function startGuardServer(o: { stateDir: string; log: (msg: string)
         case 'signal': abort?.abort(String(msg.sig)); return;
         case 'run': {
           if (abort || stopping) { fail({ code: 'BAD_STATE', message: stopping ? 'the resident guard is stopping' : 'one run per connection', hint: 'retry; the next run starts a new guard' }); return; }
-          const parsed = WireRunRequest.safeParse(msg.req);
+          const parsed = WireRunRequestSchema.safeParse(msg.req);
           if (!parsed.success) { fail({ code: 'BAD_ARGUMENT', message: `bad run request: ${parsed.error.issues[0]?.message ?? 'invalid'}`, hint: 'use a CLI of the same version as the guard' }); return; }
           const ac = new AbortController();
           abort = ac;

@@ -3,7 +3,6 @@
 // with the version: a CLI and a guard of different versions refuse each other, since a guard
 // that enforces an older policy schema or rule pack would silently guard less than asked.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
 
 /** Bumped when a message changes shape. */
 export const PROTOCOL = 1;
@@ -17,18 +16,20 @@ export function praetorVersion(): string {
   try { return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
 }
 
-/** What the client sends to start a run: the CLI's flags, with paths made absolute. */
-export const WireRunRequest = z.object({
-  argv: z.array(z.string()).min(1).describe('the command and its arguments'),
-  spec: z.record(z.string(), z.unknown()).describe('sandbox spec input (validated by the sandbox manager)'),
-  policyFile: z.string().startsWith('/').optional().describe('absolute path of the policy YAML'),
-  phase: z.enum(['setup', 'agent']).optional().describe('network phase to start in'),
-  timeoutMs: z.number().nonnegative().optional().describe('kill the command after this long (0: never, over the policy)'),
-  ledgerPath: z.string().startsWith('/').optional().describe('absolute path of the ledger'),
-  detect: z.boolean().describe('run sensors and rules'),
-  stdin: z.boolean().describe('the client forwards stdin'),
-}).strict();
-export type WireRunRequest = z.infer<typeof WireRunRequest>;
+/**
+ * What the client sends to start a run: the CLI's flags, with paths made absolute. The guard
+ * checks it with the schema in run-request-schema.ts (zod stays off the thin client's path).
+ */
+export interface WireRunRequest {
+  argv: string[];
+  spec: Record<string, unknown>;
+  policyFile?: string;
+  phase?: 'setup' | 'agent';
+  timeoutMs?: number;
+  ledgerPath?: string;
+  detect: boolean;
+  stdin: boolean;
+}
 
 export type ClientMessage =
   | { t: 'hello'; version: string; protocol: number }
