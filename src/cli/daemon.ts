@@ -16,6 +16,7 @@ different versions refuse each other, and the next \`praetor run\` starts a new 
 
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') { process.stdout.write(`usage: ${USAGE}\n`); return sub === undefined ? 2 : 0; }
   const { values: v } = parseFlags(rest, { state: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
   const state = stateDir(v.state);
   const out = (o: unknown, text: string) => process.stdout.write(v.json ? JSON.stringify(o) + '\n' : text + '\n');
