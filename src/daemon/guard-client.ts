@@ -11,6 +11,8 @@ import { encode, lineReader, praetorVersion, PROTOCOL, type ClientMessage, type 
 
 /** How long a client waits for a guard it started (or saw being started) to listen. */
 const START_WAIT_MS = 20_000;
+/** A guard that accepts but does not say hello within this long is wedged. */
+const HELLO_TIMEOUT_MS = 10_000;
 /** A start lock older than this belongs to a starter that died. */
 const STALE_LOCK_MS = 20_000;
 
@@ -42,8 +44,14 @@ export async function connectGuard(stateDir: string, opts: { start: boolean }): 
     started = true;
   }
   if (sock.kind !== 'ok') return { ok: false, reason: 'the resident guard did not answer' };
-  const conn = await hello(sock.sock, paths);
-  return { ok: true, conn, started };
+  try {
+    const conn = await hello(sock.sock, paths);
+    return { ok: true, conn, started };
+  } catch (e) {
+    // A wedged guard is no guard: run in-process rather than hang (refusals still throw).
+    if (e instanceof PraetorError && e.code === 'GUARD_UNAVAILABLE') return { ok: false, reason: e.message };
+    throw e;
+  }
 }
 
 type Attempt = { kind: 'ok'; sock: Socket } | { kind: 'absent' } | { kind: 'refused'; code: string };
@@ -125,12 +133,17 @@ function hello(sock: Socket, paths: GuardPaths): Promise<GuardConnection> {
     const closers: Array<() => void> = [];
     let greeted = false;
     let closed = false;
+    const timer = setTimeout(() => {
+      reject(new PraetorError('GUARD_UNAVAILABLE', `the resident guard at ${paths.sock} did not answer within ${HELLO_TIMEOUT_MS / 1000} s`, { hint: `see ${paths.log}; \`praetor daemon stop\` stops it` }));
+      sock.destroy();
+    }, HELLO_TIMEOUT_MS);
     sock.on('data', lineReader((raw) => {
       const m = raw as ServerMessage;
       if (!greeted) {
         if (m.t === 'error') { reject(new PraetorError(m.error.code as 'GUARD_REFUSED', m.error.message, m.error.hint ? { hint: m.error.hint } : {})); sock.destroy(); return; }
         if (m.t !== 'hello') { reject(new PraetorError('GUARD_VERSION_MISMATCH', `the resident guard at ${paths.sock} did not answer with a hello`, { hint: 'stop it with `praetor daemon stop` and retry' })); sock.destroy(); return; }
         greeted = true;
+        clearTimeout(timer);
         resolve({
           guardPid: m.pid,
           send: (x) => { if (!sock.destroyed) sock.write(encode(x)); },
@@ -145,6 +158,7 @@ function hello(sock: Socket, paths: GuardPaths): Promise<GuardConnection> {
     sock.on('error', () => { /* reported as close */ });
     sock.on('close', () => {
       closed = true;
+      clearTimeout(timer);
       if (!greeted) reject(new PraetorError('GUARD_LOST', `the resident guard at ${paths.sock} closed the connection before answering`, { hint: `see ${paths.log}` }));
       for (const fn of closers.splice(0)) fn();
     });

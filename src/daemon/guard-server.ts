@@ -26,6 +26,8 @@ export interface GuardServer {
   stop(reason: string): Promise<void>;
 }
 
+/** Default sandboxes kept ready: one run -- true takes one while the next is made. */
+const DEFAULT_POOL = 2;
 /** How often the guard checks that its socket and pid file still name it (a removed state dir). */
 const WATCHDOG_MS = 1000;
 /** How long a stop waits for runs to hand in their reports after their sandboxes were destroyed. */
@@ -48,7 +50,9 @@ export async function startGuardServer(o: { stateDir: string; log: (msg: string)
     rmSync(paths.sock, { force: true }); // a dead guard's; we hold the pid file now
     // Reap what a guard (or an in-process run) that died left behind, once, before serving.
     await SandboxManager.open({ stateDir: o.stateDir, gcOnOpen: true });
-    host = startResidentHost({ log: o.log });
+    // PRAETOR_GUARD_POOL: how many default sandboxes to keep ready (0: none).
+    const poolSize = Number(process.env.PRAETOR_GUARD_POOL ?? DEFAULT_POOL);
+    host = startResidentHost({ log: o.log, stateDir: o.stateDir, poolSize: Number.isInteger(poolSize) && poolSize >= 0 ? poolSize : DEFAULT_POOL });
     server = createServer({ allowHalfOpen: false });
     const s = server;
     await new Promise<void>((res, rej) => { s.once('error', rej); s.listen(paths.sock, () => { s.off('error', rej); res(); }); });

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors.ts';
 import { EventBus, type EventInput } from '../events/index.ts';
 import { loadRules, type CompiledRuleSet } from '../rules/index.ts';
+import { SandboxManager, WarmPool, type Sandbox, type SandboxSpecInput } from '../sandbox/index.ts';
 import { HOST_SANDBOX, startGpuSensor, startKernelSensor, type GpuSensor, type KernelSensor } from '../sensors/index.ts';
 
 /** One run's link to the resident sensors. */
@@ -25,13 +26,18 @@ export interface ResidentHost {
   /** What the shared sensors run below their best mode, for every run's report. */
   degraded(): string[];
   attach(bus: EventBus): HostAttachment;
+  /**
+   * A pre-created sandbox for a run that asks for the defaults (no limits, image, workspace or
+   * network of its own), or undefined. Nothing has run in it; it is this run's alone.
+   */
+  takeWarm(spec: SandboxSpecInput, needsNetwork: boolean): Promise<Sandbox | undefined>;
   /** The shipped pack plus `files`, compiled once per set of files (and their mtimes). */
   loadRules(files: readonly string[]): Promise<CompiledRuleSet>;
   /** Stops the sensors. `wait: false` only signals them (their detach takes seconds). */
   close(opts?: { wait?: boolean }): Promise<void>;
 }
 
-export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 'auto' | 'ebpf' | 'procfs' }): ResidentHost {
+export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 'auto' | 'ebpf' | 'procfs'; stateDir?: string; poolSize?: number }): ResidentHost {
   const hostBus = new EventBus({ onListenerError: (err) => o.log(`event routing failed: ${errorMessage(err)}`) });
   const runOf = new Map<string, EventBus>();
   const byCgroup = new Map<number, string>();
@@ -41,6 +47,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
   const rulesCache = new Map<string, Promise<CompiledRuleSet>>();
   let kernel: KernelSensor | undefined;
   let gpu: GpuSensor | undefined;
+  let pool: WarmPool | undefined;
   let closed = false;
 
   hostBus.subscribe((e) => {
@@ -74,6 +81,12 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
       resolver: { ...resolver, hasGpuGrant: (id) => gpuGrant.get(id) ?? false },
       onError: (reason) => { degraded.push(`gpu sensor: ${reason}`); },
     });
+    // The pool's sandboxes publish on the routing bus: once handed out and watched, their events
+    // reach the run's bus like those of a sandbox the run created itself.
+    if (o.stateDir && (o.poolSize ?? 0) > 0 && !closed) {
+      pool = new WarmPool(await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false }), {}, o.poolSize!);
+      void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
+    }
   })();
   ready.catch((e: unknown) => o.log(`kernel sensor failed to start: ${errorMessage(e)}`));
 
@@ -99,6 +112,11 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
         },
       };
     },
+    async takeWarm(spec, needsNetwork) {
+      if (!pool || pool.available === 0 || needsNetwork) return undefined;
+      if (Object.keys(spec).some((k) => k !== 'env')) return undefined;
+      return pool.take(); // one is ready: handed out at once, the pool refills behind it
+    },
     loadRules(files) {
       // Keyed by mtimes too: a user editing a rule file gets it on the next run, not at restart.
       const key = files.map((f) => { try { return `${f}@${statSync(f).mtimeMs}`; } catch { return `${f}@missing`; } }).join('\n');
@@ -113,7 +131,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
     },
     async close(opts = {}) {
       closed = true;
-      const stops = [gpu?.stop(), kernel?.stop()];
+      const stops = [gpu?.stop(), kernel?.stop(), pool?.close()];
       if (opts.wait !== false) await Promise.allSettled(stops);
     },
   };

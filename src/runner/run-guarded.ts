@@ -3,7 +3,7 @@
 // users run.
 import type { PraetorEvent } from '../events/index.ts';
 import { EventBus } from '../events/index.ts';
-import { SandboxManager, type SandboxSpecInput } from '../sandbox/index.ts';
+import { SandboxManager, type Sandbox, type SandboxSpecInput } from '../sandbox/index.ts';
 import { CgroupSampler } from '../sensors/cgroup-sampler.ts';
 import { EXIT_CONTAINED } from './exit-codes.ts';
 import { startGuard, type Guard } from './guard.ts';
@@ -63,10 +63,18 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
   probe.validate(req.spec);
   const guard: Guard = await startGuard({ bus, stateDir: req.stateDir, detect: req.detect, log: req.log, holdContained: true, ...(req.policyFile ? { policyFile: req.policyFile } : {}), ...(req.phase ? { phase: req.phase } : {}), ...(req.ledgerPath ? { ledgerPath: req.ledgerPath } : {}), ...(req.host ? { host: req.host } : {}), ...(req.quickStop ? { quickStop: true } : {}) });
   let manager: SandboxManager | undefined;
+  let warm: Sandbox | undefined;
   try {
     manager = await SandboxManager.open({ stateDir: req.stateDir, bus, network: guard.network, gcOnOpen: req.gcOnOpen ?? true });
     const started = performance.now();
-    const sb = await manager.create(guard.applyPolicy(req.spec));
+    const spec = guard.applyPolicy(req.spec);
+    // The resident guard's warm pool: a default sandbox already set up (nothing has run in it).
+    warm = await req.host?.takeWarm(spec, guard.network !== undefined);
+    if (warm) {
+      const l = warm.limits as { cpus: number; memoryBytes: number; pids: number; diskBytes: number; gpus: number };
+      bus.publish({ kind: 'sandbox.created', sandboxId: warm.id, image: warm.spec.image, runtime: warm.spec.runtime, cpus: l.cpus, memoryBytes: l.memoryBytes, pids: l.pids, diskBytes: l.diskBytes, gpus: l.gpus });
+    }
+    const sb = warm ?? await manager.create(spec);
     const timeoutMs = req.timeoutMs ?? (guard.policy?.sandbox?.timeout !== undefined ? guard.policy.sandbox.timeout * 1000 : undefined);
     const sampler = new CgroupSampler(bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn) });
     guard.watch(sb);
@@ -80,6 +88,7 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       if (req.signal?.aborted) throw new Interrupted();
       const h = sb.spawn(req.argv, {
         onStdout: req.stdout, onStderr: req.stderr,
+        ...(warm && spec.env ? { env: spec.env } : {}), // a warm sandbox was made without them
         ...(timeoutMs ? { timeoutMs } : {}),
         ...(req.stdin ? { stdin: true } : {}),
       });
@@ -133,6 +142,7 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       degraded: guard.degraded(),
     };
   } finally {
+    await warm?.destroy('run ended'); // not its manager's: destroyed here whatever happened
     await manager?.close();
     await guard.close();
   }

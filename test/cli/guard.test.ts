@@ -22,14 +22,18 @@ function newState(tag: string): string {
 
 type Result = { status: number | null; stdout: string; stderr: string };
 
+// Without the warm pool unless a test asks for it, so that every sandbox in the state directory
+// is a run's (the pool's idle sandboxes would be there too).
+const NO_POOL = { PRAETOR_GUARD_POOL: '0' };
+
 function praetor(state: string, args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}): Result {
-  const r = spawnSync(PRAETOR, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, env: { ...process.env, PRAETOR_STATE: state, ...opts.env }, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  const r = spawnSync(PRAETOR, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, env: { ...process.env, PRAETOR_STATE: state, ...NO_POOL, ...opts.env }, ...(opts.input !== undefined ? { input: opts.input } : {}) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function praetorAsync(state: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((res) => {
-    execFile(PRAETOR, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, PRAETOR_STATE: state, ...env } }, (err, stdout, stderr) => {
+    execFile(PRAETOR, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, PRAETOR_STATE: state, ...NO_POOL, ...env } }, (err, stdout, stderr) => {
       res({ status: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
     });
   });
@@ -68,18 +72,21 @@ test('in-process fallback: 20 parallel runs all succeed (no gc race) and leave n
 
 test('20 parallel runs through one guard: right reports, nothing shared between runs, no sandbox left', async () => {
   const state = newState('par');
-  assert.equal(praetor(state, ['run', '--', 'true']).status, 0); // starts the guard, sensor warm
+  const POOL = { PRAETOR_GUARD_POOL: '2' }; // the default: runs take warm sandboxes where they can
+  assert.equal(praetor(state, ['run', '--', 'true'], { env: POOL }).status, 0); // starts the guard, sensor warm
   const pid = guardOf(state).pid;
   assert.ok(pid);
   // Run 7 mines; the others must not see its alert, and each must see only its own events.
   const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => praetorAsync(state, ['run', '--report', `${state}/r${i}.json`, '--',
-    'sh', '-c', i === 7 ? 'cp /bin/sleep /tmp/xmrig; /tmp/xmrig 20; echo survived' : `echo run-${i}; exit ${i % 4}`])));
+    'sh', '-c', i === 7 ? 'cp /bin/sleep /tmp/xmrig; /tmp/xmrig 20; echo survived' : `echo run-${i}; exit ${i % 4}`], POOL)));
   const ids = new Set<string>();
   for (const [i, r] of rs.entries()) {
     const rep = JSON.parse(readFileSync(`${state}/r${i}.json`, 'utf8'));
     ids.add(rep.sandboxId);
     assert.ok(rep.events.every((e: { sandboxId: string }) => e.sandboxId === rep.sandboxId), `run ${i} saw another sandbox's events`);
     assert.ok(!rep.degraded.some((d: string) => d.startsWith('guard:')), `run ${i} went through the guard`);
+    const kinds = new Set(rep.events.map((e: { kind: string }) => e.kind));
+    for (const k of ['sandbox.created', 'command.start', 'command.end', 'sandbox.destroyed']) assert.ok(kinds.has(k), `run ${i}: ${k}, also from a warm sandbox`);
     if (i === 7) {
       assert.equal(r.status, 125, r.stderr);
       assert.doesNotMatch(r.stdout, /survived/);
@@ -93,7 +100,9 @@ test('20 parallel runs through one guard: right reports, nothing shared between 
   }
   assert.equal(ids.size, 20, 'one sandbox per run');
   assert.equal(guardOf(state).pid, pid, 'all through the same guard');
-  assert.deepEqual(sandboxes(state), []);
+  for (const id of ids) assert.ok(!sandboxes(state).includes(id), `${id} destroyed with its run`);
+  assert.equal(praetor(state, ['daemon', 'stop']).status, 0);
+  assert.deepEqual(sandboxes(state), [], 'stopping the guard destroyed its warm pool; nothing else was left');
 });
 
 test('the guard killed mid-run: the run fails closed, its sandbox dies, the next run starts a new guard and gc cleans up', async () => {
