@@ -103,11 +103,14 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
           if (cgroupId !== undefined) byCgroup.set(cgroupId, id);
         },
         unwatch(id) {
-          mine.delete(id); runOf.delete(id); gpuGrant.delete(id);
+          // The kernel's view goes now (its cgroup is gone); the sandbox's own last events (a
+          // warm sandbox's command.end after its destroy) still reach the run until it detaches.
+          gpuGrant.delete(id);
           for (const [cg, sid] of byCgroup) if (sid === id) byCgroup.delete(cg);
         },
         detach() {
-          for (const id of [...mine]) this.unwatch(id);
+          for (const id of mine) { this.unwatch(id); runOf.delete(id); }
+          mine.clear();
           buses.delete(bus);
         },
       };
