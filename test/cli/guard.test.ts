@@ -197,3 +197,19 @@ test('Ctrl-C on the client destroys the sandbox and still writes the report; sta
   assert.equal(praetor(state, ['daemon', 'stop']).status, 0);
   assert.equal(JSON.parse(praetor(state, ['status', '--json']).stdout).guard.resident, false);
 });
+
+test('daemon stop with a run in flight: its sandbox is destroyed, the client gets its report (143)', async () => {
+  const state = newState('stop');
+  const child = spawn(PRAETOR, ['run', '--no-detect', '--report', `${state}/stop.json`, '--', 'sleep', '1000'], { env: { ...process.env, PRAETOR_STATE: state, ...NO_POOL }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  assert.ok(await waitFor(() => sandboxes(state).some((d) => d.startsWith('sb-')), 20_000));
+  const id = sandboxes(state).find((d) => d.startsWith('sb-'))!;
+  assert.ok(await waitFor(() => processesOf(id).length >= 2, 10_000));
+  const stop = praetor(state, ['daemon', 'stop']);
+  assert.equal(stop.status, 0, stop.stderr);
+  assert.equal(await exit, 143);
+  assert.equal(JSON.parse(readFileSync(`${state}/stop.json`, 'utf8')).sandboxId, id);
+  assert.deepEqual(processesOf(id), []);
+  assert.deepEqual(sandboxes(state), []);
+  assert.equal(guardOf(state).resident, false);
+});
