@@ -2,9 +2,9 @@
 // and network namespace, hands it the run, streams stdin/stdout/stderr, forwards Ctrl-C and
 // SIGTERM, and returns the guard's report. Kept light on purpose: it loads no sandbox, sensor or
 // rule code, so a run costs little more than a node start.
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { PraetorError } from '../errors.ts';
 import { ensureGuardDir, guardPaths, readGuardPid, type GuardPaths } from './paths.ts';
 import { encode, lineReader, praetorVersion, PROTOCOL, type ClientMessage, type ServerMessage, type WireRunRequest } from './protocol.ts';
@@ -85,9 +85,11 @@ async function startAndWait(stateDir: string, paths: GuardPaths): Promise<{ ok: 
     try {
       logFd = openSync(paths.log, 'a', 0o600);
       const main = new URL('../cli/main.ts', import.meta.url).pathname;
+      const { spawn } = await import('node:child_process'); // only a starting client needs it
+      // The state as an absolute path: the guard runs in /, not in this shell's directory.
       // Detached, in its own session: the user's Ctrl-C reaches the client (which forwards it for
       // its own run), never the guard that serves other runs too.
-      const child = spawn(process.execPath, [main, 'daemon', 'run', '--state', stateDir], { detached: true, stdio: ['ignore', logFd, logFd], cwd: '/', env: process.env });
+      const child = spawn(process.execPath, [main, 'daemon', 'run', '--state', resolve(stateDir)], { detached: true, stdio: ['ignore', logFd, logFd], cwd: '/', env: process.env });
       child.once('error', (e) => { exited = `could not start it: ${e.message}`; });
       child.once('exit', (code, sig) => { exited = `it exited (${sig ?? `code ${code}`}) at start; see ${paths.log}`; });
       child.unref();

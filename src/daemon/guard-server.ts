@@ -7,7 +7,7 @@
 // (nobody would see what it does next); a guard that dies takes its sandboxes with it (their init
 // holds pipes only to this process and exits at EOF; bwrap dies with its parent), and the next
 // guard's start-up gc reaps what is left on disk.
-import { existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { PraetorError, errorMessage, isPraetorError } from '../errors.ts';
@@ -64,7 +64,6 @@ export async function startGuardServer(o: { stateDir: string; log: (msg: string)
   }
   // listen() creates the socket with the umask's mode; the directory (0700 root) is the gate,
   // the socket's own mode and SO_PEERCRED are the second and third.
-  const { chmodSync } = await import('node:fs');
   chmodSync(paths.sock, 0o600);
   rmSync(paths.startLock, { force: true });
   o.log(`guard ${version} listening on ${paths.sock} (pid ${process.pid})`);
