@@ -213,3 +213,25 @@ test('daemon stop with a run in flight: its sandbox is destroyed, the client get
   assert.deepEqual(sandboxes(state), []);
   assert.equal(guardOf(state).resident, false);
 });
+
+test('policies, rules and limits are per run: concurrent runs through one guard each get their own', async () => {
+  const state = newState('pol');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${state}/detect.yaml`, 'sandbox:\n  memory: 48M\nrules:\n  mode: detect\n');
+  assert.equal(praetor(state, ['daemon', 'start']).status, 0);
+  const miner = ['sh', '-c', 'cp /bin/sleep /tmp/xmrig; /tmp/xmrig 2; echo survived'];
+  const [detectOnly, enforced, limited] = await Promise.all([
+    praetorAsync(state, ['run', '--policy', `${state}/detect.yaml`, '--report', `${state}/a.json`, '--', ...miner]),
+    praetorAsync(state, ['run', '--report', `${state}/b.json`, '--', ...miner]),
+    praetorAsync(state, ['run', '--policy', `${state}/detect.yaml`, '--', 'python3', '-c', 'x = bytearray(100 << 20)']),
+  ]);
+  assert.equal(detectOnly.status, 0, `detect mode: alert only: ${detectOnly.stderr}`);
+  assert.match(detectOnly.stdout, /survived/);
+  const a = JSON.parse(readFileSync(`${state}/a.json`, 'utf8'));
+  assert.equal(a.contained, false);
+  assert.ok(a.alerts.some((x: { rule: string; actions: string[] }) => /miner/i.test(x.rule) && x.actions.join() === 'alert'));
+  assert.equal(enforced.status, 125, `no policy: enforce: ${enforced.stderr}`);
+  assert.doesNotMatch(enforced.stdout, /survived/);
+  assert.equal(JSON.parse(readFileSync(`${state}/b.json`, 'utf8')).contained, true);
+  assert.equal(limited.status, 137, "the policy's memory limit applies to its run only");
+});
