@@ -48,11 +48,14 @@ export async function startGuardServer(o: { stateDir: string; log: (msg: string)
   let server: Server | undefined;
   try {
     rmSync(paths.sock, { force: true }); // a dead guard's; we hold the pid file now
-    // Reap what a guard (or an in-process run) that died left behind, once, before serving.
-    await SandboxManager.open({ stateDir: o.stateDir, gcOnOpen: true });
+    // The kernel sensor first: bpftrace compiles for seconds in its own process while the rest
+    // starts (the first run waits for it, see startResidentHost's ready).
     // PRAETOR_GUARD_POOL: how many default sandboxes to keep ready (0: none).
     const poolSize = Number(process.env.PRAETOR_GUARD_POOL ?? DEFAULT_POOL);
     host = startResidentHost({ log: o.log, stateDir: o.stateDir, poolSize: Number.isInteger(poolSize) && poolSize >= 0 ? poolSize : DEFAULT_POOL });
+    // Reap what a guard (or an in-process run) that died left behind, once, before serving. The
+    // warm pool fills only once the sensor is ready, after this.
+    await SandboxManager.open({ stateDir: o.stateDir, gcOnOpen: true });
     server = createServer({ allowHalfOpen: false });
     const s = server;
     await new Promise<void>((res, rej) => { s.once('error', rej); s.listen(paths.sock, () => { s.off('error', rej); res(); }); });
