@@ -31,6 +31,10 @@ export const ERROR_CODES = {
   SANDBOX_LOST: 503,
   LEDGER_TAMPERED: 500,
   INTERNAL: 500,
+  GUARD_REFUSED: 403,
+  GUARD_VERSION_MISMATCH: 409,
+  GUARD_LOST: 503,
+  GUARD_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -9,7 +9,7 @@ import { newId } from '../util/ids.ts';
 import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanaries } from './canaries.ts';
 import { Cgroup } from './cgroup.ts';
 import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';
-import { gcSandboxes, ownerRecord, removeEmptyGroup, type GcResult } from './gc.ts';
+import { createSandboxDir, gcSandboxes, removeEmptyGroup, type GcResult } from './gc.ts';
 import { HostInfo, probeHost } from './host.ts';
 import { ImageStore } from './images.ts';
 import { InitChannel } from './init-channel.ts';
@@ -104,9 +104,8 @@ export class SandboxManager {
       }
     };
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      createSandboxDir(this.stateDir, id, { cgroup: cgroup.rel, spec });
       undo.push(() => rmSync(dir, { recursive: true, force: true }));
-      writeFileSync(`${dir}/owner.json`, JSON.stringify({ ...ownerRecord(), cgroup: cgroup.rel, spec }));
 
       // The writable layer: one size-limited tmpfs holding /etc, /tmp, home and workspace (and
       // the image overlay's upper layer), so --disk bounds everything the agent can write.

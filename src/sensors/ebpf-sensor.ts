@@ -67,8 +67,10 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   writeFileSync(script, generateScript(sopts), { mode: 0o600 });
 
   // Raise RLIMIT_MEMLOCK in a shell before exec'ing bpftrace: old kernels charge BPF maps to it;
-  // kernels ≥ 5.11 charge memcg instead, so failing to raise it is not fatal.
-  const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; exec "$0" "$@"',
+  // kernels ≥ 5.11 charge memcg instead, so failing to raise it is not fatal. setpriv's parent-
+  // death signal ends bpftrace (and detaches its probes) when its praetor dies, even by SIGKILL:
+  // a resident guard killed mid-run must not leave probes attached to every exec on the host.
+  const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; command -v setpriv >/dev/null && exec setpriv --pdeathsig KILL "$0" "$@"; exec "$0" "$@"',
     bin!, '-B', 'line', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
