@@ -147,7 +147,7 @@ test('canary values never reach the events or the ledger; canaries: false plants
 
   const off = `${h.dir}/no-canaries.yaml`;
   writeFileSync(off, `${POLICY}\ncanaries: false\n`);
-  const n = await h.run('canary-off', ['sh', '-c', 'ls -A ~; env | grep -c ^AWS_ || true'], { flags: ['--policy', off] });
+  const n = await h.run('canary-off', ['sh', '-c', 'ls -A ~; env | grep -c -e ^AWS_SECRET_ACCESS_KEY= -e ^AWS_ACCESS_KEY_ID= || true'], { flags: ['--policy', off] });
   assertClean(n);
   assert.equal(n.r.stdout.trim(), '0', 'an empty home and no canary variable');
   assert.equal(n.rep.events.find((e) => e.kind === 'sandbox.created')?.canaries, undefined);
