@@ -70,3 +70,8 @@ export function isPraetorError(e: unknown): e is PraetorError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** An unknown id, or another tenant's (the two look the same, so ids reveal nothing). */
+export function notFound(what: string, id: string): PraetorError {
+  return new PraetorError('NOT_FOUND', `no ${what} ${JSON.stringify(id.slice(0, 80))}`, { hint: `list yours with GET /v1/${what === 'episode' ? 'episodes' : 'sandboxes'}` });
+}

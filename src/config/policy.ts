@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
 import { z } from 'zod';
 import { PraetorError } from '../errors.ts';
-import { parseCidr } from '../net/ip.ts';
+import { parseCidr } from '../util/ip.ts';
 import { parseSize } from '../util/size.ts';
 
 const PortRange = z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "lo-hi", e.g. "8000-8100"')

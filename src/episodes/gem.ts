@@ -4,7 +4,7 @@
 // from one rollout into the next); step() takes ROCK's string action as a bash command, or a
 // JSON tool call {"tool": …, "arguments": …}.
 import { PraetorError } from '../errors.ts';
-import type { Principal } from '../server/auth.ts';
+import type { Caller } from './host.ts';
 import { ActionSchema, type Action } from './schema.ts';
 import type { EpisodeService } from './service.ts';
 
@@ -22,20 +22,20 @@ export class GemAdapter {
     });
   }
 
-  #env(p: Principal, handle: string): Env {
+  #env(p: Caller, handle: string): Env {
     const e = this.#envs.get(handle);
     if (!e || (!p.admin && e.tenant !== p.tenant)) throw new PraetorError('NOT_FOUND', `no env ${JSON.stringify(handle.slice(0, 80))}`, { hint: 'call make first' });
     return e;
   }
 
-  async make(p: Principal, envId: string, spec: Record<string, unknown> = {}): Promise<{ sandbox_id: string }> {
+  async make(p: Caller, envId: string, spec: Record<string, unknown> = {}): Promise<{ sandbox_id: string }> {
     const ep = await this.#episodes.create(p, { task: envId, spec });
     const handle = ep.entry.sb.id;
     this.#envs.set(handle, { envId, tenant: p.tenant, episodeId: ep.id, spec });
     return { sandbox_id: handle };
   }
 
-  async reset(p: Principal, handle: string, seed: number | null | undefined): Promise<{ observation: string; info: Record<string, unknown> }> {
+  async reset(p: Caller, handle: string, seed: number | null | undefined): Promise<{ observation: string; info: Record<string, unknown> }> {
     const env = this.#env(p, handle);
     const old = this.#episodes.get(p, env.episodeId);
     let ep = old;
@@ -47,7 +47,7 @@ export class GemAdapter {
     return { observation: env.envId, info: { episode_id: ep.id, sandbox_id: ep.entry.sb.id, seed: ep.seed } };
   }
 
-  async step(p: Principal, handle: string, action: string): Promise<{ observation: string; reward: number; terminated: boolean; truncated: boolean; info: Record<string, unknown> }> {
+  async step(p: Caller, handle: string, action: string): Promise<{ observation: string; reward: number; terminated: boolean; truncated: boolean; info: Record<string, unknown> }> {
     const env = this.#env(p, handle);
     const r = await this.#episodes.step(p, env.episodeId, parseAction(action));
     const penalty = r.safety.verdict === 'allow' ? 0 : this.#episodes.report(p, env.episodeId).suggested_penalty;
@@ -57,14 +57,14 @@ export class GemAdapter {
     };
   }
 
-  async close(p: Principal, handle: string): Promise<{ sandbox_id: string }> {
+  async close(p: Caller, handle: string): Promise<{ sandbox_id: string }> {
     const env = this.#env(p, handle);
     await this.#episodes.end(p, env.episodeId, 'closed').catch(() => {});
     this.#envs.delete(handle);
     return { sandbox_id: handle };
   }
 
-  list(p: Principal, handle: string): { env_id: string[] } {
+  list(p: Caller, handle: string): { env_id: string[] } {
     return { env_id: [this.#env(p, handle).envId] };
   }
 }

@@ -2,7 +2,7 @@
 // (observation, terminated/truncated, and the safety verdict of every step). Snake case on the
 // wire, as the Python RL frameworks that call it expect.
 import { z } from 'zod';
-import { SandboxPath as Path } from '../server/sandbox-ops.ts';
+import { SandboxPath as Path } from '../sandbox/index.ts';
 
 export const ActionSchema = z.discriminatedUnion('tool', [
   z.object({

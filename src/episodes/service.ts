@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { PraetorEvent } from '../events/index.ts';
-import type { Principal } from '../server/auth.ts';
-import { notFound, type ServerCore, type SandboxEntry } from '../server/core.ts';
-import { parseInput } from '../server/http.ts';
-import { editFile, readFile, writeFile, toArgv, type Tags } from '../server/sandbox-ops.ts';
+import { notFound } from '../errors.ts';
+import { editFile, readFile, writeFile, toArgv, type Tags } from '../sandbox/index.ts';
+import { parseInput } from '../util/parse-input.ts';
+import type { Caller, EpisodeHost, HostedSandbox } from './host.ts';
 import { newId } from '../util/ids.ts';
 import { recommend, verdictOf } from './safety.ts';
 import { ActionSchema, type Action, type Report, type Safety, type StepResult } from './schema.ts';
@@ -28,7 +28,7 @@ export interface Episode {
   tenant: string;
   task: string;
   seed: number | null;
-  entry: SandboxEntry;
+  entry: HostedSandbox;
   status: 'running' | 'terminated' | 'truncated' | 'closed';
   endReason: string | null;
   step: number;
@@ -53,7 +53,7 @@ export interface EpisodeServiceOptions {
 const VERDICT_KINDS = new Set(['alert', 'containment', 'net.attempt', 'net.flow', 'dns.query']);
 
 export class EpisodeService {
-  readonly #core: ServerCore;
+  readonly #core: EpisodeHost;
   readonly #episodes = new Map<string, Episode>();
   /** The events seen during the step a sandbox is running now (one step per episode at a time). */
   readonly #stepping = new Map<string, PraetorEvent[]>();
@@ -62,7 +62,7 @@ export class EpisodeService {
   readonly #forgetTimers = new Set<NodeJS.Timeout>();
   readonly #forgetHandlers: Array<(episodeId: string) => void> = [];
 
-  constructor(core: ServerCore, opts: EpisodeServiceOptions = {}) {
+  constructor(core: EpisodeHost, opts: EpisodeServiceOptions = {}) {
     this.#core = core;
     this.#retentionMs = opts.retentionMs ?? EPISODE_RETENTION_MS;
     // One listener for all episodes: the bus fans out synchronously on the containment path, so
@@ -90,7 +90,7 @@ export class EpisodeService {
     for (const fn of this.#forgetHandlers) fn(id);
   }
 
-  async create(p: Principal, c: EpisodeCreate): Promise<Episode> {
+  async create(p: Caller, c: EpisodeCreate): Promise<Episode> {
     const id = newId('ep');
     const entry = await this.#core.createSandbox(p, c.spec, { ...(c.policy !== undefined ? { policy: c.policy } : {}), phase: c.setup?.length ? 'setup' : 'agent', episodeId: id });
     const ep: Episode = {
@@ -132,15 +132,15 @@ export class EpisodeService {
     return ep;
   }
 
-  get(p: Principal, id: string): Episode {
+  get(p: Caller, id: string): Episode {
     const ep = this.#episodes.get(id);
     if (!ep || (!p.admin && ep.tenant !== p.tenant)) throw notFound('episode', id);
     return ep;
   }
 
-  list(p: Principal): Episode[] { return [...this.#episodes.values()].filter((e) => p.admin || e.tenant === p.tenant); }
+  list(p: Caller): Episode[] { return [...this.#episodes.values()].filter((e) => p.admin || e.tenant === p.tenant); }
 
-  async step(p: Principal, id: string, input: Action): Promise<StepResult> {
+  async step(p: Caller, id: string, input: Action): Promise<StepResult> {
     const ep = this.get(p, id);
     // Every entry point (REST, batch, GEM, MCP) lands here, so the action schema — path rules
     // (no NUL, no `..`), sizes, timeouts — is enforced once for all of them.
@@ -216,7 +216,7 @@ export class EpisodeService {
   }
 
   /** The trainer's reward, recorded in the ledger next to the step and tool call it scores. */
-  reward(p: Principal, id: string, r: { value: number; step?: number | undefined; toolCallId?: string | undefined; source?: string | undefined }): { event_id: string } {
+  reward(p: Caller, id: string, r: { value: number; step?: number | undefined; toolCallId?: string | undefined; source?: string | undefined }): { event_id: string } {
     const ep = this.get(p, id);
     const step = r.step ?? (ep.step || undefined);
     if (step !== undefined && step > ep.step) throw new PraetorError('BAD_ARGUMENT', `step ${step} has not happened yet (episode is at step ${ep.step})`, { hint: 'report rewards for past steps, or omit step for the whole episode' });
@@ -229,7 +229,7 @@ export class EpisodeService {
     return { event_id: e.id };
   }
 
-  report(p: Principal, id: string): Report {
+  report(p: Caller, id: string): Report {
     const ep = this.get(p, id);
     const { action, penalty } = recommend(ep.flags, ep.rewards, ep.infraFailure);
     return {
@@ -238,7 +238,7 @@ export class EpisodeService {
     };
   }
 
-  async end(p: Principal, id: string, reason = 'closed by the client'): Promise<Report> {
+  async end(p: Caller, id: string, reason = 'closed by the client'): Promise<Report> {
     const ep = this.get(p, id);
     if (ep.status === 'running') { ep.status = 'closed'; ep.endReason = reason; }
     const report = this.report(p, id);

@@ -13,7 +13,7 @@ import { createSecureContext, DEFAULT_CIPHERS, type SecureContext } from 'node:t
 import './x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { PraetorError, errorMessage } from '../errors.ts';
-import { isIPv4 } from './ip.ts';
+import { isIPv4 } from '../util/ip.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const CACHE_MAX = 1000;

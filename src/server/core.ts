@@ -4,7 +4,7 @@
 // same answer as for an id that never existed, so ids cannot be probed across tenants.
 import { PolicySchema, policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { defaultLedgerPath, type Ledger } from '../audit/index.ts';
-import { PraetorError, errorMessage } from '../errors.ts';
+import { PraetorError, errorMessage, notFound } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { startGuard, type Guard } from '../runner/index.ts';
 import { SandboxManager, type Sandbox, type SandboxSpecInput, type Session } from '../sandbox/index.ts';
@@ -15,7 +15,8 @@ import { sandboxModelRoute } from './model-sandbox-route.ts';
 import type { ModelGatewayOptions } from './model-proxy.ts';
 import { Tenants, checkQuota, type Usage } from './quotas.ts';
 
-export type Phase = 'setup' | 'agent';
+import type { Phase } from '../episodes/index.ts';
+export type { Phase };
 
 export interface SandboxEntry {
   sb: Sandbox;
@@ -273,6 +274,4 @@ export class ServerCore {
   }
 }
 
-export function notFound(what: string, id: string): PraetorError {
-  return new PraetorError('NOT_FOUND', `no ${what} ${JSON.stringify(id.slice(0, 80))}`, { hint: `list yours with GET /v1/${what === 'episode' ? 'episodes' : 'sandboxes'}` });
-}
+export { notFound } from '../errors.ts';

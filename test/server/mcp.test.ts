@@ -57,7 +57,7 @@ test('tool arguments go through the action schema: ".." and NUL paths are tool e
     assert.equal((await t.api(A, 'GET', `/v1/episodes/${ep}/report`)).json.steps, 0, 'refused actions are not steps');
   } finally { await c.close(); }
   // Any caller of the service (GEM, batch) gets the same check.
-  const direct = await t.server.episodes.step({ tenant: 'mcp-a', admin: false, tokenId: 'x' }, ep, { tool: 'read_file', arguments: { path: 'a/../b' } }).catch((e: unknown) => e);
+  const direct = await t.server.episodes.step({ tenant: 'mcp-a', admin: false }, ep, { tool: 'read_file', arguments: { path: 'a/../b' } }).catch((e: unknown) => e);
   assert.equal((direct as { code?: string }).code, 'BAD_ARGUMENT');
   await t.api(A, 'DELETE', `/v1/episodes/${ep}`);
 });

@@ -14,7 +14,7 @@
 // resolves to is not known here, so such pairs grant nothing.
 import type { NetRule, NetworkPolicy } from '../../config/policy.ts';
 import { NetworkPolicySchema } from '../../config/policy.ts';
-import { cidrWithin, ipv4ToInt, parseCidr, type Cidr } from '../../net/ip.ts';
+import { cidrWithin, ipv4ToInt, parseCidr, type Cidr } from '../../util/ip.ts';
 import { PraetorError } from '../../errors.ts';
 
 export interface E2bNetworkRequest {

@@ -1,5 +1,6 @@
-// IPv4 arithmetic for the policy matcher and the link pool. IPv4 only on purpose: the gateway
-// does not carry IPv6 end to end, so every IPv6 packet from a sandbox is dropped and recorded.
+// IPv4 arithmetic for the policy (config), the policy matcher and the link pool (net): in util, so
+// config need not import net. IPv4 only on purpose: the gateway does not carry IPv6 end to end,
+// so every IPv6 packet from a sandbox is dropped and recorded.
 
 export interface Cidr { base: number; prefix: number; text: string }
 
