@@ -13,6 +13,8 @@ import { loadToolCatalog, ToolCatalog } from './known-tools.ts';
 const dir = mkdtempSync('/tmp/pt-exec-identity-');
 const kids: ChildProcess[] = [];
 let id: ExecIdentity;
+/** This test process stands in for a sandbox's live parent: its root is where the files are. */
+const TEST_VIEW = { inSandbox: (pid: number) => pid === process.pid };
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 /** Starts a copy of dash that lives until killed; returns its pid. */
@@ -31,7 +33,7 @@ async function execd(pid: number, path: string): Promise<void> {
 }
 
 before(async () => {
-  id = new ExecIdentity(loadToolCatalog());
+  id = new ExecIdentity(loadToolCatalog(), TEST_VIEW);
   const learned = await id.learnHostTools();
   assert.ok(learned.tools >= 5, `host tools found: ${JSON.stringify(learned)}`);
 });
@@ -98,10 +100,22 @@ test('process gone: its path is hashed and marked; nothing found means no hash a
   const r = id.identify(999_999_998, process.pid, copy, ['short-lived']);
   assert.deepEqual([r.tool, r.identity], ['ssh', 'path']);
   const none = id.identify(999_999_998, 999_999_997, copy, ['x']);
+  assert.equal(new ExecIdentity(id.catalog).identify(999_999_998, process.pid, copy, ['x']).identity, 'unavailable',
+    'by default a live parent outside any sandbox cgroup (this test) is no stand-in: the host root is never read');
   assert.deepEqual(none, { identity: 'unavailable' }, 'neither process nor parent: no root to read, no invented hash');
   const missing = id.identify(999_999_998, process.pid, `${dir}/never-existed`, ['x']);
   assert.equal(missing.sha256, undefined);
   assert.equal(missing.identity, 'unavailable');
+});
+
+test('process and parent gone: the nearest live ancestor recorded from earlier execs stands in', () => {
+  const copy = `${dir}/grandchild`;
+  copyFileSync('/usr/bin/dash', copy);
+  id.identify(999_999_980, process.pid, '/bin/sh', ['sh']); // an exec of the (now gone) parent, seen earlier
+  const r = id.identify(999_999_981, 999_999_980, copy, ['grandchild']);
+  assert.deepEqual([r.tool, r.identity], ['dash', 'path']);
+  id.forget(999_999_980);
+  assert.equal(id.identify(999_999_982, 999_999_980, copy, ['x']).identity, 'unavailable', 'an exited ancestor\'s link is forgotten');
 });
 
 test('a #! script whose process is gone is its interpreter (shebang), env and options included', () => {
@@ -117,7 +131,7 @@ test('a #! script whose process is gone is its interpreter (shebang), env and op
 test('over the synchronous limit: pending at exec, the hash and tool arrive later', async () => {
   const cat = loadToolCatalog();
   cat.learnHash(sha('/usr/bin/ssh'), 'ssh');
-  const small = new ExecIdentity(cat, { syncMaxBytes: 1000, chunkBytes: 64 << 10 });
+  const small = new ExecIdentity(cat, { ...TEST_VIEW, syncMaxBytes: 1000, chunkBytes: 64 << 10 });
   const copy = `${dir}/big`;
   copyFileSync('/usr/bin/ssh', copy);
   const r = small.identify(999_999_995, process.pid, copy, ['big']);
@@ -134,7 +148,7 @@ test('unknown hash: tool null at exec, markers name it later; busybox applets by
     { name: 'nc', names: ['nc'] },
     { name: 'busybox', names: ['busybox'], markers: ['BusyBox is copyrighted'], multicall: true },
   ] });
-  const ids = new ExecIdentity(cat, { chunkBytes: 7 }); // tiny chunks: a marker split across two is still found
+  const ids = new ExecIdentity(cat, { ...TEST_VIEW, chunkBytes: 7 }); // tiny chunks: a marker split across two is still found
   const fake = `${dir}/fake-ssh`;
   writeFileSync(fake, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(100), Buffer.from('xx usage: ssh [-46] yy')]));
   const r = ids.identify(999_999_994, process.pid, fake, ['fake-ssh']);
@@ -159,7 +173,7 @@ test('unknown hash: tool null at exec, markers name it later; busybox applets by
 });
 
 test('cache is bounded', () => {
-  const ids = new ExecIdentity(new ToolCatalog({ tools: [] }), { cacheMax: 3 });
+  const ids = new ExecIdentity(new ToolCatalog({ tools: [] }), { ...TEST_VIEW, cacheMax: 3 });
   for (let i = 0; i < 6; i++) {
     writeFileSync(`${dir}/f${i}`, `file ${i}`);
     ids.identify(999_999_993, process.pid, `${dir}/f${i}`, ['x']);

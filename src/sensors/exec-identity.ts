@@ -3,6 +3,7 @@ import { closeSync, fstatSync, openSync, read, readlinkSync, readSync } from 'no
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { resolveInRoot } from './exec-identity-files.ts';
+import { readCgroupV2Path, sandboxCgroupPath } from './proc-util.ts';
 import { TOOL_DIRS, type ToolCatalog } from './known-tools.ts';
 
 // Executable identity: the content hash of the file a process actually runs and the known tool
@@ -43,6 +44,12 @@ export interface ExecIdentityOptions {
   cacheMax?: number;
   /** bytes read (and marker-searched) between two yields of the event loop */
   chunkBytes?: number;
+  /**
+   * Whether a live process belongs to a sandbox, so its root may stand in for a gone one's
+   * (default: its cgroup is under a praetor* directory). Never the host's root: hashing a host
+   * file that has the sandbox path's name would invent an identity.
+   */
+  inSandbox?: (pid: number) => boolean;
 }
 
 const readAsync = promisify(read);
@@ -54,13 +61,15 @@ export class ExecIdentity {
   readonly #inflight = new Map<string, Promise<Entry>>();
   readonly #markerRuns = new Map<string, Promise<Entry>>();
   readonly #pidTool = new Map<number, string>();
+  /** pid → ppid of live processes seen exec'ing: a gone process's files are read through its nearest live ancestor */
+  readonly #parent = new Map<number, number>();
   readonly #o: Required<ExecIdentityOptions>;
   /** counters for the bench and for tests of the cache */
   readonly stats = { hits: 0, misses: 0, syncHashes: 0, asyncHashes: 0, markerScans: 0, fallbacks: 0, unavailable: 0 };
 
   constructor(catalog: ToolCatalog, o: ExecIdentityOptions = {}) {
     this.catalog = catalog;
-    this.#o = { syncMaxBytes: 16 << 20, markerMaxBytes: 64 << 20, cacheMax: 8192, chunkBytes: 256 << 10, ...o };
+    this.#o = { syncMaxBytes: 16 << 20, markerMaxBytes: 64 << 20, cacheMax: 8192, chunkBytes: 256 << 10, inSandbox: inPraetorCgroup, ...o };
   }
 
   /**
@@ -88,6 +97,10 @@ export class ExecIdentity {
   /** Identity of a process that just exec'd `path`; synchronous, see the header for the cost. */
   identify(pid: number, ppid: number | undefined, path: string, argv: readonly string[]): ExecIdentityResult {
     const parentTool = ppid === undefined ? undefined : this.#pidTool.get(ppid);
+    if (ppid !== undefined) {
+      if (this.#parent.size >= this.#o.cacheMax * 4) this.#parent.delete(this.#parent.keys().next().value!);
+      this.#parent.set(pid, ppid);
+    }
     let fd: number | undefined;
     try { fd = openSync(`/proc/${pid}/exe`, 'r'); } catch { /* gone already: fall back below */ }
     let r: ExecIdentityResult;
@@ -105,7 +118,7 @@ export class ExecIdentity {
   }
 
   /** The process exited: its pid may be reused by something else. */
-  forget(pid: number): void { this.#pidTool.delete(pid); }
+  forget(pid: number): void { this.#pidTool.delete(pid); this.#parent.delete(pid); }
 
   get cacheSize(): number { return this.#cache.size; }
 
@@ -152,26 +165,47 @@ export class ExecIdentity {
    * as the kernel did. Never a guess: if the file cannot be found inside the root, no hash.
    */
   #fromPath(pid: number, ppid: number | undefined, path: string, argv: readonly string[]): ExecIdentityResult {
-    for (const p of ppid === undefined ? [pid] : [pid, ppid]) {
-      const root = `/proc/${p}/root`;
-      const host = resolveInRoot(root, path, path.startsWith('/') ? '/' : cwdOf(p));
-      if (!host) continue;
-      let fd: number;
-      try { fd = openSync(host, 'r'); } catch { continue; }
-      this.stats.fallbacks++;
-      const interp = shebangInterpreter(fd);
-      if (interp === undefined) return this.#fromFd(fd, argv, 'path');
-      closeSync(fd);
-      const ihost = interpreterPath(root, interp);
-      if (!ihost) break;
-      let ifd: number;
-      try { ifd = openSync(ihost, 'r'); } catch { break; }
-      const r = this.#fromFd(ifd, argv, 'path');
-      if (r.tool) r.toolBy = 'shebang';
-      return r;
+    // The nearest live ancestor holds the same root (a sandbox's processes share one); for a
+    // relative path its cwd is the best evidence left, and the result says `path`, not `exe`.
+    const view = this.#liveAncestor(ppid === undefined ? [pid] : [pid, ppid]);
+    if (view !== undefined) {
+      const root = `/proc/${view}/root`;
+      const host = resolveInRoot(root, path, path.startsWith('/') ? '/' : cwdOf(view));
+      let fd: number | undefined;
+      if (host) { try { fd = openSync(host, 'r'); } catch { /* not there */ } }
+      if (fd !== undefined) {
+        this.stats.fallbacks++;
+        const interp = shebangInterpreter(fd);
+        if (interp === undefined) return this.#fromFd(fd, argv, 'path');
+        closeSync(fd);
+        const ihost = interpreterPath(root, interp);
+        let ifd: number | undefined;
+        if (ihost) { try { ifd = openSync(ihost, 'r'); } catch { /* no interpreter */ } }
+        if (ifd !== undefined) {
+          const r = this.#fromFd(ifd, argv, 'path');
+          if (r.tool) r.toolBy = 'shebang';
+          return r;
+        }
+      }
     }
     this.stats.unavailable++;
     return { identity: 'unavailable' };
+  }
+
+  /** The first of `start`, then their recorded ancestors, whose /proc entry can still be read. */
+  #liveAncestor(start: number[]): number | undefined {
+    const seen = new Set<number>();
+    let p: number | undefined = start[0];
+    const queue = [...start];
+    for (let hops = 0; hops < 16 && queue.length > 0; hops++) {
+      p = queue.shift()!;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      try { readlinkSync(`/proc/${p}/root`); if (this.#o.inSandbox(p)) return p; } catch { /* gone */ }
+      const up = this.#parent.get(p);
+      if (up !== undefined && queue.length === 0) queue.push(up);
+    }
+    return undefined;
   }
 
   #entryFor(sha256: string): Entry {
@@ -283,6 +317,11 @@ async function hashFd(fd: number, size: number, chunk: number): Promise<string> 
     off += bytesRead;
   }
   return h.digest('hex');
+}
+
+function inPraetorCgroup(pid: number): boolean {
+  const rel = readCgroupV2Path(pid);
+  return rel !== undefined && sandboxCgroupPath(rel) !== undefined;
 }
 
 const isElfBuf = (b: Buffer): boolean => b.length >= 4 && b.readUInt32BE(0) === 0x7f454c46;
