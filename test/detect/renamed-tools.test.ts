@@ -165,16 +165,18 @@ test('benign: git over ssh with a plain -F config (no forwarding) stays clean, a
 
 test('benign: a renamed ls, `mkdir ssh-keys` and a do-nothing script named nc.sh stay clean', async () => {
   plant('lookalikes', '/usr/bin/ls', 'lister');
-  const c = await h.run('lookalikes', ['sh', '-c', './lister -la / >/dev/null && mkdir -p ssh-keys && ./nc.sh -e probe && echo done'],
-    { exes: { 'nc.sh': '#!/bin/sh\necho "checking $*"\n' } });
+  // Both live a little (a recursive listing, a sleep) so their identity is read from
+  // /proc/PID/exe even on a loaded host; a process gone before the sensor looks is `path`.
+  const c = await h.run('lookalikes', ['sh', '-c', './lister -laR /usr/lib >/dev/null && mkdir -p ssh-keys && ./nc.sh -e probe && echo done'],
+    { exes: { 'nc.sh': '#!/bin/sh\necho "checking $*"\nsleep 0.3\n' } });
   assertClean(c);
   assert.match(c.r.stdout, /checking -e probe/);
   const lister = c.rep.events.find((e) => e.kind === 'process.exec' && e.comm === 'lister');
   assert.ok(lister, 'lister ran');
-  assert.equal(lister.tool, null, 'ls is no known tool');
+  assert.equal(lister.tool, null, `ls is no known tool: ${JSON.stringify(lister)}`);
   assert.equal(typeof lister.sha256, 'string');
   const script = c.rep.events.find((e) => e.kind === 'process.exec' && String(e.path).endsWith('nc.sh'));
   assert.ok(script, 'nc.sh ran');
-  assert.equal(script.tool, 'dash', 'a #! script is its interpreter, not its name');
+  assert.equal(script.tool, 'dash', `a #! script is its interpreter, not its name: ${JSON.stringify(script)}`);
 });
 
