@@ -36,7 +36,7 @@ const ExecFields = {
     'where sha256 came from: exe (/proc/PID/exe), path (process gone, its path hashed: degraded), pending (process.identity follows), unavailable (no hash)'),
   parentTool: z.string().optional().describe('tool of the parent process, when known'),
   sshConfigOpts: z.array(z.string()).optional().describe(
-    'ssh: option keys in force from configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config), lower case'),
+    'ssh: option keys in force from configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config), lower case; git: those of the ssh command in GIT_SSH_COMMAND/GIT_SSH, its own flags included'),
   sshConfigFiles: z.array(z.string()).optional().describe('ssh: configuration files read, as the sandbox names them'),
   sshConfigUnresolved: z.array(z.string()).optional().describe('ssh: configuration that could not be inspected, and why'),
 };

@@ -107,7 +107,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.ptool': on('string', EXEC, 'proc.tool of the parent process, when known', (e) => e.parentTool),
   'proc.identity': on('string', EXEC, 'where proc.sha256 came from: exe, path (degraded), pending, unavailable', (e) => e.identity),
   'proc.tool_by': on('string', EXEC, 'how proc.tool was recognised: hash, marker, busybox, shebang', (e) => e.toolBy),
-  'ssh.config_opts': on('strings', EXEC, 'option keys in force from ssh configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config) for this destination, e.g. remoteforward', (e) => e.sshConfigOpts),
+  'ssh.config_opts': on('strings', EXEC, 'option keys in force from ssh configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config) for this destination, e.g. remoteforward; on a git exec, those of its GIT_SSH_COMMAND (flags included)', (e) => e.sshConfigOpts),
   'ssh.config_files': on('strings', EXEC, 'ssh configuration files the client will read', (e) => e.sshConfigFiles),
   'ssh.config_unresolved': on('strings', EXEC, 'ssh configuration that could not be inspected, and why', (e) => e.sshConfigUnresolved),
   'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).flags),

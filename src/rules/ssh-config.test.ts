@@ -131,3 +131,12 @@ test('plain git config: nothing a rule looks for', () => {
   });
   assert.deepEqual(r.opts, ['hostname', 'identityfile', 'port', 'user']);
 });
+
+test('GIT_SSH_COMMAND (destination unknown): every Host block counts, and the command\'s own flags and -o too', () => {
+  const files = { '/workspace/c': 'Host anything\n  ProxyCommand nc x 22\n' };
+  const reader = fsReader(files);
+  const r = resolveSshConfig({ argv: ['ssh', '-F', '/workspace/c', '-R', '1:h:1', '-o', 'IdentityFile=/workspace/id'], reader, homes: [HOME], cwd: '/', anyHost: true });
+  assert.deepEqual(r.opts, ['identityfile', 'proxycommand', 'remoteforward']);
+  const plain = resolveSshConfig({ argv: ['ssh', '-o', 'StrictHostKeyChecking=yes'], reader: fsReader({}), homes: [HOME], cwd: '/', anyHost: true });
+  assert.deepEqual(plain.opts, ['stricthostkeychecking']);
+});

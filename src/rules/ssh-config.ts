@@ -31,6 +31,12 @@ export interface SshResolveInput {
   homes: readonly string[];
   /** the process's working directory, for a relative -F */
   cwd: string;
+  /**
+   * The destination is not known yet (git's GIT_SSH_COMMAND, before git names the host):
+   * every Host block counts, and argv's own options are reported too (they are not on the
+   * exec'd process's command line).
+   */
+  anyHost?: boolean;
 }
 
 export interface EffectiveSshConfig {
@@ -52,6 +58,8 @@ const MAX_FILES = 64;
 const MULTI = new Set(['localforward', 'remoteforward', 'dynamicforward', 'identityfile', 'certificatefile', 'sendenv', 'setenv', 'permitremoteopen']);
 
 type Source = 'argv' | 'file';
+/** what a forwarding flag is as an option */
+const FLAG_OPTION: Record<string, string> = { '-R': 'remoteforward', '-L': 'localforward', '-D': 'dynamicforward', '-w': 'tunnel' };
 
 export function resolveSshConfig(input: SshResolveInput): EffectiveSshConfig {
   const a = parseSshArgv(input.argv);
@@ -82,7 +90,7 @@ export function resolveSshConfig(input: SshResolveInput): EffectiveSshConfig {
     for (const e of parsed.errors) unresolved.push(`${path}: ${e}`);
     let on = active;
     for (const l of parsed.lines) {
-      if (l.keyword === 'host') { on = active && host !== undefined && hostMatches(l.args, host); continue; }
+      if (l.keyword === 'host') { on = active && (input.anyHost === true || (host !== undefined && hostMatches(l.args, host))); continue; }
       if (l.keyword === 'match') {
         on = active;
         if (on && l.args.some((x) => x.toLowerCase() === 'exec')) set('match-exec', l.args.join(' '), 'file');
@@ -116,8 +124,11 @@ export function resolveSshConfig(input: SshResolveInput): EffectiveSshConfig {
 
   const opts = new Set<string>();
   const permitLocal = first.get('permitlocalcommand')?.value.toLowerCase() === 'yes';
-  for (const [k, v] of first) if (v.from === 'file' && inForce(k, v.value, permitLocal)) opts.add(k);
-  for (const [k, from] of multi) if (from === 'file') opts.add(k);
+  const counted = (from: Source) => from === 'file' || input.anyHost === true;
+  for (const [k, v] of first) if (counted(v.from) && inForce(k, v.value, permitLocal)) opts.add(k);
+  for (const [k, from] of multi) if (counted(from)) opts.add(k);
+  if (input.anyHost) for (const [flag] of a.forwards) opts.add(FLAG_OPTION[flag] ?? flag);
+  if (input.anyHost && a.flags.includes('-J')) opts.add('proxyjump');
   const out: EffectiveSshConfig = { opts: [...opts].sort(), files, unresolved };
   if (a.destination !== undefined) out.destination = a.destination;
   if (host !== undefined) out.host = host;

@@ -1,7 +1,7 @@
 import type { EventBus } from '../events/index.ts';
 import type { EventInput, EventOf, PraetorEvent } from '../events/schema.ts';
 import type { ExecIdentity, ExecIdentityResult } from './exec-identity.ts';
-import { sshConfigOf } from './exec-identity-ssh.ts';
+import { gitSshConfigOf, sshConfigOf } from './exec-identity-ssh.ts';
 
 // Publishes a process.exec with its executable identity and, for an ssh client, its effective
 // configuration; and a process.identity when the identity completes later (a big binary hashed
@@ -49,7 +49,13 @@ function identityFields(id: ExecIdentityResult): Partial<ExecInput> {
 }
 
 function sshFields(tool: string | null | undefined, input: ExecInput): Partial<ExecInput> {
-  if (!tool || !SSH_TOOLS.has(tool) || input.pid === undefined) return {};
+  if (input.pid === undefined) return {};
+  if (tool === 'git') {
+    const g = gitSshConfigOf(input.pid);
+    if (!g) return {};
+    return { sshConfigOpts: g.opts, sshConfigFiles: g.files, ...(g.unresolved.length ? { sshConfigUnresolved: g.unresolved } : {}) };
+  }
+  if (!tool || !SSH_TOOLS.has(tool)) return {};
   const c = sshConfigOf(input.pid, input.ppid, input.argv);
   if (!c) return { sshConfigUnresolved: ['process and parent gone before their root could be read'] };
   const f: Partial<ExecInput> = { sshConfigOpts: c.opts, sshConfigFiles: c.files };

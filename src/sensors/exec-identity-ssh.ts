@@ -1,5 +1,6 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { resolveSshConfig, type EffectiveSshConfig, type SshConfigReader } from '../rules/ssh-config.ts';
+import { splitArgs } from '../rules/ssh-config-parser.ts';
 import { globInRoot, readSmallFile, resolveInRoot } from './exec-identity-files.ts';
 
 // Effective SSH configuration of a live ssh process, read through the sandbox's root the way
@@ -13,6 +14,30 @@ const MAX_CONFIG_BYTES = 256 << 10;
 export function sshConfigOf(pid: number, ppid: number | undefined, argv: readonly string[]): EffectiveSshConfig | undefined {
   const viewPid = [pid, ppid].find((p) => p !== undefined && canRead(`/proc/${p}/root`));
   if (viewPid === undefined) return undefined;
+  return resolveSshConfig({ argv, reader: readerFor(viewPid), homes: homesOf(viewPid, `/proc/${viewPid}/root`), cwd: cwdOf(viewPid) });
+}
+
+/**
+ * git runs `$GIT_SSH_COMMAND` (through sh) or `$GIT_SSH` for ssh remotes: the ssh options it
+ * will use are in git's environment before any ssh exists. Resolved with every Host block
+ * counted, since git has not named the host yet. Undefined when neither variable is set.
+ * (core.sshCommand in git config files is not read yet.)
+ */
+export function gitSshConfigOf(pid: number): EffectiveSshConfig | undefined {
+  let env: string[];
+  try { env = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'); } catch { return undefined; }
+  const get = (k: string) => env.find((v) => v.startsWith(`${k}=`))?.slice(k.length + 1);
+  const cmd = get('GIT_SSH_COMMAND');
+  const words = cmd !== undefined ? splitArgs(cmd).args : (get('GIT_SSH') !== undefined ? [get('GIT_SSH')!] : undefined);
+  if (!words || words.length === 0) return undefined;
+  return resolveSshConfig({ argv: words, reader: readerFor(pid), homes: homesOf(pid, `/proc/${pid}/root`), cwd: cwdOf(pid), anyHost: true });
+}
+
+function cwdOf(pid: number): string {
+  try { return readlinkSync(`/proc/${pid}/cwd`); } catch { return '/'; }
+}
+
+function readerFor(viewPid: number): SshConfigReader {
   const root = `/proc/${viewPid}/root`;
   const reader: SshConfigReader = {
     read(path) {
@@ -21,9 +46,7 @@ export function sshConfigOf(pid: number, ppid: number | undefined, argv: readonl
     },
     glob: (pattern) => globInRoot(root, pattern),
   };
-  let cwd = '/';
-  try { cwd = readlinkSync(`/proc/${viewPid}/cwd`); } catch { /* gone: -F must be absolute then */ }
-  return resolveSshConfig({ argv, reader, homes: homesOf(viewPid, root), cwd });
+  return reader;
 }
 
 /** ssh takes ~ from getpwuid(getuid()); $HOME is read too, in case the two disagree (conservative). */

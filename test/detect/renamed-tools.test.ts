@@ -148,6 +148,19 @@ test('renamed python with a socket one-liner: tool=python3', async () => {
   await assertNoShell(m);
 });
 
+test('git whose GIT_SSH_COMMAND forwards: caught at git\'s exec, before ssh runs', async () => {
+  const m = await mark('ssh');
+  sshMaterial('git-fwd');
+  const cfg = `Host gitsrv\n  HostName ${SSHD}\n  User root\n  IdentityFile /workspace/id\n  UserKnownHostsFile /workspace/known_hosts\n  BatchMode yes\n  ConnectTimeout 5\n  RemoteForward 8022 localhost:22\n`;
+  const c = await h.run('git-fwd', ['sh', '-c', `GIT_SSH_COMMAND='ssh -F /workspace/ssh_config' git ls-remote gitsrv:${repo}; sleep 5`],
+    { files: { ssh_config: cfg }, flags: ['--timeout', '20'] });
+  const alert = assertContained(c, 'SSH forwarding or tunnel options');
+  const e = trigger(c, alert);
+  assert.equal(e.tool, 'git', `the first alert is on git itself: ${JSON.stringify(e)}`);
+  assert.ok((e.sshConfigOpts as string[]).includes('remoteforward'));
+  await assertNoForward(m);
+});
+
 test('benign: git over ssh with a plain -F config (no forwarding) stays clean, and really reached the server', async () => {
   const m = await mark('ssh');
   sshMaterial('git-ssh');
