@@ -14,7 +14,7 @@ const dir = mkdtempSync('/tmp/pt-exec-identity-');
 const kids: ChildProcess[] = [];
 let id: ExecIdentity;
 /** This test process stands in for a sandbox's live parent: its root is where the files are. */
-const TEST_VIEW = { inSandbox: (pid: number) => pid === process.pid };
+const TEST_VIEW = { inSandbox: (pid: number) => pid === process.pid, markersEverywhere: true };
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 /** Starts a copy of dash that lives until killed; returns its pid. */

@@ -10,8 +10,9 @@ import { TOOL_DIRS, type ToolCatalog } from './known-tools.ts';
 // it is a copy of (see rules/known-tools.yaml). A renamed copy of ssh keeps its bytes.
 //
 // Hot path: open /proc/PID/exe (the file itself, even if deleted or renamed since), fstat it,
-// look up (dev, ino, mtime, size) in the cache: one open and one stat per exec. A miss hashes
-// synchronously only files up to `syncMaxBytes` (16 MiB: ssh is 1 MiB and hashes in < 1 ms);
+// look up (dev, ino, mtime, size) in the cache: one open and one stat per exec (~25 µs). A miss
+// hashes synchronously only files up to `syncMaxBytes` (8 MiB: every tool on a Debian host fits,
+// python3.11 is 6.8 MiB, about 4 ms; ssh is 1.1 MiB, under 1 ms);
 // a larger file (node: 99 MiB) is hashed off the critical path, so an argv rule on the exec
 // never waits for it. The exec is then published with `identity: pending`, and the hash and
 // tool follow as a `process.identity` event that rules re-evaluate (fields.ts). Markers are
@@ -50,7 +51,17 @@ export interface ExecIdentityOptions {
    * file that has the sandbox path's name would invent an identity.
    */
   inSandbox?: (pid: number) => boolean;
+  /** search markers in files under the system directories too (default: only elsewhere) */
+  markersEverywhere?: boolean;
 }
+
+/**
+ * Where only the image's root can write (the host's own /usr for host-root sandboxes, read-only
+ * to the agent). A renamed copy the agent planted lives elsewhere (/tmp, /workspace, home), so
+ * markers are searched only there: a build's compilers (cc1 alone is 33 MiB) are not scanned.
+ * A root agent writing into an image's /usr/bin is still named by hash, not by markers.
+ */
+const SYSTEM_PREFIXES = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/', '/lib32/', '/libx32/'];
 
 const readAsync = promisify(read);
 const MAX_SHEBANG = 256;
@@ -69,7 +80,7 @@ export class ExecIdentity {
 
   constructor(catalog: ToolCatalog, o: ExecIdentityOptions = {}) {
     this.catalog = catalog;
-    this.#o = { syncMaxBytes: 16 << 20, markerMaxBytes: 64 << 20, cacheMax: 8192, chunkBytes: 256 << 10, inSandbox: inPraetorCgroup, ...o };
+    this.#o = { syncMaxBytes: 8 << 20, markerMaxBytes: 64 << 20, cacheMax: 8192, chunkBytes: 256 << 10, inSandbox: inPraetorCgroup, markersEverywhere: false, ...o };
   }
 
   /**
@@ -104,7 +115,7 @@ export class ExecIdentity {
     let fd: number | undefined;
     try { fd = openSync(`/proc/${pid}/exe`, 'r'); } catch { /* gone already: fall back below */ }
     let r: ExecIdentityResult;
-    if (fd !== undefined) r = this.#fromFd(fd, argv, 'exe');
+    if (fd !== undefined) r = this.#fromFd(fd, argv, 'exe', () => readLinkOr(`/proc/${pid}/exe`, path));
     else r = this.#fromPath(pid, ppid, path, argv);
     if (parentTool !== undefined) r.parentTool = parentTool;
     if (r.tool) this.#pidTool.set(pid, r.tool); else this.#pidTool.delete(pid);
@@ -123,7 +134,7 @@ export class ExecIdentity {
   get cacheSize(): number { return this.#cache.size; }
 
   /** Takes ownership of fd (closes it, now or when the deferred work ends). */
-  #fromFd(fd: number, argv: readonly string[], identity: 'exe' | 'path'): ExecIdentityResult {
+  #fromFd(fd: number, argv: readonly string[], identity: 'exe' | 'path', where: () => string): ExecIdentityResult {
     let keep = false;
     try {
       const st = fstatSync(fd, { bigint: true });
@@ -140,14 +151,14 @@ export class ExecIdentity {
         const buf = readAll(fd, size);
         const e = this.#entryFor(createHash('sha256').update(buf).digest('hex'));
         this.#remember(key, e);
-        return this.#result(e, argv, identity, e.tool === null ? this.#scanMarkers(key, e, buf) : undefined);
+        return this.#result(e, argv, identity, e.tool === null && this.#markersFor(where()) ? this.#scanMarkers(key, e, buf) : undefined);
       }
       // Too big to hash on the alert path: hash it from the same open file, off the path.
       let run = this.#inflight.get(key);
       if (!run) {
         this.stats.asyncHashes++;
         keep = true;
-        run = this.#hashLater(fd, size, key).finally(() => { closeSync(fd); this.#inflight.delete(key); });
+        run = this.#hashLater(fd, size, key, this.#markersFor(where())).finally(() => { closeSync(fd); this.#inflight.delete(key); });
         this.#inflight.set(key, run);
       }
       const later = run.then((e) => this.#late(e, argv));
@@ -176,13 +187,13 @@ export class ExecIdentity {
       if (fd !== undefined) {
         this.stats.fallbacks++;
         const interp = shebangInterpreter(fd);
-        if (interp === undefined) return this.#fromFd(fd, argv, 'path');
+        if (interp === undefined) return this.#fromFd(fd, argv, 'path', () => path);
         closeSync(fd);
         const ihost = interpreterPath(root, interp);
         let ifd: number | undefined;
         if (ihost) { try { ifd = openSync(ihost, 'r'); } catch { /* no interpreter */ } }
         if (ifd !== undefined) {
-          const r = this.#fromFd(ifd, argv, 'path');
+          const r = this.#fromFd(ifd, argv, 'path', () => interp);
           if (r.tool) r.toolBy = 'shebang';
           return r;
         }
@@ -234,9 +245,13 @@ export class ExecIdentity {
     this.#cache.set(key, e);
   }
 
-  async #hashLater(fd: number, size: number, key: string): Promise<Entry> {
+  #markersFor(location: string): boolean {
+    return this.#o.markersEverywhere || !SYSTEM_PREFIXES.some((p) => location.startsWith(p));
+  }
+
+  async #hashLater(fd: number, size: number, key: string, markers: boolean): Promise<Entry> {
     const h = createHash('sha256');
-    const scan = size <= this.#o.markerMaxBytes ? new MarkerScan(this.catalog) : undefined;
+    const scan = markers && size <= this.#o.markerMaxBytes ? new MarkerScan(this.catalog) : undefined;
     const buf = Buffer.alloc(Math.min(this.#o.chunkBytes, Math.max(1, size)));
     for (let off = 0; off < size;) {
       const { bytesRead } = await readAsync(fd, buf, 0, buf.length, off);
@@ -325,6 +340,10 @@ function inPraetorCgroup(pid: number): boolean {
 }
 
 const isElfBuf = (b: Buffer): boolean => b.length >= 4 && b.readUInt32BE(0) === 0x7f454c46;
+
+function readLinkOr(link: string, fallback: string): string {
+  try { return readlinkSync(link); } catch { return fallback; }
+}
 
 function cwdOf(pid: number): string {
   try { return readlinkSync(`/proc/${pid}/cwd`); } catch { return '/'; }
