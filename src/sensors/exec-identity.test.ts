@@ -203,3 +203,25 @@ test('files read through a sandbox root stay inside it: links, .., FIFOs', () =>
   assert.deepEqual(globInRoot(root, '/home/agent/.ssh/conf.d/*.conf'), ['/home/agent/.ssh/conf.d/a.conf', '/home/agent/.ssh/conf.d/b.conf']);
   assert.deepEqual(globInRoot(root, '/home/*/.ssh/conf.d/[ab].conf'), ['/home/agent/.ssh/conf.d/a.conf', '/home/agent/.ssh/conf.d/b.conf']);
 });
+
+test('the /proc scanner backend carries the same identity (relay): a renamed dash is tool=dash', async () => {
+  const { EventBus } = await import('../events/index.ts');
+  const { startKernelSensor } = await import('./kernel-sensor.ts');
+  const copy = `${dir}/procfs-copy`;
+  copyFileSync('/usr/bin/dash', copy);
+  chmodSync(copy, 0o755);
+  const pid = runCopy(copy);
+  await execd(pid, copy);
+  const bus = new EventBus();
+  const got: Record<string, unknown>[] = [];
+  bus.subscribe((e) => { if (e.kind === 'process.exec' && e.pid === pid) got.push(e); });
+  const sensor = await startKernelSensor({
+    bus, mode: 'procfs', procfsIntervalMs: 10, identity: id,
+    resolver: { sandboxForCgroupId: () => undefined, sandboxForPid: (p) => (p === pid ? 'sb-procfs' : undefined) },
+  });
+  try {
+    for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  } finally { await sensor.stop(); }
+  assert.equal(got.length, 1, 'the scanner saw the process once');
+  assert.deepEqual([got[0]!.tool, got[0]!.identity, got[0]!.sensor], ['dash', 'exe', 'procfs']);
+});
