@@ -8,8 +8,6 @@ import type { EventBus } from '../events/index.ts';
 import { nowNs } from '../util/ids.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, STRLEN } from './ebpf-script.ts';
-import type { ExecIdentity } from './exec-identity.ts';
-import { noteExit, publishExec } from './exec-identity-publish.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
 import { isSensitivePath, resolveOpenPath } from './sensitive-paths.ts';
 import type { SandboxResolver } from './sensor-types.ts';
@@ -28,8 +26,6 @@ export interface EbpfOptions {
   kernelFilter: boolean; praetorLevel: number; bpftrace?: string;
   /** bpftrace died after it was ready (not on stop) */
   onDied: (reason: string) => void;
-  /** hashes and names each exec'd executable (proc.tool); absent: execs carry no identity */
-  identity?: ExecIdentity;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -86,7 +82,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
-  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, o.identity); };
+  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r); };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -151,7 +147,7 @@ function sandboxOf(resolver: SandboxResolver, sb: bigint, pid: number, leaf?: bi
   return resolver.sandboxForCgroupId(sb) ?? (leaf !== undefined ? resolver.sandboxForCgroupId(leaf) : undefined) ?? resolver.sandboxForPid(pid);
 }
 
-function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, identity?: ExecIdentity): void {
+function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord): void {
   const sandboxId = sandboxOf(resolver, r.sandboxCgroupId, r.pid, r.type === 'exec' ? r.cgroupId : undefined);
   if (sandboxId === undefined) return;
   const ts = kernelToWall(r.ktimeNs);
@@ -164,14 +160,11 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
       // The socket inode comes from the kernel, so a reverse shell is seen even if it is gone by
       // now; its peer address needs /proc/<pid or parent>/net/tcp (same network namespace).
       const stdioPeers = peersForInodes(r.stdio.map((s) => ((s.mode & 0xf000) === 0xc000 ? s.ino : undefined)), [r.pid, r.ppid]);
-      // Identity right after the /proc reads above: /proc/PID/exe is the file itself only while
-      // the process lives (exec-identity.ts).
-      publishExec(bus, identity, { sandboxId, ts, pid: r.pid, ppid: r.ppid, uid: r.uid, path: r.filename,
+      bus.publish({ kind: 'process.exec', sandboxId, ts, pid: r.pid, ppid: r.ppid, uid: r.uid, path: r.filename,
         argv, comm: r.comm, parentComm: r.parentComm, stdio, stdioPeers, sensor: 'ebpf' });
       break;
     }
     case 'exit':
-      noteExit(identity, r.pid);
       bus.publish({ kind: 'process.exit', sandboxId, ts, pid: r.pid, comm: r.comm, exitCode: r.exitCode, signal: r.signal });
       break;
     case 'connect':

@@ -45,9 +45,8 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     ready = fallback();
   } else {
     const e = startEbpf({
-      bus: opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
+      bus: identity ? identifyingRelay(opts.bus, identity) : opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
-      ...(identity ? { identity } : {}),
       onDied: (reason) => {
         if (stopped) return;
         opts.bus.publish({ kind: 'sensor.failed', sandboxId: HOST_SANDBOX, sensor: 'ebpf', reason });
@@ -76,14 +75,24 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
 }
 
 /**
- * The /proc scanner publishes on a bus of its own; this relay adds the executable identity to
- * its execs on the way to the real bus (same fields as the eBPF backend, same ts).
+ * Each backend publishes on a bus of its own; this relay adds the executable identity to its
+ * execs on the way to the real bus, synchronously (the same turn of the event loop, the same
+ * ts), so /proc/PID/exe is opened right after the backend's own /proc reads. One relay for both
+ * backends keeps them from disagreeing about what `proc.tool` means.
  */
 function identifyingRelay(out: EventBus, identity: ExecIdentity): EventBus {
   const relay = new EventBus();
   relay.subscribe((e) => {
     const { id: _id, ...input } = e;
-    if (input.kind === 'process.exec') { const { kind: _k, ...exec } = input; publishExec(out, identity, exec); return; }
+    if (input.kind === 'process.exec') {
+      const { kind: _k, ...exec } = input;
+      // Never lose an exec to an identity failure: the rules still see it, without a tool.
+      try { publishExec(out, identity, exec); } catch (err) {
+        out.publish(input);
+        out.publish({ kind: 'sensor.degraded', sandboxId: input.sandboxId, sensor: 'exec-identity', reason: `identity of ${input.path} failed: ${errorMessage(err)}` });
+      }
+      return;
+    }
     if (input.kind === 'process.exit') noteExit(identity, input.pid);
     out.publish(input);
   });
