@@ -48,14 +48,16 @@ const dirname = (p: string): string => { const i = p.lastIndexOf('/'); return i 
 const ALL: readonly EventKind[] = EVENT_KINDS.filter((k) => k !== 'alert' && k !== 'containment');
 // process.identity repeats its exec's fields with the identity filled in (a big binary hashed
 // late, a tool found by markers), so a rule on proc.tool is evaluated again when it arrives;
-// rules that say `spawned_process` (evt.kind = process.exec) are not.
-const EXEC = ['process.exec', 'process.identity'] as const;
+// rules that say `spawned_process` (evt.kind = process.exec) are not. Typed as process.exec on
+// purpose: both kinds carry the same ExecFields (schema.ts), so every accessor written for the
+// exec reads the identity unchanged.
+const EXEC = ['process.exec', 'process.identity'] as readonly EventKind[] as readonly ['process.exec'];
 const PROC_NAMED = ['process.exec', 'process.identity', 'process.exit', 'net.connect', 'file.open', 'syscall.denied'] as const;
 const NET = ['net.connect', 'net.flow', 'net.attempt'] as const;
 const GATEWAY = ['net.flow', 'net.attempt', 'dns.query'] as const;
 
 /** A network-facing stdio entry: the sensor's `stdioPeers`, or a stdio string naming tcp/udp. */
-function stdioNet(e: EventOf<'process.exec' | 'process.identity'>): boolean {
+function stdioNet(e: EventOf<'process.exec'>): boolean {
   if (e.stdioPeers?.some((p) => p !== '')) return true;
   return e.stdio?.some((s) => /^(tcp|udp|inet)/.test(s)) ?? false;
 }
