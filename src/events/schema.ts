@@ -18,6 +18,29 @@ const Decision = z.enum(['allow', 'deny']).describe('what the gateway decided');
 export const Protocol = z.string().describe(
   'http, tls, ssh, stratum, jsonrpc, jsonrpc-tx, dns, udp, icmp, a tunnel name, or unknown');
 
+// What a process.exec says about the new image; process.identity repeats it when the
+// executable's identity arrives late (see src/sensors/exec-identity.ts).
+const ExecFields = {
+  ppid: z.number().int().optional(), uid: z.number().int().optional(),
+  path: z.string(), argv: z.array(z.string()), comm: z.string(),
+  parentComm: z.string().optional(),
+  stdio: z.array(z.string()).optional().describe('what fds 0-2 point at, e.g. socket:[1234]'),
+  stdioPeers: z.array(z.string()).optional().describe(
+    'per fd 0-2: remote ip:port when it is an inet socket, else "" (a reverse shell, not a socketpair)'),
+  sensor: z.enum(['ebpf', 'procfs']),
+  sha256: z.string().optional().describe('SHA-256 of the file the process runs (a #! script: its interpreter); absent when unknown'),
+  tool: z.string().nullable().optional().describe(
+    'known tool the executable is a copy of (ssh, socat, nc, python3 …), by content; null: checked, unknown; absent: not known yet'),
+  toolBy: z.enum(['hash', 'marker', 'busybox', 'shebang']).optional().describe('how tool was recognised'),
+  identity: z.enum(['exe', 'path', 'pending', 'unavailable']).optional().describe(
+    'where sha256 came from: exe (/proc/PID/exe), path (process gone, its path hashed: degraded), pending (process.identity follows), unavailable (no hash)'),
+  parentTool: z.string().optional().describe('tool of the parent process, when known'),
+  sshConfigOpts: z.array(z.string()).optional().describe(
+    'ssh: option keys in force from configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config), lower case; git: those of the ssh command in GIT_SSH_COMMAND/GIT_SSH, its own flags included'),
+  sshConfigFiles: z.array(z.string()).optional().describe('ssh: configuration files read, as the sandbox names them'),
+  sshConfigUnresolved: z.array(z.string()).optional().describe('ssh: configuration that could not be inspected, and why'),
+};
+
 const kinds = [
   Envelope.extend({
     kind: z.literal('sandbox.created'),
@@ -49,15 +72,12 @@ const kinds = [
     execId: z.string(), exitCode: z.number().int().nullable(), signal: z.string().nullable(),
     timedOut: z.boolean(), durationMs: z.number(),
   }),
+  Envelope.extend({ kind: z.literal('process.exec'), ...ExecFields }),
+  // A deferred identity (issue 13): the hash of a big binary, or a tool found by markers, after
+  // its exec was published. It repeats the exec's fields so rules on proc.tool re-evaluate.
   Envelope.extend({
-    kind: z.literal('process.exec'),
-    ppid: z.number().int().optional(), uid: z.number().int().optional(),
-    path: z.string(), argv: z.array(z.string()), comm: z.string(),
-    parentComm: z.string().optional(),
-    stdio: z.array(z.string()).optional().describe('what fds 0-2 point at, e.g. socket:[1234]'),
-    stdioPeers: z.array(z.string()).optional().describe(
-      'per fd 0-2: remote ip:port when it is an inet socket, else "" (a reverse shell, not a socketpair)'),
-    sensor: z.enum(['ebpf', 'procfs']),
+    kind: z.literal('process.identity'), ...ExecFields,
+    execId: z.string().describe('id of the process.exec event this completes'),
   }),
   Envelope.extend({
     kind: z.literal('process.exit'),

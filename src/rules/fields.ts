@@ -47,8 +47,13 @@ const dirname = (p: string): string => { const i = p.lastIndexOf('/'); return i 
 
 // Alerts and containment are the engine's own output; rules never match them (no feedback loop).
 const ALL: readonly EventKind[] = EVENT_KINDS.filter((k) => k !== 'alert' && k !== 'containment');
-const EXEC = ['process.exec'] as const;
-const PROC_NAMED = ['process.exec', 'process.exit', 'net.connect', 'file.open', 'syscall.denied'] as const;
+// process.identity repeats its exec's fields with the identity filled in (a big binary hashed
+// late, a tool found by markers), so a rule on proc.tool is evaluated again when it arrives;
+// rules that say `spawned_process` (evt.kind = process.exec) are not. Typed as process.exec on
+// purpose: both kinds carry the same ExecFields (schema.ts), so every accessor written for the
+// exec reads the identity unchanged.
+const EXEC = ['process.exec', 'process.identity'] as readonly EventKind[] as readonly ['process.exec'];
+const PROC_NAMED = ['process.exec', 'process.identity', 'process.exit', 'net.connect', 'file.open', 'syscall.denied'] as const;
 const NET = ['net.connect', 'net.flow', 'net.attempt'] as const;
 const GATEWAY = ['net.flow', 'net.attempt', 'dns.query'] as const;
 
@@ -116,6 +121,15 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.sensor': on('string', EXEC, 'ebpf or procfs', (e) => e.sensor),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
+  // executable identity (issue 13): what the file is, not what it is called
+  'proc.tool': on('string', EXEC, 'known tool the executable is a copy of, by content (ssh, socat, nc, python3, bash …); a #! script names its interpreter', (e) => e.tool ?? undefined),
+  'proc.sha256': on('string', EXEC, 'SHA-256 of the executable that runs (a script: its interpreter)', (e) => e.sha256),
+  'proc.ptool': on('string', EXEC, 'proc.tool of the parent process, when known', (e) => e.parentTool),
+  'proc.identity': on('string', EXEC, 'where proc.sha256 came from: exe, path (degraded), pending, unavailable', (e) => e.identity),
+  'proc.tool_by': on('string', EXEC, 'how proc.tool was recognised: hash, marker, busybox, shebang', (e) => e.toolBy),
+  'ssh.config_opts': on('strings', EXEC, 'option keys in force from ssh configuration files (-F, Include, ~/.ssh/config, /etc/ssh/ssh_config) for this destination, e.g. remoteforward; on a git exec, those of its GIT_SSH_COMMAND (flags included)', (e) => e.sshConfigOpts),
+  'ssh.config_files': on('strings', EXEC, 'ssh configuration files the client will read', (e) => e.sshConfigFiles),
+  'ssh.config_unresolved': on('strings', EXEC, 'ssh configuration that could not be inspected, and why', (e) => e.sshConfigUnresolved),
   'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).flags),
   'ssh.opts': on('strings', EXEC, '-o option keys (lower case) of an ssh argv, e.g. remoteforward', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).optionKeys),
 

@@ -1,5 +1,9 @@
 import { errorMessage } from '../errors.ts';
+import { EventBus } from '../events/index.ts';
 import { startEbpf } from './ebpf-sensor.ts';
+import { ExecIdentity } from './exec-identity.ts';
+import { noteExit, publishExec } from './exec-identity-publish.ts';
+import { loadToolCatalog } from './known-tools.ts';
 import { startProcfs } from './procfs-scanner.ts';
 import { HOST_SANDBOX, type KernelSensor, type KernelSensorOptions } from './sensor-types.ts';
 
@@ -17,9 +21,21 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     opts.bus.publish({ kind: 'sensor.degraded', sandboxId: HOST_SANDBOX, sensor: 'kernel', reason });
     opts.onDegraded?.(reason);
   };
+  // Executable identity (proc.tool): the host's tools are hashed while bpftrace starts. Without
+  // the catalog every exec still flows, without a tool, and the run says it is degraded.
+  let identity: ExecIdentity | undefined;
+  let learning: Promise<unknown> = Promise.resolve();
+  if (opts.identity !== false) {
+    try {
+      identity = opts.identity ?? new ExecIdentity(loadToolCatalog());
+      learning = identity.learnHostTools().catch((e: unknown) => degrade(`executable identity: cannot hash the host's tools (${errorMessage(e)}); proc.tool is known only by markers`));
+    } catch (e) {
+      degrade(`executable identity unavailable (${errorMessage(e)}); proc.tool and proc.sha256 are empty`);
+    }
+  }
   const fallback = (): Promise<void> => {
     mode = 'procfs';
-    const p = startProcfs({ bus: opts.bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
+    const p = startProcfs({ bus: identity ? identifyingRelay(opts.bus, identity) : opts.bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
     backend = p;
     return p.ready;
   };
@@ -29,7 +45,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     ready = fallback();
   } else {
     const e = startEbpf({
-      bus: opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
+      bus: identity ? identifyingRelay(opts.bus, identity) : opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
       onDied: (reason) => {
         if (stopped) return;
@@ -50,9 +66,35 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       ready = fallback();
     }
   }
+  await learning;
   return {
     get mode() { return mode; },
     ready,
     async stop() { stopped = true; await backend?.stop(); },
   };
+}
+
+/**
+ * Each backend publishes on a bus of its own; this relay adds the executable identity to its
+ * execs on the way to the real bus, synchronously (the same turn of the event loop, the same
+ * ts), so /proc/PID/exe is opened right after the backend's own /proc reads. One relay for both
+ * backends keeps them from disagreeing about what `proc.tool` means.
+ */
+function identifyingRelay(out: EventBus, identity: ExecIdentity): EventBus {
+  const relay = new EventBus();
+  relay.subscribe((e) => {
+    const { id: _id, ...input } = e;
+    if (input.kind === 'process.exec') {
+      const { kind: _k, ...exec } = input;
+      // Never lose an exec to an identity failure: the rules still see it, without a tool.
+      try { publishExec(out, identity, exec); } catch (err) {
+        out.publish(input);
+        out.publish({ kind: 'sensor.degraded', sandboxId: input.sandboxId, sensor: 'exec-identity', reason: `identity of ${input.path} failed: ${errorMessage(err)}` });
+      }
+      return;
+    }
+    if (input.kind === 'process.exit') noteExit(identity, input.pid);
+    out.publish(input);
+  });
+  return relay;
 }

@@ -1,4 +1,5 @@
 import type { EventBus } from '../events/index.ts';
+import type { ExecIdentity } from './exec-identity.ts';
 
 /** Maps kernel identities to sandboxes; the sandbox manager implements it. */
 export interface SandboxResolver {
@@ -32,6 +33,8 @@ export interface KernelSensorOptions {
   procfsIntervalMs?: number;
   /** bpftrace binary (default: /usr/bin/bpftrace, else from PATH) */
   bpftrace?: string;
+  /** executable identity for proc.tool (default: a new one from rules/known-tools.yaml); false: none */
+  identity?: ExecIdentity | false;
 }
 
 /** Events about the sensor itself concern every sandbox on the host. */
