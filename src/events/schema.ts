@@ -54,6 +54,18 @@ const kinds = [
     sensor: z.enum(['ebpf', 'procfs']),
   }),
   Envelope.extend({
+    kind: z.literal('process.stdio'),
+    ppid: z.number().int().optional(), path: z.string(), argv: z.array(z.string()), comm: z.string(),
+    parentComm: z.string().optional(),
+    inVia: z.enum(['direct', 'pipeline', 'supervisor', 'none']).describe(
+      'how fd 0 is fed from an outbound inet socket: direct (it is one), pipeline (through pipes/FIFOs/unix sockets/ptys to a process holding one on its own fd 0-2), supervisor (the holder uses fds >= 3, as a parent driving a child does), none'),
+    outVia: z.enum(['direct', 'pipeline', 'supervisor', 'none']).describe('the same for fds 1-2, following readers'),
+    sameHost: z.boolean().describe('fd 0 and fds 1-2 reach the same remote host (the loop of a reverse shell)'),
+    chain: z.array(z.string()).describe('the hops found, e.g. "fd0 < /tmp/f < openssl[42] (fd1) < 203.0.113.5:443"'),
+    peers: z.array(z.string()).describe('remote ip:port of the outbound sockets reached'),
+    sensor: z.literal('pipe-graph'),
+  }),
+  Envelope.extend({
     kind: z.literal('process.exit'),
     comm: z.string().optional(), exitCode: z.number().int().nullable(),
     signal: z.number().int().nullable(),

@@ -47,7 +47,10 @@ const dirname = (p: string): string => { const i = p.lastIndexOf('/'); return i 
 // Alerts and containment are the engine's own output; rules never match them (no feedback loop).
 const ALL: readonly EventKind[] = EVENT_KINDS.filter((k) => k !== 'alert' && k !== 'containment');
 const EXEC = ['process.exec'] as const;
-const PROC_NAMED = ['process.exec', 'process.exit', 'net.connect', 'file.open', 'syscall.denied'] as const;
+/** A process as the pipe graph found it wired: names and argv as on exec. */
+const STDIO = ['process.stdio'] as const;
+const EXEC_LIKE = ['process.exec', 'process.stdio'] as const;
+const PROC_NAMED = ['process.exec', 'process.exit', 'net.connect', 'file.open', 'syscall.denied', 'process.stdio'] as const;
 const NET = ['net.connect', 'net.flow', 'net.attempt'] as const;
 const GATEWAY = ['net.flow', 'net.attempt', 'dns.query'] as const;
 
@@ -82,20 +85,25 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
 
   // processes
   'proc.name': on('string', PROC_NAMED, 'comm of the process (kernel truncates to 15 chars)', (e) => e.comm),
-  'proc.exe': on('string', EXEC, 'path of the executed file', (e) => e.path),
-  'proc.exe_name': on('string', EXEC, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
-  'proc.exe_dir': on('string', EXEC, 'directory of proc.exe', (e) => dirname(e.path)),
-  'proc.argv0': on('string', EXEC, 'argv[0] as the process set it', (e) => e.argv[0] ?? ''),
-  'proc.cmdline': on('string', EXEC, 'argv joined by spaces', (e, c) => memo(c, 'cmdline', () => e.argv.join(' '))),
-  'proc.args': on('strings', EXEC, 'argv[1..] as a list (operators apply to any element)', (e, c) => memo(c, 'args', () => e.argv.slice(1))),
-  'proc.argc': on('number', EXEC, 'number of arguments after argv[0]', (e) => Math.max(0, e.argv.length - 1)),
-  'proc.pname': on('string', EXEC, 'comm of the parent', (e) => e.parentComm),
-  'proc.ppid': on('number', EXEC, 'parent pid', (e) => e.ppid),
+  'proc.exe': on('string', EXEC_LIKE, 'path of the executed file', (e) => e.path),
+  'proc.exe_name': on('string', EXEC_LIKE, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
+  'proc.exe_dir': on('string', EXEC_LIKE, 'directory of proc.exe', (e) => dirname(e.path)),
+  'proc.argv0': on('string', EXEC_LIKE, 'argv[0] as the process set it', (e) => e.argv[0] ?? ''),
+  'proc.cmdline': on('string', EXEC_LIKE, 'argv joined by spaces', (e, c) => memo(c, 'cmdline', () => e.argv.join(' '))),
+  'proc.args': on('strings', EXEC_LIKE, 'argv[1..] as a list (operators apply to any element)', (e, c) => memo(c, 'args', () => e.argv.slice(1))),
+  'proc.argc': on('number', EXEC_LIKE, 'number of arguments after argv[0]', (e) => Math.max(0, e.argv.length - 1)),
+  'proc.pname': on('string', EXEC_LIKE, 'comm of the parent', (e) => e.parentComm),
+  'proc.ppid': on('number', EXEC_LIKE, 'parent pid', (e) => e.ppid),
   'proc.uid': on('number', EXEC, 'uid', (e) => e.uid),
   'proc.stdio': on('strings', EXEC, 'what fds 0-2 point at, e.g. socket:[123], pipe:[9], /dev/pts/0', (e) => e.stdio),
   'proc.stdio_net': on('bool', EXEC, 'some fd 0-2 is an inet socket with a remote peer (not a socketpair)', (e) => stdioNet(e)),
   'proc.stdio_peers': on('strings', EXEC, 'remote ip:port of fds 0-2 that are inet sockets', (e) => e.stdioPeers),
   'proc.sensor': on('string', EXEC, 'ebpf or procfs', (e) => e.sensor),
+  'proc.stdio_in_via': on('string', STDIO, 'how fd 0 is fed from an outbound socket: direct, pipeline (relays on their stdio: nc, openssl, a FIFO loop), supervisor (a parent on fds >= 3), none', (e) => e.inVia),
+  'proc.stdio_out_via': on('string', STDIO, 'how fds 1-2 reach an outbound socket: direct, pipeline, supervisor, none', (e) => e.outVia),
+  'proc.stdio_same_host': on('bool', STDIO, 'fd 0 and fds 1-2 reach the same remote host: the loop of a reverse shell', (e) => e.sameHost),
+  'proc.stdio_chain': on('strings', STDIO, 'the pipe/FIFO/socket/pty hops from fds 0-2 to the outbound sockets', (e) => e.chain),
+  'proc.stdio_chain_peers': on('strings', STDIO, 'remote ip:port of the outbound sockets the stdio chain reaches', (e) => e.peers),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
   'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).flags),

@@ -1,5 +1,7 @@
 import { errorMessage } from '../errors.ts';
 import { startEbpf } from './ebpf-sensor.ts';
+import { startPipeGraphScanner } from './pipe-graph-scan.ts';
+import { TapBus } from './pipe-graph-tap.ts';
 import { startProcfs } from './procfs-scanner.ts';
 import { HOST_SANDBOX, type KernelSensor, type KernelSensorOptions } from './sensor-types.ts';
 
@@ -12,6 +14,10 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   let mode: 'ebpf' | 'procfs' = 'procfs';
   let stopped = false;
   let backend: { stop(): Promise<void> } | undefined;
+  // The backends' execs and connects also schedule the pipe-graph scan (reverse shells
+  // assembled from FIFOs and pipes); its own events go to the real bus.
+  const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver });
+  const bus = new TapBus(opts.bus, (e) => graph.observe(e));
 
   const degrade = (reason: string): void => {
     opts.bus.publish({ kind: 'sensor.degraded', sandboxId: HOST_SANDBOX, sensor: 'kernel', reason });
@@ -19,7 +25,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   };
   const fallback = (): Promise<void> => {
     mode = 'procfs';
-    const p = startProcfs({ bus: opts.bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
+    const p = startProcfs({ bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
     backend = p;
     return p.ready;
   };
@@ -29,7 +35,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     ready = fallback();
   } else {
     const e = startEbpf({
-      bus: opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
+      bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
       onDied: (reason) => {
         if (stopped) return;
@@ -45,7 +51,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       ready = Promise.resolve();
     } catch (err) {
       await e.stop();
-      if (want === 'ebpf') throw err;
+      if (want === 'ebpf') { graph.stop(); throw err; }
       degrade(`eBPF unavailable (${errorMessage(err)}); polling /proc instead, short-lived processes and refused connects may be missed`);
       ready = fallback();
     }
@@ -53,6 +59,6 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   return {
     get mode() { return mode; },
     ready,
-    async stop() { stopped = true; await backend?.stop(); },
+    async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };
 }
