@@ -16,7 +16,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   let backend: { stop(): Promise<void> } | undefined;
   // The backends' execs and connects also schedule the pipe-graph scan (reverse shells
   // assembled from FIFOs and pipes); its own events go to the real bus.
-  const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver });
+  const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver, onDegraded: (r) => opts.onDegraded?.(`pipe graph: ${r}`) });
   const bus = new TapBus(opts.bus, (e) => graph.observe(e));
 
   const degrade = (reason: string): void => {

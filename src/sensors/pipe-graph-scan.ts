@@ -16,7 +16,7 @@ import { HOST_SANDBOX, type SandboxResolver } from './sensor-types.ts';
 // Triggers: an outbound connect (the relay just dialled out), and an exec whose stdio is a
 // pipe, FIFO, socket or pty in a sandbox that has dialled out before (the shell joined an
 // existing relay). A pipeline assembles asynchronously — `sh -i <f` blocks in open() until
-// the relay opens the FIFO, the relay dials after its exec — so each trigger scans at +30 ms,
+// the relay opens the FIFO, the relay dials after its exec — so each trigger scans at once, +30 ms,
 // +250 ms, +1 s and +3 s.
 //
 // Races that remain (documented, not hidden):
@@ -33,7 +33,7 @@ import { HOST_SANDBOX, type SandboxResolver } from './sensor-types.ts';
 //   /dev/pts could collide with a host pty of the same number (Praetor's runtimes mount their
 //   own devpts).
 
-const DELAYS_MS = [30, 250, 1000, 3000];
+const DELAYS_MS = [0, 30, 250, 1000, 3000];
 /** a sandbox not heard of this long is forgotten (the tap does not see sandbox.destroyed) */
 const FORGET_MS = 10 * 60_000;
 /** at most one scan per sandbox this often, however many execs a build fires */
@@ -60,7 +60,7 @@ export interface PipeGraphScanner {
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.|0\.0\.0\.0$|::$)/;
 
-export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResolver }): PipeGraphScanner {
+export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResolver; onDegraded?: (reason: string) => void }): PipeGraphScanner {
   const sbs = new Map<string, SbState>();
   const root = unifiedRoot();
   let stopped = false;
@@ -69,6 +69,7 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     if (degraded.has(reason)) return;
     degraded.add(reason);
     o.bus.publish({ kind: 'sensor.degraded', sandboxId: HOST_SANDBOX, sensor: 'pipe-graph', reason });
+    o.onDegraded?.(reason);
   };
   try { readdirSync('/proc/self/fd'); } catch (e) { degrade(`cannot read /proc/<pid>/fd (${errorMessage(e)}): stdio chains through pipes are not resolved`); }
 
@@ -137,7 +138,8 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     // Unix socket peers cost a process spawn: only when a unix socket sits on someone's stdio.
     let unixPeer = new Map<number, number>();
     if (procs.some((p) => p.fds.some((r) => r.kind === 'unix' && r.fd <= 2))) {
-      try { unixPeer = await readUnixPeers(netPid); } catch (e) { degrade(errorMessage(e)); }
+      // A sandbox that ended meanwhile takes its namespace along: that is not a degradation.
+      try { unixPeer = await readUnixPeers(netPid); } catch (e) { if (readStartTime(netPid) !== undefined) degrade(errorMessage(e)); }
     }
     const g = new PipeGraph(procs, { outbound, unixPeer });
     const published: PraetorEvent[] = [];
