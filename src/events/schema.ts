@@ -115,6 +115,21 @@ const kinds = [
     saturatedMs: z.number().describe('how long CPU has stayed at ≥ 80 % of its quota, judged over the last second'),
   }),
   Envelope.extend({
+    kind: z.literal('process.cpu'),
+    ppid: z.number().int(), comm: z.string(), path: z.string().describe('exe of the process'),
+    cpuPct: z.number().describe('percent of one CPU over the last second (utime + stime of all its threads)'),
+    cpuLimitPct: z.number().nullable().describe("the sandbox's quota as percent of one CPU"),
+    saturatedMs: z.number().describe('how long this process has held >= 80 % of min(quota, one CPU)'),
+    threads: z.number().int(),
+    topTid: z.number().int().optional(), topThreadComm: z.string().optional(),
+    topThreadPct: z.number().optional().describe('percent of one CPU used by its busiest thread'),
+    netConns: z.number().int().describe('established outbound inet connections held by it, its ancestors or descendants'),
+    netPeers: z.array(z.string()).describe('their remote ip:port'),
+    netConnAgeMs: z.number().describe('how long the oldest of them has been held, as observed'),
+    netBytesPerSec: z.number().describe("the sandbox's non-loopback bytes per second over min(that age, 120 s)"),
+    netActiveSecs: z.number().int().describe('seconds in that window with non-loopback traffic (a periodic exchange shows in several)'),
+  }),
+  Envelope.extend({
     kind: z.literal('gpu.sample'),
     gpu: z.number().int(), utilPct: z.number(), memBytes: z.number(), powerW: z.number().nullable(),
     processes: z.array(z.object({

@@ -50,7 +50,9 @@ const EXEC = ['process.exec'] as const;
 /** A process as the pipe graph found it wired: names and argv as on exec. */
 const STDIO = ['process.stdio'] as const;
 const EXEC_LIKE = ['process.exec', 'process.stdio'] as const;
-const PROC_NAMED = ['process.exec', 'process.exit', 'net.connect', 'file.open', 'syscall.denied', 'process.stdio'] as const;
+/** Events that name the process's executable. */
+const WITH_EXE = ['process.exec', 'process.stdio', 'process.cpu'] as const;
+const PROC_NAMED = ['process.exec', 'process.exit', 'net.connect', 'file.open', 'syscall.denied', 'process.stdio', 'process.cpu'] as const;
 const NET = ['net.connect', 'net.flow', 'net.attempt'] as const;
 const GATEWAY = ['net.flow', 'net.attempt', 'dns.query'] as const;
 
@@ -85,9 +87,9 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
 
   // processes
   'proc.name': on('string', PROC_NAMED, 'comm of the process (kernel truncates to 15 chars)', (e) => e.comm),
-  'proc.exe': on('string', EXEC_LIKE, 'path of the executed file', (e) => e.path),
-  'proc.exe_name': on('string', EXEC_LIKE, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
-  'proc.exe_dir': on('string', EXEC_LIKE, 'directory of proc.exe', (e) => dirname(e.path)),
+  'proc.exe': on('string', WITH_EXE, 'path of the executed file', (e) => e.path),
+  'proc.exe_name': on('string', WITH_EXE, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
+  'proc.exe_dir': on('string', WITH_EXE, 'directory of proc.exe', (e) => dirname(e.path)),
   'proc.argv0': on('string', EXEC_LIKE, 'argv[0] as the process set it', (e) => e.argv[0] ?? ''),
   'proc.cmdline': on('string', EXEC_LIKE, 'argv joined by spaces', (e, c) => memo(c, 'cmdline', () => e.argv.join(' '))),
   'proc.args': on('strings', EXEC_LIKE, 'argv[1..] as a list (operators apply to any element)', (e, c) => memo(c, 'args', () => e.argv.slice(1))),
@@ -104,6 +106,17 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.stdio_same_host': on('bool', STDIO, 'fd 0 and fds 1-2 reach the same remote host: the loop of a reverse shell', (e) => e.sameHost),
   'proc.stdio_chain': on('strings', STDIO, 'the pipe/FIFO/socket/pty hops from fds 0-2 to the outbound sockets', (e) => e.chain),
   'proc.stdio_chain_peers': on('strings', STDIO, 'remote ip:port of the outbound sockets the stdio chain reaches', (e) => e.peers),
+  // per-process CPU and the connections its tree keeps (process.cpu, from the cgroup sampler)
+  'proc.cpu_pct': on('number', ['process.cpu'], 'percent of one CPU the process used over the last second', (e) => e.cpuPct),
+  'proc.cpu_quota_pct': on('number', ['process.cpu'], 'process CPU as percent of min(quota, one CPU)', (e) => (100 * e.cpuPct) / Math.min(e.cpuLimitPct ?? 100, 100)),
+  'proc.cpu_saturated_ms': on('number', ['process.cpu'], 'how long the process has held >= 80 % of min(quota, one CPU)', (e) => e.saturatedMs),
+  'proc.threads': on('number', ['process.cpu'], 'threads of the process', (e) => e.threads),
+  'proc.top_thread': on('string', ['process.cpu'], 'name of its busiest thread', (e) => e.topThreadComm),
+  'proc.net_conns': on('number', ['process.cpu'], 'established outbound connections held by the process, its ancestors or descendants', (e) => e.netConns),
+  'proc.net_peers': on('strings', ['process.cpu'], 'their remote ip:port', (e) => e.netPeers),
+  'proc.net_conn_age_ms': on('number', ['process.cpu'], 'how long the oldest of them has been held', (e) => e.netConnAgeMs),
+  'proc.net_bytes_per_s': on('number', ['process.cpu'], "the sandbox's non-loopback bytes per second while that connection was held (up to 120 s)", (e) => e.netBytesPerSec),
+  'proc.net_active_s': on('number', ['process.cpu'], 'seconds of that window with non-loopback traffic (periodic exchanges show in several)', (e) => e.netActiveSecs),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
   'ssh.flags': on('strings', EXEC, 'single-letter options before the destination of an ssh argv, e.g. -R, -N', (e, c) => memo(c, 'ssh', () => parseSshArgv(e.argv)).flags),

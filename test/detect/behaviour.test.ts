@@ -3,11 +3,26 @@
 // so that no command line names it: scripts split across files, renamed copies of the tools.
 // Each benign case is the look-alike the matching rule must not fire on.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { assertClean, assertContained, openHarness, type Harness } from './harness.ts';
 
 const SINK = '203.0.113.50';
+// T of the mining rule, tuned through its macros as a user would (shipped: 10 s), so a case
+// runs in seconds. The benign cases run under the same small T, which makes them harder.
+const TUNING_DIR = mkdtempSync('/tmp/pt-test-behaviour-');
+const TUNING = `${TUNING_DIR}/tuning.yaml`;
+writeFileSync(TUNING, `
+- macro: mining_cpu_held
+  condition: proc.cpu_saturated_ms >= 3000
+  override: { condition: replace }
+- macro: mining_connection_held
+  condition: proc.net_conn_age_ms >= 3000
+  override: { condition: replace }
+`);
 const POLICY = `
+rules:
+  files: ["${TUNING}"]
 network:
   allow:
     - { cidr: "${SINK}/32", ports: [4444, 9001, 8443, 8444] }
@@ -17,7 +32,7 @@ network:
 
 let h: Harness;
 before(async () => { h = await openHarness(POLICY, { servers: ['web', 'dns', 'sink', 'internal', 'tls'] }); });
-after(async () => { await h?.close(); });
+after(async () => { try { await h?.close(); } finally { rmSync(TUNING_DIR, { recursive: true, force: true }); } });
 
 const SHELL_ANSWER = 'PRAETOR-SHELL-42';
 
@@ -102,4 +117,59 @@ cat out.txt
   const c = await h.run('benign-pipes', ['sh', 'job.sh'], { files: { 'job.sh': job }, flags: ['--timeout', '30'] });
   assertClean(c);
   assert.match(c.r.stdout, /got req3/);
+});
+
+// ---------------------------------------------------------------- mining by behaviour
+
+// --cpus 0.1: "saturated" is >= 80 % of min(quota, one CPU), and on this shared 2-core host a
+// process often gets a third of a CPU at most; a small quota it can always fill keeps the
+// cases about the rule, not about the host's load.
+const CPUS = ['--cpus', '0.1'];
+
+/** An HTTP keep-alive exchange every second on one connection, from a thread. */
+const KEEPALIVE = `import socket, threading, time
+s = socket.create_connection(("web.example.test", 80))
+def keepalive():
+    while True:
+        s.sendall(b"GET /?ping HTTP/1.1\\r\\nHost: web.example.test\\r\\n\\r\\n")
+        s.recv(65536)
+        time.sleep(1)
+threading.Thread(target=keepalive, daemon=True).start()
+`;
+
+test('python3 hashing loop at full CPU beside a keep-alive connection: killed, named by process', async () => {
+  const miner = `${KEEPALIVE}
+import hashlib
+n, end = 0, time.time() + 40
+while time.time() < end:
+    hashlib.sha256(n.to_bytes(8, "little")).digest()
+    n += 1
+print("hashed", n)
+`;
+  const c = await h.run('cpu-keepalive', ['python3', 'work.py'], { files: { 'work.py': miner }, flags: [...CPUS, '--timeout', '60'], timeoutMs: 90_000 });
+  const a = assertContained(c, 'Process at full CPU beside a quiet long-lived connection');
+  const ev = c.rep.events.find((e) => (a.evidence as string[]).includes(e.id));
+  assert.equal(ev?.kind, 'process.cpu');
+  assert.equal(ev?.comm, 'python3', 'the alert names the hashing process');
+  assert.ok((ev?.netPeers as string[]).includes('203.0.113.10:80'), JSON.stringify(ev));
+  assert.ok(c.rep.containment.some((x) => x.action === 'kill-tree' && x.ok), JSON.stringify(c.rep.containment));
+  assert.ok(!c.r.stdout.includes('hashed'), 'killed before its 40 s of hashing ended');
+});
+
+test('benign: a long CPU-bound loop with no connection', async () => {
+  const work = 'import time\nn, end = 0, time.time() + 9\nwhile time.time() < end:\n    n = (n * 6364136223846793005 + 1) % (1 << 64)\nprint("done")\n';
+  const c = await h.run('cpu-no-conn', ['python3', 'work.py'], { files: { 'work.py': work }, flags: [...CPUS, '--timeout', '40'] });
+  assertClean(c);
+  assert.ok(c.rep.events.some((e) => e.kind === 'process.cpu' && e.comm === 'python3' && (e.saturatedMs as number) >= 3000),
+    'the loop was seen saturated for longer than T (so the rule was really evaluated)');
+});
+
+test('benign: a websocket-style long connection with no CPU', async () => {
+  const idle = `${KEEPALIVE}
+time.sleep(9)
+print("done")
+`;
+  const c = await h.run('conn-no-cpu', ['python3', 'idle.py'], { files: { 'idle.py': idle }, flags: [...CPUS, '--timeout', '40'] });
+  assertClean(c);
+  assert.match(c.r.stdout, /done/);
 });
