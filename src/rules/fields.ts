@@ -125,6 +125,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   // network: kernel connects and gateway verdicts
   'fd.sip': on('string', NET, 'destination ip', (e) => e.dstIp),
   'fd.sport': on('number', NET, 'destination port', (e) => e.dstPort),
+  'fd.dst': on('string', NET, 'destination ip:port (one value per service, for distinct counts across hosts and ports)', (e) => (e.dstPort === undefined ? e.dstIp : `${e.dstIp}:${e.dstPort}`)),
   'fd.family': on('string', ['net.connect'], 'inet, inet6, unix, other', (e) => e.family),
   'net.protocol': on('string', ['net.flow', 'net.attempt'], 'protocol the gateway recognised (http, tls, ssh, stratum, jsonrpc-tx, chisel …)', (e) => e.protocol),
   'net.decision': on('string', GATEWAY, 'gateway decision: allow or deny', (e) => e.decision),

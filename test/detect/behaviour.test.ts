@@ -173,3 +173,47 @@ print("done")
   assertClean(c);
   assert.match(c.r.stdout, /done/);
 });
+
+// ---------------------------------------------------------------- long-horizon sweeps
+
+test('port sweep slowed to one port a second (below the 10 s rule): isolated', async () => {
+  const sweep = `import socket, time
+for port in range(1, 41):
+    s = socket.socket()
+    s.settimeout(0.3)
+    try:
+        s.connect(("10.99.0.10", port))
+    except Exception:
+        pass
+    finally:
+        s.close()
+    time.sleep(1)
+print("swept")
+`;
+  const c = await h.run('slow-sweep', ['python3', 'sweep.py'], { files: { 'sweep.py': sweep }, flags: ['--timeout', '60'], timeoutMs: 90_000 });
+  assertContained(c, 'Slow internal port sweep');
+  assert.ok(!c.rep.alerts.some((a) => a.rule === 'Internal port sweep'), 'the 10 s rule alone would have missed it');
+  assert.ok(c.rep.containment.some((x) => x.action === 'isolate' && x.ok), JSON.stringify(c.rep.containment));
+  assert.ok(!c.r.stdout.includes('swept'), 'stopped before the sweep finished');
+});
+
+test('benign: a local load test, 400 requests on two loopback ports', async () => {
+  const load = `import http.server, socketserver, threading, urllib.request
+class Q(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+servers = []
+for _ in range(2):
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Q)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    servers.append(srv)
+ok = 0
+for i in range(400):
+    port = servers[i % 2].server_address[1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        ok += r.status == 200
+print("ok", ok)
+`;
+  const c = await h.run('load-test', ['python3', 'load.py'], { files: { 'load.py': load }, flags: ['--timeout', '60'], timeoutMs: 90_000 });
+  assertClean(c);
+  assert.match(c.r.stdout, /ok 400/);
+});
