@@ -37,7 +37,7 @@ const DELAYS_MS = [0, 30, 250, 1000, 3000];
 /** a sandbox not heard of this long is forgotten (the tap does not see sandbox.destroyed) */
 const FORGET_MS = 10 * 60_000;
 /** at most one scan per sandbox this often, however many execs a build fires */
-const MIN_GAP_MS = 20;
+const MIN_GAP_MS = 50;
 const MAX_PROCS = 512;
 
 interface SbState {
@@ -105,8 +105,9 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     const now = performance.now();
     for (const d of DELAYS_MS) {
       const at = now + d;
-      // Coalesce: a scan already due within a quarter of this delay serves this trigger too.
-      if (!s.due.some((x) => Math.abs(x - at) <= d / 4)) s.due.push(at);
+      // Coalesce: a scan already due within a quarter of this delay (or the minimum gap)
+      // serves this trigger too, so a burst of connects (a package install) costs a few scans.
+      if (!s.due.some((x) => Math.abs(x - at) <= Math.max(d / 4, MIN_GAP_MS))) s.due.push(at);
     }
     s.due.sort((a, b) => a - b);
     arm(id, s);
