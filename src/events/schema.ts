@@ -126,8 +126,9 @@ const kinds = [
     netConns: z.number().int().describe('established outbound inet connections held by it, its ancestors or descendants'),
     netPeers: z.array(z.string()).describe('their remote ip:port'),
     netConnAgeMs: z.number().describe('how long the oldest of them has been held, as observed'),
-    netBytesPerSec: z.number().describe("the sandbox's non-loopback bytes per second over min(that age, 120 s)"),
-    netActiveSecs: z.number().int().describe('seconds in that window with non-loopback traffic (a periodic exchange shows in several)'),
+    netBytesPerSec: z.number().describe('bytes per second of the most periodic of those connections while the process was saturated (up to 120 s)'),
+    netActiveSecs: z.number().int().describe('seconds in that window with traffic (a periodic exchange shows in several)'),
+    netPerSocket: z.boolean().describe("the two figures above are the connection's own (tcp_info via ss), else the sandbox namespace's non-loopback counters"),
   }),
   Envelope.extend({
     kind: z.literal('gpu.sample'),

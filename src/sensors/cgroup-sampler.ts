@@ -46,6 +46,7 @@ export class CgroupSampler {
   readonly #procs: ProcessCpuTracker | undefined;
   #procsAt = 0;
   #procsDegraded = false;
+  #sockDegraded = false;
 
   constructor(bus: EventBus, sb: SampledSandbox, intervalMs = 250) {
     this.#bus = bus;
@@ -111,9 +112,14 @@ export class CgroupSampler {
         cpuLimitPct: limitPct, saturatedMs: r.saturatedMs, threads: r.threads,
         ...(r.topThread ? { topTid: r.topThread.tid, topThreadComm: r.topThread.comm, topThreadPct: r.topThread.cpuPct } : {}),
         netConns: r.netConns, netPeers: r.netPeers, netConnAgeMs: r.netConnAgeMs, netBytesPerSec: r.netBytesPerSec, netActiveSecs: r.netActiveSecs,
+        netPerSocket: r.netPerSocket,
       });
     }
     // Say so once if /proc hides the sandbox's processes (hidepid, another pid namespace).
+    if (this.#procs!.socketBytesUnavailable && !this.#sockDegraded) {
+      this.#sockDegraded = true;
+      this.#bus.publish({ kind: 'sensor.degraded', sandboxId, sensor: 'process-cpu', reason: `${this.#procs!.socketBytesUnavailable}: connection volume falls back to the namespace's interface counters` });
+    }
     if (this.#procs!.unreadable && !this.#procsDegraded) {
       this.#procsDegraded = true;
       this.#bus.publish({ kind: 'sensor.degraded', sandboxId, sensor: 'process-cpu', reason: 'cannot read /proc/<pid>/stat of the sandbox\'s processes: per-process CPU and the mining-behaviour rule are blind' });

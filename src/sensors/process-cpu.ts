@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { readSocketBytes } from './process-cpu-sockets.ts';
 import { readLink, readTcpTable } from './proc-util.ts';
 
 // CPU per process and per thread (utime + stime deltas from /proc/PID/stat and
@@ -18,11 +19,17 @@ import { readLink, readTcpTable } from './proc-util.ts';
 // - for saturated processes only: /proc/PID/fd of the process, its ancestors and descendants
 //   (socket inodes), /proc/PID/net/tcp{,6} (which are established to a non-loopback peer), and
 //   /proc/PID/net/dev (the sandbox namespace's non-loopback bytes, per sample).
-// Limits, honestly: bytes are the sandbox's external traffic, not the one connection's (per-
-// socket byte counts need sock_diag's tcp_info, `ss -ti`; not used), so a miner that also runs
-// a bulk transfer looks high-volume; a connection is aged from when its process was first seen
-// saturated; a miner split into two sibling processes (one hashes, the other holds the
-// connection, neither the other's ancestor) is not linked.
+// - bytes per connection from sock_diag's tcp_info (`ss -ti`, process-cpu-sockets.ts), asked
+//   asynchronously once a second while a saturated process's tree holds a connection; where
+//   that fails, the namespace's non-loopback interface counters (/proc/PID/net/dev) instead.
+// Traffic is judged only over the time the process has been saturated (and the connection
+// held): a package manager whose pool connection downloads between builds is idle while its
+// build child pins the CPU; a pool keeps talking while the hashing runs.
+// Limits, honestly: a connection is aged from when its process was first seen saturated;
+// per-socket figures lag one sample (the query is asynchronous); with the namespace fallback
+// a miner that also runs a bulk transfer looks high-volume; a miner split into two sibling
+// processes (one hashes, the other holds the connection, neither the other's ancestor) is not
+// linked.
 
 export interface ProcessCpuReport {
   pid: number; ppid: number; comm: string; path: string;
@@ -41,6 +48,8 @@ export interface ProcessCpuReport {
   netBytesPerSec: number;
   /** samples (≈ seconds) with non-loopback traffic in that window */
   netActiveSecs: number;
+  /** the two figures above are the connection's own (tcp_info), not the namespace's */
+  netPerSocket: boolean;
 }
 
 interface Stat { ppid: number; comm: string; ticks: number; start: string; threads: number }
@@ -114,8 +123,13 @@ export class ProcessCpuTracker {
   /** per saturated process (pid:start): socket inode → first seen */
   readonly #conns = new Map<string, Map<number, number>>();
   readonly #net: Array<{ at: number; bytes: number }> = [];
+  /** per socket inode: (time, bytes sent + received) from tcp_info, oldest first */
+  readonly #sock = new Map<number, Array<{ at: number; bytes: number }>>();
+  #sockInFlight = false;
   /** true once a sample found pids but could read none of their stat files */
   unreadable = false;
+  /** why per-socket byte counts are unavailable, once a query failed in a live sandbox */
+  socketBytesUnavailable: string | undefined;
 
   /** `cpuLimit`: the sandbox's quota in CPUs, null for none. */
   constructor(o: { pids: () => number[]; cpuLimit: number | null }) {
@@ -167,14 +181,16 @@ export class ProcessCpuTracker {
       if (since === undefined) continue; // busy, not saturated: thread figures kept for next time
       if (reports.length >= MAX_REPORTS) continue;
       const conn = this.#connections(h.key, h.pid, stats, h.pid, now);
-      const win = Math.min(conn.ageMs, NET_WINDOW_MS);
-      const net = this.#netOver(win, now);
+      const win = Math.min(conn.ageMs, now - since, NET_WINDOW_MS);
+      const perSock = this.#bestSocket(conn.inodes, win, now);
+      const net = perSock ?? this.#netOver(win, now);
+      if (conn.inodes.length > 0) this.#refreshSockets(h.pid);
       reports.push({
         pid: h.pid, ppid: h.st.ppid, comm: h.st.comm, path: readLink(`/proc/${h.pid}/exe`) ?? '',
         cpuPct: Math.round(h.share * 1000) / 10, saturatedMs: Math.round(now - since), threads: h.st.threads,
         ...(top ? { topThread: top } : {}),
         netConns: conn.peers.length, netPeers: conn.peers, netConnAgeMs: Math.round(conn.ageMs),
-        netBytesPerSec: Math.round(net.rate), netActiveSecs: net.active,
+        netBytesPerSec: Math.round(net.rate), netActiveSecs: net.active, netPerSocket: perSock !== undefined,
       });
     }
     this.#prevThreads = threads;
@@ -199,7 +215,7 @@ export class ProcessCpuTracker {
   }
 
   /** Outbound established sockets of the process, its ancestors and its descendants. */
-  #connections(key: string, pid: number, stats: ReadonlyMap<number, Stat>, netPid: number, now: number): { peers: string[]; ageMs: number } {
+  #connections(key: string, pid: number, stats: ReadonlyMap<number, Stat>, netPid: number, now: number): { peers: string[]; ageMs: number; inodes: number[] } {
     const tree = new Set<number>([pid]);
     for (let p = stats.get(pid)?.ppid; p !== undefined && stats.has(p) && !tree.has(p); p = stats.get(p)?.ppid) tree.add(p);
     const children = new Map<number, number[]>();
@@ -229,7 +245,41 @@ export class ProcessCpuTracker {
     this.#conns.set(key, live);
     let oldest = now;
     for (const t of live.values()) oldest = Math.min(oldest, t);
-    return { peers, ageMs: now - oldest };
+    return { peers, ageMs: now - oldest, inodes: [...live.keys()] };
+  }
+
+  /** Asks tcp_info for the namespace's sockets; the answer lands in #sock for the next sample. */
+  #refreshSockets(netPid: number): void {
+    if (this.#sockInFlight) return;
+    this.#sockInFlight = true;
+    readSocketBytes(netPid).then((m) => {
+      const at = performance.now();
+      for (const [ino, bytes] of m) {
+        const h = this.#sock.get(ino) ?? [];
+        h.push({ at, bytes });
+        while (h.length > 2 && at - h[1]!.at > NET_WINDOW_MS) h.shift();
+        this.#sock.set(ino, h);
+      }
+      for (const ino of this.#sock.keys()) if (!m.has(ino)) this.#sock.delete(ino);
+    }, (e: Error) => {
+      // A sandbox that ended meanwhile takes its namespace along: not a degradation.
+      if (readLink(`/proc/${netPid}/ns/net`) !== undefined) this.socketBytesUnavailable = e.message;
+    }).finally(() => { this.#sockInFlight = false; });
+  }
+
+  /** The most periodic of the tree's connections over the window, from tcp_info; undefined without data. */
+  #bestSocket(inodes: readonly number[], winMs: number, now: number): { rate: number; active: number } | undefined {
+    let best: { rate: number; active: number } | undefined;
+    for (const ino of inodes) {
+      const pts = (this.#sock.get(ino) ?? []).filter((p) => p.at >= now - winMs - 1);
+      if (pts.length < 2) continue;
+      let active = 0;
+      for (let i = 1; i < pts.length; i++) if (pts[i]!.bytes > pts[i - 1]!.bytes) active++;
+      const span = (pts[pts.length - 1]!.at - pts[0]!.at) / 1000;
+      const rate = span > 0 ? (pts[pts.length - 1]!.bytes - pts[0]!.bytes) / span : 0;
+      if (!best || active > best.active || (active === best.active && rate < best.rate)) best = { rate, active };
+    }
+    return best;
   }
 
   #netOver(winMs: number, now: number): { rate: number; active: number } {

@@ -184,6 +184,7 @@ print("hashed", n)
   assert.equal(ev?.kind, 'process.cpu');
   assert.equal(ev?.comm, 'python3', 'the alert names the hashing process');
   assert.ok((ev?.netPeers as string[]).includes('203.0.113.10:80'), JSON.stringify(ev));
+  assert.equal(ev?.netPerSocket, true, `the volume is the connection's own (tcp_info): ${JSON.stringify(ev)}`);
   assert.ok(c.rep.containment.some((x) => x.action === 'kill-tree' && x.ok), JSON.stringify(c.rep.containment));
   assert.ok(!c.r.stdout.includes('hashed'), 'killed before its 40 s of hashing ended');
 });
@@ -194,6 +195,26 @@ test('benign: a long CPU-bound loop with no connection', async () => {
   assertClean(c);
   assert.ok(c.rep.events.some((e) => e.kind === 'process.cpu' && e.comm === 'python3' && (e.saturatedMs as number) >= 3000),
     'the loop was seen saturated for longer than T (so the rule was really evaluated)');
+});
+
+test('benign: a package-manager-like parent downloads, then its build child pins the CPU', async () => {
+  // The parent keeps its pool connection open (as pip and npm do) but is idle while the child
+  // builds: traffic is judged over the saturated time only, so this is not a pool.
+  const pm = `import socket, subprocess, sys
+s = socket.create_connection(("web.example.test", 80))
+def get(path):
+    s.sendall(f"GET {path} HTTP/1.1\\r\\nHost: web.example.test\\r\\n\\r\\n".encode()); s.recv(65536)
+get("/simple/pkg-a/")
+get("/simple/pkg-b/")
+subprocess.run([sys.executable, "-c", "import time\\nend = time.time() + 8\\nwhile time.time() < end: pass"], check=True)
+get("/simple/pkg-c/")
+print("installed")
+`;
+  const c = await h.run('pm-build', ['python3', 'pm.py'], { files: { 'pm.py': pm }, flags: [...CPUS, '--timeout', '40'] });
+  assertClean(c);
+  assert.match(c.r.stdout, /installed/);
+  assert.ok(c.rep.events.some((e) => e.kind === 'process.cpu' && (e.netConns as number) > 0 && (e.saturatedMs as number) >= 3000),
+    'the build child was seen saturated with its parent\'s connection in its tree');
 });
 
 test('benign: a websocket-style long connection with no CPU', async () => {
