@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
 import { readStartTime } from '../util/proc.ts';
 import { PipeGraph, type ProcNode } from './pipe-graph.ts';
-import { readInetInodes, readOutbound, readProcNode, readUnixPeers, settleSockets } from './pipe-graph-read.ts';
+import { readInetInodes, readNetSockets, readOutbound, readProcNode, settleSockets, type NetSockets } from './pipe-graph-read.ts';
 import { readCgroupV2Path, readCmdline, readLink, sandboxCgroupPath, unifiedRoot } from './proc-util.ts';
 import { HOST_SANDBOX, type SandboxResolver } from './sensor-types.ts';
 
@@ -27,8 +27,8 @@ import { HOST_SANDBOX, type SandboxResolver } from './sensor-types.ts';
 // - a part that lives less than the scan's delay (a relay that exits before +30 ms) is missed;
 // - /proc is read process by process: a dup2 between two reads can hide or invent one edge
 //   for one scan (the next scan reads again);
-// - a unix socket's peer comes from `ss -x` after the fds were read; a socket closed in between
-//   simply has no peer;
+// - sockets come from one `ss` after the fds were read; a socket opened in between is not seen
+//   as inet (next scan), one closed in between simply has no peer;
 // - ptys are paired by their number in the sandbox's devpts; a sandbox using the host's
 //   /dev/pts could collide with a host pty of the same number (Praetor's runtimes mount their
 //   own devpts).
@@ -133,15 +133,20 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     if (pids.length > MAX_PROCS) degrade(`pipe graph: sandbox ${id} has ${pids.length} processes; only ${MAX_PROCS} are resolved per scan`);
     const netPid = procs.find((p) => p.pid === s.anchors[0])?.pid ?? procs[procs.length - 1]?.pid;
     if (netPid === undefined) return [];
-    settleSockets(procs, readInetInodes(netPid));
-    const outbound = readOutbound(netPid);
-    if (outbound.size === 0) return []; // nothing dials out: no chain can reach the network
-    // Unix socket peers cost a process spawn: only when a unix socket sits on someone's stdio.
-    let unixPeer = new Map<number, number>();
-    if (procs.some((p) => p.fds.some((r) => r.kind === 'unix' && r.fd <= 2))) {
+    // Nothing holds a socket: no chain can reach the network, and no ss is spawned.
+    if (!procs.some((p) => p.fds.some((r) => r.obj.startsWith('s:')))) return [];
+    let net: NetSockets;
+    try {
+      net = await readNetSockets(netPid);
+    } catch (e) {
       // A sandbox that ended meanwhile takes its namespace along: that is not a degradation.
-      try { unixPeer = await readUnixPeers(netPid); } catch (e) { if (readStartTime(netPid) !== undefined) degrade(errorMessage(e)); }
+      if (readStartTime(netPid) === undefined) return [];
+      degrade(`cannot list the sandbox's sockets with ss (needs nsenter and iproute2: ${errorMessage(e).slice(0, 120)}); reading /proc/PID/net tables instead, unix socketpairs are not followed`);
+      net = { inet: readInetInodes(netPid), outbound: readOutbound(netPid), unixPeer: new Map() };
     }
+    settleSockets(procs, net.inet);
+    const { outbound, unixPeer } = net;
+    if (outbound.size === 0) return []; // nothing dials out: no chain can reach the network
     const g = new PipeGraph(procs, { outbound, unixPeer });
     const published: PraetorEvent[] = [];
     for (const p of procs) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PipeGraph, type FdRef, type ProcNode } from './pipe-graph.ts';
-import { parseSsUnix } from './pipe-graph-read.ts';
+import { parseSsSockets, parseSsUnix } from './pipe-graph-read.ts';
 
 // The resolver on synthetic /proc facts: the wirings of real reverse shells beside the
 // pipelines and supervisors that must not look like them.
@@ -126,4 +126,20 @@ test('direct: a shell whose fds are the socket (nc -e)', () => {
 test('ss -x output parses to inode → peer', () => {
   const m = parseSsUnix('u_str ESTAB 0      0      * 36872 * 36871\nu_str LISTEN 0 4096 /run/x.sock 1200 * 0\nu_dgr UNCONN 0 0 @abstract 55 * 0\n');
   assert.deepEqual([...m], [[36872, 36871]]);
+});
+
+test('ss -tuxaneH output: inet inodes, outbound peers (no loopback, no listeners), unix peers', () => {
+  const n = parseSsSockets([
+    'udp   ESTAB  0      0      192.0.2.2:41642  203.0.113.9:53     ino:662082 sk:1042 cgroup:/ <->',
+    'tcp   ESTAB  0      0      127.0.0.1:46518    127.0.0.1:38389  ino:662084 sk:1045 cgroup:/ <->',
+    'tcp   ESTAB  0      0          [::1]:42980        [::1]:35639  ino:662086 sk:1047 cgroup:/ <->',
+    'tcp   LISTEN 0      128    0.0.0.0:2024   0.0.0.0:*      ino:37 sk:1041 cgroup:/ <->',
+    'tcp   ESTAB  0      0      [::ffff:10.0.0.2]:5000 [::ffff:203.0.113.50]:443 ino:700 sk:1 <->',
+    'tcp   SYN-SENT 0    1      10.0.0.2:5001 198.51.100.7:4444 uid:1000 ino:701 sk:2 <->',
+    'udp   UNCONN 0      0      0.0.0.0:68 0.0.0.0:* ino:702 sk:3 <->',
+    'u_str ESTAB  0      0            * 658701       * 658700 <->',
+  ].join('\n'));
+  assert.deepEqual([...n.inet].sort(), [37, 662082, 662084, 662086, 700, 701, 702].sort());
+  assert.deepEqual([...n.outbound].sort(), [[662082, '203.0.113.9:53'], [700, '203.0.113.50:443'], [701, '198.51.100.7:4444']]);
+  assert.deepEqual([...n.unixPeer], [[658701, 658700]]);
 });

@@ -6,27 +6,35 @@ import { errorMessage } from '../errors.ts';
 // counts; without this the mining rule falls back to the namespace's interface counters,
 // which a miner can drown in a parallel bulk transfer.
 
-/** `ss -tinHe` output → socket inode → bytes sent + received. */
-export function parseSsTcpInfo(text: string): Map<number, number> {
-  const out = new Map<number, number>();
-  let ino: number | undefined;
+const ADDR = /^(\[[^\]]*\]|[0-9.]+|\*):(\d+|\*)$/;
+
+export interface SockInfo { bytes: number; peer: string }
+
+/** `ss -tinHe` output → socket inode → remote ip:port and bytes sent + received. */
+export function parseSsTcpInfo(text: string): Map<number, SockInfo> {
+  const out = new Map<number, SockInfo>();
+  let cur: { ino: number; peer: string } | undefined;
   for (const line of text.split('\n')) {
     if (line.length === 0) continue;
     if (!/^\s/.test(line)) {
-      const m = /\bino:(\d+)/.exec(line);
-      ino = m ? Number(m[1]) : undefined;
+      const f = line.trim().split(/\s+/);
+      const i = f.findIndex((x) => x.startsWith('ino:'));
+      const ino = i > 0 ? Number(f[i]!.slice(4)) : 0;
+      // Local then peer address; `uid:N` may sit between the peer and `ino:` (non-root owners).
+      const peer = (f.filter((x) => ADDR.test(x))[1] ?? '').replace(/^\[(?:::ffff:)?([0-9.]+)\]/, '$1');
+      cur = ino ? { ino, peer } : undefined;
       continue;
     }
-    if (ino === undefined || ino === 0) continue;
+    if (!cur) continue;
     const sent = Number(/\bbytes_sent:(\d+)/.exec(line)?.[1] ?? 0);
     const recv = Number(/\bbytes_received:(\d+)/.exec(line)?.[1] ?? 0);
-    out.set(ino, sent + recv);
-    ino = undefined;
+    out.set(cur.ino, { bytes: sent + recv, peer: cur.peer });
+    cur = undefined;
   }
   return out;
 }
 
-export function readSocketBytes(netPid: number, timeoutMs = 2000): Promise<Map<number, number>> {
+export function readSocketBytes(netPid: number, timeoutMs = 2000): Promise<Map<number, SockInfo>> {
   return new Promise((resolve, reject) => {
     execFile('nsenter', [`--net=/proc/${netPid}/ns/net`, 'ss', '-tinHe', 'state', 'established'], { timeout: timeoutMs, maxBuffer: 8 << 20 }, (err, stdout) => {
       if (err) { reject(new Error(`ss -ti in the sandbox's network namespace failed: ${errorMessage(err)}`)); return; }

@@ -41,8 +41,8 @@ test('ss -tinHe output parses to socket inode → bytes sent + received', async 
   const text = [
     '0      0      10.0.0.2:40000 203.0.113.10:80 ino:439929 sk:1001 cgroup:/ <->',
     '\t ts sack cubic wscale:10,10 rto:204 bytes_sent:1000 bytes_acked:1001 bytes_received:234 segs_out:3 lastsnd:20',
-    'ESTAB 0 0 10.0.0.2:40002 203.0.113.20:3333 ino:5 sk:1 <->',
+    'ESTAB 0 0 10.0.0.2:40002 203.0.113.20:3333 uid:1000 ino:5 sk:1 <->',
     '\t cubic bytes_sent:7 bytes_acked:8',
   ].join('\n');
-  assert.deepEqual([...parseSsTcpInfo(text)], [[439929, 1234], [5, 7]]);
+  assert.deepEqual([...parseSsTcpInfo(text)], [[439929, { bytes: 1234, peer: '203.0.113.10:80' }], [5, { bytes: 7, peer: '203.0.113.20:3333' }]]);
 });

