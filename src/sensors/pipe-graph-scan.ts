@@ -139,8 +139,9 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     try {
       net = await readNetSockets(netPid);
     } catch (e) {
-      // A sandbox that ended meanwhile takes its namespace along: that is not a degradation.
-      if (readStartTime(netPid) === undefined) return [];
+      // The process ended (or was killed) meanwhile and took its namespace link along, or the
+      // whole sandbox did: not a degradation. Only a live namespace that ss cannot list is one.
+      if (readLink(`/proc/${netPid}/ns/net`) === undefined) return [];
       degrade(`cannot list the sandbox's sockets with ss (needs nsenter and iproute2: ${errorMessage(e).slice(0, 120)}); reading /proc/PID/net tables instead, unix socketpairs are not followed`);
       net = { inet: readInetInodes(netPid), outbound: readOutbound(netPid), unixPeer: new Map() };
     }
