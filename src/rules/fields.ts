@@ -53,7 +53,12 @@ const ALL: readonly EventKind[] = EVENT_KINDS.filter((k) => k !== 'alert' && k !
 // purpose: both kinds carry the same ExecFields (schema.ts), so every accessor written for the
 // exec reads the identity unchanged.
 const EXEC = ['process.exec', 'process.identity'] as readonly EventKind[] as readonly ['process.exec'];
-const PROC_NAMED = ['process.exec', 'process.identity', 'process.exit', 'net.connect', 'file.open', 'syscall.denied'] as const;
+/** A process as the pipe graph found it wired: names and argv as on exec. */
+const STDIO = ['process.stdio'] as const;
+const EXEC_LIKE = ['process.exec', 'process.identity', 'process.stdio'] as readonly EventKind[] as readonly ['process.exec', 'process.stdio'];
+/** Events that name the process's executable. */
+const WITH_EXE = ['process.exec', 'process.identity', 'process.stdio', 'process.cpu'] as readonly EventKind[] as readonly ['process.exec', 'process.stdio', 'process.cpu'];
+const PROC_NAMED = ['process.exec', 'process.identity', 'process.exit', 'net.connect', 'file.open', 'syscall.denied', 'process.stdio', 'process.cpu'] as const;
 const NET = ['net.connect', 'net.flow', 'net.attempt'] as const;
 const GATEWAY = ['net.flow', 'net.attempt', 'dns.query'] as const;
 
@@ -99,15 +104,15 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
 
   // processes
   'proc.name': on('string', PROC_NAMED, 'comm of the process (kernel truncates to 15 chars)', (e) => e.comm),
-  'proc.exe': on('string', EXEC, 'path of the executed file', (e) => e.path),
-  'proc.exe_name': on('string', EXEC, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
-  'proc.exe_dir': on('string', EXEC, 'directory of proc.exe', (e) => dirname(e.path)),
-  'proc.argv0': on('string', EXEC, 'argv[0] as the process set it', (e) => e.argv[0] ?? ''),
-  'proc.cmdline': on('string', EXEC, 'argv joined by spaces', (e, c) => memo(c, 'cmdline', () => e.argv.join(' '))),
-  'proc.args': on('strings', EXEC, 'argv[1..] as a list (operators apply to any element)', (e, c) => memo(c, 'args', () => e.argv.slice(1))),
-  'proc.argc': on('number', EXEC, 'number of arguments after argv[0]', (e) => Math.max(0, e.argv.length - 1)),
-  'proc.pname': on('string', EXEC, 'comm of the parent', (e) => e.parentComm),
-  'proc.ppid': on('number', EXEC, 'parent pid', (e) => e.ppid),
+  'proc.exe': on('string', WITH_EXE, 'path of the executed file', (e) => e.path),
+  'proc.exe_name': on('string', WITH_EXE, 'basename of proc.exe (not truncated, survives argv0 tricks)', (e) => basename(e.path)),
+  'proc.exe_dir': on('string', WITH_EXE, 'directory of proc.exe', (e) => dirname(e.path)),
+  'proc.argv0': on('string', EXEC_LIKE, 'argv[0] as the process set it', (e) => e.argv[0] ?? ''),
+  'proc.cmdline': on('string', EXEC_LIKE, 'argv joined by spaces', (e, c) => memo(c, 'cmdline', () => e.argv.join(' '))),
+  'proc.args': on('strings', EXEC_LIKE, 'argv[1..] as a list (operators apply to any element)', (e, c) => memo(c, 'args', () => e.argv.slice(1))),
+  'proc.argc': on('number', EXEC_LIKE, 'number of arguments after argv[0]', (e) => Math.max(0, e.argv.length - 1)),
+  'proc.pname': on('string', EXEC_LIKE, 'comm of the parent', (e) => e.parentComm),
+  'proc.ppid': on('number', EXEC_LIKE, 'parent pid', (e) => e.ppid),
   'proc.uid': on('number', EXEC, 'uid', (e) => e.uid),
   'proc.stdio': on('strings', EXEC, 'what fds 0-2 point at, e.g. socket:[123], pipe:[9], /dev/pts/0', (e) => e.stdio),
   'proc.stdio_net': on('bool', EXEC, 'some fd 0-2 is an inet socket with a remote peer (not a socketpair)', (e) => stdioNet(e)),
@@ -119,6 +124,23 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.stdin_program': on('bool', EXEC, 'a shell or interpreter with no script and no inline code: its program is whatever arrives on stdin (curl … | sh, find -exec /bin/sh)', (e, c) => stdinProgram(e, c)),
   'proc.pipe_link': on('string', EXEC, 'the pipe that links a pipeline stage to its neighbour: stdin for a process reading its program from stdin, else stdout (key windows by it to join `a | b`)', (e, c) => pipeOn(e, stdinProgram(e, c) ? 0 : 1)),
   'proc.sensor': on('string', EXEC, 'ebpf or procfs', (e) => e.sensor),
+  'proc.stdio_in_via': on('string', STDIO, 'how fd 0 is fed from an outbound socket: direct, pipeline (relays on their stdio: nc, openssl, a FIFO loop), supervisor (a parent on fds >= 3), none', (e) => e.inVia),
+  'proc.stdio_out_via': on('string', STDIO, 'how fds 1-2 reach an outbound socket: direct, pipeline, supervisor, none', (e) => e.outVia),
+  'proc.stdio_same_host': on('bool', STDIO, 'fd 0 and fds 1-2 reach the same remote host: the loop of a reverse shell', (e) => e.sameHost),
+  'proc.stdio_chain': on('strings', STDIO, 'the pipe/FIFO/socket/pty hops from fds 0-2 to the outbound sockets', (e) => e.chain),
+  'proc.stdio_chain_peers': on('strings', STDIO, 'remote ip:port of the outbound sockets the stdio chain reaches', (e) => e.peers),
+  // per-process CPU and the connections its tree keeps (process.cpu, from the cgroup sampler)
+  'proc.cpu_pct': on('number', ['process.cpu'], 'percent of one CPU the process used over the last second', (e) => e.cpuPct),
+  'proc.cpu_quota_pct': on('number', ['process.cpu'], 'process CPU as percent of min(quota, one CPU)', (e) => (100 * e.cpuPct) / Math.min(e.cpuLimitPct ?? 100, 100)),
+  'proc.cpu_saturated_ms': on('number', ['process.cpu'], 'how long the process has held >= 80 % of min(quota, one CPU)', (e) => e.saturatedMs),
+  'proc.threads': on('number', ['process.cpu'], 'threads of the process', (e) => e.threads),
+  'proc.top_thread': on('string', ['process.cpu'], 'name of its busiest thread', (e) => e.topThreadComm),
+  'proc.net_conns': on('number', ['process.cpu'], 'established outbound connections held by the process, its ancestors or descendants', (e) => e.netConns),
+  'proc.net_peers': on('strings', ['process.cpu'], 'their remote ip:port', (e) => e.netPeers),
+  'proc.net_conn_age_ms': on('number', ['process.cpu'], 'how long the oldest of them has been held', (e) => e.netConnAgeMs),
+  'proc.net_bytes_per_s': on('number', ['process.cpu'], 'bytes per second of the most periodic of those connections while the process was saturated (up to 120 s)', (e) => e.netBytesPerSec),
+  'proc.net_active_s': on('number', ['process.cpu'], 'seconds of that window in which the connection moved bytes (periodic exchanges show in several)', (e) => e.netActiveSecs),
+  'proc.net_per_socket': on('bool', ['process.cpu'], 'the volume figures are the connection\'s own (tcp_info), not the namespace\'s interface counters', (e) => e.netPerSocket),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
   // executable identity (issue 13): what the file is, not what it is called
@@ -136,6 +158,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   // network: kernel connects and gateway verdicts
   'fd.sip': on('string', NET, 'destination ip', (e) => e.dstIp),
   'fd.sport': on('number', NET, 'destination port', (e) => e.dstPort),
+  'fd.dst': on('string', NET, 'destination ip:port (one value per service, for distinct counts across hosts and ports)', (e) => (e.dstPort === undefined ? e.dstIp : `${e.dstIp}:${e.dstPort}`)),
   'fd.family': on('string', ['net.connect'], 'inet, inet6, unix, other', (e) => e.family),
   'net.protocol': on('string', ['net.flow', 'net.attempt'], 'protocol the gateway recognised (http, tls, ssh, stratum, jsonrpc-tx, chisel …)', (e) => e.protocol),
   'net.decision': on('string', GATEWAY, 'gateway decision: allow or deny', (e) => e.decision),

@@ -76,7 +76,7 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
     }
     const sb = warm ?? await manager.create(spec);
     const timeoutMs = req.timeoutMs ?? (guard.policy?.sandbox?.timeout !== undefined ? guard.policy.sandbox.timeout * 1000 : undefined);
-    const sampler = new CgroupSampler(bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn) });
+    const sampler = new CgroupSampler(bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn), pids: () => sb.cgroup.pids() });
     guard.watch(sb);
     const abort = () => { void sb.destroy('praetor interrupted'); };
     req.signal?.addEventListener('abort', abort, { once: true });

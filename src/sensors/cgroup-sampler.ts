@@ -5,6 +5,7 @@
 // OOM kills and limit hits seen in the counters become events as well.
 import type { EventBus } from '../events/index.ts';
 import type { CgroupUsage } from '../sandbox/index.ts';
+import { ProcessCpuTracker } from './process-cpu.ts';
 
 export interface SampledSandbox {
   id: string;
@@ -13,6 +14,8 @@ export interface SampledSandbox {
   memLimitBytes: number | null;
   /** Hook run as each of the sandbox's commands ends (Sandbox.onCommandEnd). */
   onCommandEnd?: (fn: () => void) => () => void;
+  /** Host pids in the sandbox's cgroup: enables per-process CPU (process.cpu events). */
+  pids?: () => number[];
 }
 
 export interface SampleStats { pidsPeak: number; samples: number }
@@ -27,6 +30,8 @@ const SATURATED = 0.8;
 const SATURATION_SPAN_MS = 1000;
 /** enough for any windowed OOM rule; more kills in one sample still read in `count` */
 const MAX_OOM_EVENTS_PER_SAMPLE = 16;
+/** per-process CPU is sampled this often: a /proc read per pid, cheaper than the cgroup's rate */
+const PROCESS_SAMPLE_MS = 1000;
 
 export class CgroupSampler {
   readonly #bus: EventBus;
@@ -38,6 +43,10 @@ export class CgroupSampler {
   /** (time, cumulative CPU ms) of recent samples, oldest first, spanning about SATURATION_SPAN_MS */
   readonly #recent: Array<{ at: number; cpuMs: number }> = [];
   readonly stats: SampleStats = { pidsPeak: 0, samples: 0 };
+  readonly #procs: ProcessCpuTracker | undefined;
+  #procsAt = 0;
+  #procsDegraded = false;
+  #sockDegraded = false;
 
   constructor(bus: EventBus, sb: SampledSandbox, intervalMs = 250) {
     this.#bus = bus;
@@ -46,6 +55,7 @@ export class CgroupSampler {
     this.#last = { at: performance.now(), cpuMs: u.cpuMs, u };
     this.#recent.push({ at: this.#last.at, cpuMs: u.cpuMs });
     this.stats.pidsPeak = u.pids;
+    if (sb.pids) { this.#procs = new ProcessCpuTracker({ pids: sb.pids, cpuLimit: sb.cpuLimit }); this.#procs.sample(); this.#procsAt = performance.now(); }
     this.#timer = setInterval(() => this.sample(), intervalMs);
     this.#timer.unref();
     // A command that ends may have been OOM-killed a moment ago: sample at once, so the OOM
@@ -89,6 +99,31 @@ export class CgroupSampler {
     for (let i = newKills - 1; i >= 0; i--) this.#bus.publish({ kind: 'sandbox.oom', sandboxId, count: u.oomKills - i });
     if (u.memLimitHits > prev.memLimitHits) this.#bus.publish({ kind: 'sandbox.limit', sandboxId, resource: 'memory', detail: `memory limit reached ${u.memLimitHits - prev.memLimitHits} time(s)` });
     if (u.pidsLimitHits > prev.pidsLimitHits) this.#bus.publish({ kind: 'sandbox.limit', sandboxId, resource: 'pids', detail: `process limit refused ${u.pidsLimitHits - prev.pidsLimitHits} fork(s)` });
+    if (this.#procs && now - this.#procsAt >= PROCESS_SAMPLE_MS * 0.9) this.#sampleProcesses(now, limitPct);
+  }
+
+  /** Per-process CPU: which process holds the CPU, and what connections its tree keeps. */
+  #sampleProcesses(now: number, limitPct: number | null): void {
+    this.#procsAt = now;
+    const sandboxId = this.#sb.id;
+    for (const r of this.#procs!.sample(now)) {
+      this.#bus.publish({
+        kind: 'process.cpu', sandboxId, pid: r.pid, ppid: r.ppid, comm: r.comm, path: r.path, cpuPct: r.cpuPct,
+        cpuLimitPct: limitPct, saturatedMs: r.saturatedMs, threads: r.threads,
+        ...(r.topThread ? { topTid: r.topThread.tid, topThreadComm: r.topThread.comm, topThreadPct: r.topThread.cpuPct } : {}),
+        netConns: r.netConns, netPeers: r.netPeers, netConnAgeMs: r.netConnAgeMs, netBytesPerSec: r.netBytesPerSec, netActiveSecs: r.netActiveSecs,
+        netPerSocket: r.netPerSocket,
+      });
+    }
+    // Say so once if /proc hides the sandbox's processes (hidepid, another pid namespace).
+    if (this.#procs!.socketBytesUnavailable && !this.#sockDegraded) {
+      this.#sockDegraded = true;
+      this.#bus.publish({ kind: 'sensor.degraded', sandboxId, sensor: 'process-cpu', reason: `${this.#procs!.socketBytesUnavailable}: connection volume falls back to the namespace's interface counters` });
+    }
+    if (this.#procs!.unreadable && !this.#procsDegraded) {
+      this.#procsDegraded = true;
+      this.#bus.publish({ kind: 'sensor.degraded', sandboxId, sensor: 'process-cpu', reason: 'cannot read /proc/<pid>/stat of the sandbox\'s processes: per-process CPU and the mining-behaviour rule are blind' });
+    }
   }
 
   stop(): void {

@@ -4,6 +4,8 @@ import { startEbpf } from './ebpf-sensor.ts';
 import { ExecIdentity } from './exec-identity.ts';
 import { noteExit, publishExec } from './exec-identity-publish.ts';
 import { loadToolCatalog } from './known-tools.ts';
+import { startPipeGraphScanner } from './pipe-graph-scan.ts';
+import { TapBus } from './pipe-graph-tap.ts';
 import { startProcfs } from './procfs-scanner.ts';
 import { HOST_SANDBOX, type KernelSensor, type KernelSensorOptions } from './sensor-types.ts';
 
@@ -16,6 +18,10 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   let mode: 'ebpf' | 'procfs' = 'procfs';
   let stopped = false;
   let backend: { stop(): Promise<void> } | undefined;
+  // The backends' execs and connects also schedule the pipe-graph scan (reverse shells
+  // assembled from FIFOs and pipes); its own events go to the real bus.
+  const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver, onDegraded: (r) => opts.onDegraded?.(`pipe graph: ${r}`) });
+  const bus = new TapBus(opts.bus, (e) => graph.observe(e));
 
   const degrade = (reason: string): void => {
     opts.bus.publish({ kind: 'sensor.degraded', sandboxId: HOST_SANDBOX, sensor: 'kernel', reason });
@@ -35,7 +41,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   }
   const fallback = (): Promise<void> => {
     mode = 'procfs';
-    const p = startProcfs({ bus: identity ? identifyingRelay(opts.bus, identity) : opts.bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
+    const p = startProcfs({ bus: identity ? identifyingRelay(bus, identity) : bus, resolver: opts.resolver, intervalMs: opts.procfsIntervalMs ?? 20 });
     backend = p;
     return p.ready;
   };
@@ -45,7 +51,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     ready = fallback();
   } else {
     const e = startEbpf({
-      bus: identity ? identifyingRelay(opts.bus, identity) : opts.bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
+      bus: identity ? identifyingRelay(bus, identity) : bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
       onDied: (reason) => {
         if (stopped) return;
@@ -61,7 +67,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       ready = Promise.resolve();
     } catch (err) {
       await e.stop();
-      if (want === 'ebpf') throw err;
+      if (want === 'ebpf') { graph.stop(); throw err; }
       degrade(`eBPF unavailable (${errorMessage(err)}); polling /proc instead, short-lived processes and refused connects may be missed`);
       ready = fallback();
     }
@@ -70,7 +76,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   return {
     get mode() { return mode; },
     ready,
-    async stop() { stopped = true; await backend?.stop(); },
+    async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };
 }
 

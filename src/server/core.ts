@@ -199,7 +199,7 @@ export class ServerCore {
     };
     // Idle means idle since the last command *ended*, not since the last request started.
     sb.onCommandEnd(() => { entry.lastUsed = Date.now(); });
-    const sampler = new CgroupSampler(this.bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn) });
+    const sampler = new CgroupSampler(this.bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn), pids: () => sb.cgroup.pids() });
     sb.onEnded(() => { sampler.stop(); this.#entries.delete(sb.id); for (const s of entry.sessions.values()) s.close(); });
     this.#entries.set(sb.id, entry);
     try { this.guard.watch(sb); } catch (e) {
