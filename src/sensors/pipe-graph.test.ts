@@ -143,3 +143,23 @@ test('ss -tuxaneH output: inet inodes, outbound peers (no loopback, no listeners
   assert.deepEqual([...n.outbound].sort(), [[662082, '203.0.113.9:53'], [700, '203.0.113.50:443'], [701, '198.51.100.7:4444']]);
   assert.deepEqual([...n.unixPeer], [[658701, 658700]]);
 });
+
+test('git over ssh: the GIT_SSH_COMMAND wrapper sh shares its stdio with its ssh child; git relays both ways, and that is no loop', () => {
+  // git (40) writes ssh's stdin (pipe 70) and reads its stdout (pipe 71); `sh -c 'ssh …'` (41)
+  // holds those same ends as fd 0/1, and so does its child ssh (42), the socket holder.
+  const g = new PipeGraph([...base(),
+    { pid: 40, ppid: 3, comm: 'git', fds: [pipe(0, 900, 'r'), pipe(1, 901, 'w'), pipe(2, 902, 'w'), pipe(5, 70, 'w'), pipe(6, 71, 'r')], start: 40 },
+    { pid: 41, ppid: 40, comm: 'sh', fds: [pipe(0, 70, 'r'), pipe(1, 71, 'w'), pipe(2, 902, 'w')], start: 41 },
+    { pid: 42, ppid: 41, comm: 'ssh', fds: [pipe(0, 70, 'r'), pipe(1, 71, 'w'), pipe(2, 902, 'w'), inet(3, 4100)], start: 42 },
+  ], net({ 4100: '203.0.113.30:22' }));
+  const r = g.reach(41);
+  assert.deepEqual([r.inVia, r.outVia], ['none', 'none'], JSON.stringify(r));
+  // The same relay shape with the shell as a sibling that does not share ssh's stream is a loop.
+  const loop = new PipeGraph([...base(),
+    { pid: 50, ppid: 3, comm: 'cat', fds: [pipe(0, 80, 'r'), pipe(1, 81, 'w'), pipe(5, 82, 'w'), pipe(6, 83, 'r')], start: 50 },
+    { pid: 51, ppid: 3, comm: 'sh', fds: [pipe(0, 81, 'r'), pipe(1, 80, 'w'), pipe(2, 80, 'w')], start: 51 },
+    { pid: 52, ppid: 3, comm: 'x', fds: [pipe(0, 82, 'r'), pipe(1, 83, 'w'), inet(3, 4101)], start: 52 },
+  ], net({ 4101: '203.0.113.50:4444' }));
+  const l = loop.reach(51);
+  assert.deepEqual([l.inVia, l.outVia, l.sameHost], ['pipeline', 'pipeline', true], JSON.stringify(l));
+});

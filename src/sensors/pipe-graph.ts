@@ -128,6 +128,11 @@ export class PipeGraph {
       const peer = this.#net.outbound.get(Number(r.obj.slice(2)));
       if (peer) return { via: 'direct', line: `fd${r.fd} = ${peer}`, peer };
     }
+    // Objects our own stdio (in this direction) is: a socket holder that holds one of them on
+    // its own stdio the same way shares our stream (a child that inherited it: git's
+    // `sh -c 'ssh …'` wrapper and its ssh), it does not feed or drain us.
+    const own = new Set(fds.map((r) => r.obj));
+    const shares = (n: ProcNode): boolean => n.fds.some((r) => own.has(r.obj) && (dir === 'in' ? r.fd === 0 : r.fd === 1 || r.fd === 2));
     let best: { via: Via; line?: string; peer?: string } = { via: 'none' };
     // BFS over (object, path so far). A visited set of pids keeps cycles (the FIFO loop) finite.
     type Step = { ref: FdRef; path: string; hops: number };
@@ -145,6 +150,7 @@ export class PipeGraph {
         const node = this.#procs.get(h.pid)!;
         const path = `${s.path} ${dir === 'in' ? '<' : '>'} ${node.comm}[${h.pid}]`;
         const out = this.outboundOf(h.pid);
+        if (out && shares(node)) continue;
         if (out) {
           const via: Via = h.ref.fd <= 2 ? 'pipeline' : 'supervisor';
           if (RANK[via] > RANK[best.via]) best = { via, line: `${path} (fd${h.ref.fd}) ${dir === 'in' ? '<' : '>'} ${out.peer}`, peer: out.peer };
