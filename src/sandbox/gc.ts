@@ -42,14 +42,14 @@ export async function gcSandboxes(stateDir: string, host: HostInfo, opts: { onRe
     try { rec = JSON.parse(readFileSync(`${dir}/${id}/owner.json`, 'utf8')) as OwnerRecord; } catch { /* half-written: reap */ }
     if (rec && ownerAlive(rec)) { res.kept++; continue; }
     try {
-      reapOne(host, `${dir}/${id}`, id);
+      await reapOne(host, `${dir}/${id}`, id);
       res.reaped.push(id);
       opts.onReap?.(id);
     } catch (e) { res.errors.push(`${id}: ${e instanceof Error ? e.message : String(e)}`); }
   }
   for (const id of listSandboxCgroups(host.cgroups, host.cgroupGroup)) {
     if (seen.has(id)) continue;
-    try { new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove(); res.reaped.push(id); } catch (e) { res.errors.push(`${id}: ${String(e)}`); }
+    try { await new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove(); res.reaped.push(id); } catch (e) { res.errors.push(`${id}: ${String(e)}`); }
   }
   if (res.kept === 0) removeEmptyGroup(host);
   return res;
@@ -60,8 +60,8 @@ export function removeEmptyGroup(host: HostInfo): void {
   for (const r of hierarchyRoots(host.cgroups)) { try { rmdirSync(`${r}/${host.cgroupGroup}`); } catch { /* in use, or already gone */ } }
 }
 
-function reapOne(host: HostInfo, sbDir: string, id: string): void {
-  new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove();
+async function reapOne(host: HostInfo, sbDir: string, id: string): Promise<void> {
+  await new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove();
   for (const mp of mountsUnder(sbDir)) umount(mp);
   rmSync(sbDir, { recursive: true, force: true });
 }
