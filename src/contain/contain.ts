@@ -59,11 +59,18 @@ export async function contain(bus: EventBus, t: ContainTarget, alert: AlertEvent
   if (sb.state === 'destroyed') return;
   // The kernel may already have killed the process at exec (a kernel_kill rule): recorded on its
   // own, `by: kernel`, so reports keep it apart from what user space did after.
-  if (trigger.kind === 'process.exec' && trigger.kernelKill?.rule === alert.rule) record(await confirmKernelKill(sb, trigger));
+  let kernelKilled = false;
+  if (trigger.kind === 'process.exec' && trigger.kernelKill?.rule === alert.rule) {
+    const step = await confirmKernelKill(sb, trigger);
+    record(step);
+    kernelKilled = step.outcome === 'verified';
+  }
   if (acts.includes('destroy')) { await destroy(t, alert, record); return; }
 
   const wantFreeze = acts.includes('freeze') || !!t.holdFrozen;
-  const needsWalk = acts.includes('kill') || acts.includes('kill-tree');
+  // A process the kernel killed at exec ran nothing and has no children: no tree to walk (and
+  // its absence must not read as "trigger gone, kill every agent process").
+  const needsWalk = !kernelKilled && (acts.includes('kill') || acts.includes('kill-tree'));
   let frozen = false;
   let escalate: string | undefined;
   if (wantFreeze || needsWalk) {

@@ -103,8 +103,13 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         sandboxForCgroupId: (id: bigint | number) => byCgroup.get(Number(id)),
         sandboxForPid: (pid: number) => sandboxOfPid(pid, watched),
       };
+      // kernel_kill rules: the eBPF sensor kills their name sets at exec, in enforce mode only
+      // (detect mode never acts); the engine still raises the alert and containment records it.
+      const kernelKill = (policy?.rules?.mode ?? 'enforce') === 'enforce'
+        ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
+        : [];
       const sensor: KernelSensor = await startKernelSensor({
-        bus: o.bus, resolver,
+        bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill } : {}),
         onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
       });
       await sensor.ready;

@@ -30,7 +30,12 @@ export interface KernelSensorOptions {
   procfsIntervalMs?: number;
   /** bpftrace binary (default: /usr/bin/bpftrace, else from PATH) */
   bpftrace?: string;
+  /** rules whose process-name sets the eBPF backend SIGKILLs at exec (enforce mode only) */
+  kernelKill?: readonly KernelKillRule[];
 }
+
+/** One `kernel_kill: true` rule as the eBPF sensor needs it: its name and its comm set. */
+export interface KernelKillRule { rule: string; comms: readonly string[] }
 
 /** Events about the sensor itself concern every sandbox on the host. */
 export const HOST_SANDBOX = 'host';
