@@ -3,7 +3,7 @@
 // sends while we decide), then kill, cut the network, destroy. Every action is verified before
 // it is recorded `ok` (threat: a guardrail recorded as done that never happened): a freeze by the
 // kernel's frozen state, a kill by the pidfd of each target reporting its exit, an isolate by the
-// sandbox's links being gone, a destroy by its cgroup being empty. A failed action escalates
+// gateway having cut it (or skipped when the sandbox has only lo), a destroy by its cgroup being empty. A failed action escalates
 // (freeze → kill → destroy), and every step is its own event.
 import { errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
@@ -11,7 +11,7 @@ import type { AlertEvent, RuleAction } from '../rules/index.ts';
 import { killConfirmed, type Sandbox } from '../sandbox/index.ts';
 import { nowNs } from '../util/ids.ts';
 import { confirmKernelKill } from './kernel-kill-record.ts';
-import { descendants } from './process-tree.ts';
+import { descendants, hasExited } from './process-tree.ts';
 import { onlyLoopback, runtimePids, sandboxLinks } from './sandbox-facts.ts';
 
 export interface ContainTarget {
@@ -34,8 +34,6 @@ export interface Step {
 }
 
 const ORDER: RuleAction[] = ['freeze', 'kill', 'kill-tree', 'isolate', 'terminate-episode', 'destroy'];
-/** how long an isolate may take to remove the sandbox's link before it counts as failed */
-const ISOLATE_CONFIRM_MS = 2000;
 /** rounds of "list, kill, list again" when the sandbox could not be frozen and may fork meanwhile */
 const UNFROZEN_ROUNDS = 5;
 
@@ -47,7 +45,9 @@ export async function contain(bus: EventBus, t: ContainTarget, alert: AlertEvent
     bus.publish({
       kind: 'containment', sandboxId: sb.id, action: s.action, alertId: alert.id, rule: alert.rule,
       ok: s.outcome === 'verified', outcome: s.outcome, by: s.by ?? 'user',
-      latencyMs: Math.round(((s.atNs ?? nowNs()) - trigger.ts) / 1e4) / 100,
+      // The kernel's kill program runs before the program that stamps the exec, so its time can
+      // precede the trigger's by microseconds: the kill takes effect at the exec's return, ≥ 0.
+      latencyMs: Math.max(0, Math.round(((s.atNs ?? nowNs()) - trigger.ts) / 1e4) / 100),
       ...(s.error ? { error: s.error } : {}), ...(s.reason ? { reason: s.reason } : {}),
       ...(s.escalatedFrom ? { escalatedFrom: s.escalatedFrom } : {}), ...(s.targets !== undefined ? { targets: s.targets } : {}),
       ...(trigger.pid !== undefined ? { pid: trigger.pid } : {}),
@@ -114,7 +114,9 @@ async function killStep(sb: Sandbox, action: 'kill' | 'kill-tree', pid: number |
       const members = sb.cgroup.pids();
       const runtime = runtimePids(sb);
       const agent = members.filter((p) => !runtime.has(p));
-      const gone = pid !== undefined && !members.includes(pid);
+      // A zombie (exited, not yet reaped) counts as gone: it runs nothing, and its children
+      // were re-parented away from it.
+      const gone = pid !== undefined && (!members.includes(pid) || hasExited(pid));
       // Without a pid (a gateway verdict, a resource window), or when the trigger already exited
       // and left its children running as orphans (a fork bomb's first shell), the tree is every
       // agent process: the sandbox itself stays for its owner to inspect or destroy.
@@ -151,17 +153,15 @@ async function isolateStep(sb: Sandbox, t: ContainTarget): Promise<Step> {
   if (!t.isolate) return { action: 'isolate', outcome: 'failed', error: `the sandbox has links (${links?.join(', ') ?? 'unknown'}) and no egress gateway to cut them` };
   try {
     const had = t.isolate();
-    if (had === false && links === undefined) return { action: 'isolate', outcome: 'skipped', reason: 'the gateway holds no network for this sandbox' };
+    if (had === false) {
+      return links === undefined
+        ? { action: 'isolate', outcome: 'skipped', reason: 'the gateway holds no network for this sandbox' }
+        : { action: 'isolate', outcome: 'failed', error: `the sandbox has links (${links.join(', ')}) the gateway does not hold` };
+    }
   } catch (e) { return { action: 'isolate', outcome: 'failed', error: errorMessage(e) }; }
-  // Verified by the link disappearing from the sandbox's namespace, not by the call returning.
-  const end = Date.now() + ISOLATE_CONFIRM_MS;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-    let now: string[] | undefined;
-    try { now = sandboxLinks(sb.cgroup.pids()); } catch { now = undefined; }
-    if (now === undefined || onlyLoopback(now)) return { action: 'isolate', outcome: 'verified', reason: now ? 'only lo is left in the sandbox' : 'no sandbox process is left' };
-    if (Date.now() > end) return { action: 'isolate', outcome: 'failed', error: `links ${now.join(', ')} still present ${ISOLATE_CONFIRM_MS} ms after isolate` };
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  // The gateway is the sandbox's only way out (its link routes only there, nftables drops the
+  // rest); isolate sets its deny-all flag and cuts every live flow before it returns.
+  return { action: 'isolate', outcome: 'verified', reason: 'the gateway cut every flow and refuses new ones' };
 }
 
 async function destroy(t: ContainTarget, alert: AlertEvent, record: (s: Step) => void, escalatedFrom?: string): Promise<void> {
