@@ -10,7 +10,7 @@ import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
 import { createRuleEngine, loadRules, type AlertEvent } from '../rules/index.ts';
-import type { Sandbox, SandboxNetworkProvider, SandboxSpecInput } from '../sandbox/index.ts';
+import { cgroupGroupFor, type Sandbox, type SandboxNetworkProvider, type SandboxSpecInput } from '../sandbox/index.ts';
 import { startGpuSensor, startKernelSensor, type KernelSensor } from '../sensors/index.ts';
 import { startNetwork, type GuardNetwork } from './guard-network.ts';
 
@@ -109,7 +109,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
         : [];
       const sensor: KernelSensor = await startKernelSensor({
-        bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill } : {}),
+        bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill, kernelKillGroup: cgroupGroupFor(o.stateDir) } : {}),
         onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
       });
       await sensor.ready;

@@ -11,7 +11,10 @@ test('no kill program unless asked; with sets, one program first on the exec tra
   const o = defaultScriptOptions('tok', '6.1.0');
   assert.doesNotMatch(generateScript(o), /signal\(/);
   o.kernelKill = [{ comms: ['xmrig', 'minerd'] }, { comms: ['chisel', 'bad"name', 'x'.repeat(16)] }];
+  assert.doesNotMatch(generateScript(o), /signal\(/, 'no kill without the instance\'s own cgroup group');
+  o.kernelKillGroup = 'praetor-1a2b3c4d';
   const s = generateScript(o);
+  assert.match(s, /strncmp\(str\(\$top->name, 17\), "praetor-1a2b3c4d", 17\) == 0/, 'only this instance\'s sandboxes');
   const programs = s.split('\n\n');
   const first = programs.findIndex((p) => p.startsWith('tracepoint:sched:sched_process_exec'));
   assert.match(programs[first]!, /signal\("SIGKILL"\)/, 'the kill program precedes the exec record programs');

@@ -40,6 +40,11 @@ export interface ScriptOptions {
    * in a set is SIGKILLed in the exec tracepoint. Needs bpftrace --unsafe and bpf_send_signal.
    */
   kernelKill?: readonly { comms: readonly string[] }[];
+  /**
+   * The `praetor-<hash>` cgroup directory of the Praetor instance whose rules these are: another
+   * instance on the host (its own state dir, its own rules and mode) is never killed for ours.
+   */
+  kernelKillGroup?: string;
 }
 
 /**
@@ -125,14 +130,16 @@ $in${n} = (struct inode *)$f${n}->f_inode;`;
  */
 function kernelKillProgram(o: ScriptOptions): string | undefined {
   const sets = (o.kernelKill ?? []).map((k, i) => ({ i, comms: k.comms.filter((c) => /^[A-Za-z0-9._+-]{1,15}$/.test(c)) })).filter((k) => k.comms.length > 0);
-  if (sets.length === 0) return undefined;
+  const group = o.kernelKillGroup;
+  if (sets.length === 0 || !group || !/^praetor-[0-9a-f]{1,24}$/.test(group)) return undefined;
   let body = '';
   for (const k of [...sets].reverse()) {
     const test = k.comms.map((c) => `comm == "${c}"`).join(' || ');
     const hit = `signal("SIGKILL");\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
     body = body ? `if (${test}) {\n  ${hit}\n} else {\n${body.replace(/^/gm, '  ')}\n}` : `if (${test}) {\n  ${hit}\n}`;
   }
-  return `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, body)}\n}`;
+  const mine = `if (strncmp(str($top->name, ${group.length + 1}), "${group}", ${group.length + 1}) == 0) {\n${body.replace(/^/gm, '  ')}\n}`;
+  return `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, mine)}\n}`;
 }
 
 export function generateScript(o: ScriptOptions): string {

@@ -28,6 +28,8 @@ export interface EbpfOptions {
   onDied: (reason: string) => void;
   /** rules whose comm sets are SIGKILLed at exec (needs bpf_send_signal and --unsafe) */
   kernelKill?: readonly KernelKillRule[];
+  /** the `praetor-<hash>` cgroup group those rules belong to (required for any kernel kill) */
+  kernelKillGroup?: string;
   /** the kernel cannot kill here (no bpf_send_signal): user space contains those rules */
   onKernelKillUnavailable?: (why: string) => void;
 }
@@ -65,8 +67,8 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   // Kernels without module or kexec support have no tracepoint for those; bpftrace refuses to
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
-  const killRules = o.kernelKill?.length ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
-  if (killRules.length > 0) sopts.kernelKill = killRules;
+  const killRules = o.kernelKill?.length && o.kernelKillGroup ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
+  if (killRules.length > 0 && o.kernelKillGroup) { sopts.kernelKill = killRules; sopts.kernelKillGroup = o.kernelKillGroup; }
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
   writeFileSync(script, generateScript(sopts), { mode: 0o600 });

@@ -32,6 +32,8 @@ export interface KernelSensorOptions {
   bpftrace?: string;
   /** rules whose process-name sets the eBPF backend SIGKILLs at exec (enforce mode only) */
   kernelKill?: readonly KernelKillRule[];
+  /** the guard's `praetor-<hash>` cgroup group: kernel kills apply to its sandboxes only */
+  kernelKillGroup?: string;
 }
 
 /** One `kernel_kill: true` rule as the eBPF sensor needs it: its name and its comm set. */
