@@ -1,0 +1,78 @@
+// The kernel kill is scoped: the eBPF sensor SIGKILLs a kernel_kill name only in the sandboxes of
+// its own Praetor instance (its `praetor-<hash>` cgroup group). Another instance on the same host
+// (its own state dir, rules and mode, perhaps detect-only) and host processes are left alone.
+// Real cgroups in the unified hierarchy, a real bpftrace.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { EventBus, type PraetorEvent } from '../../src/events/index.ts';
+import { startKernelSensor } from '../../src/sensors/index.ts';
+
+const unified = '/sys/fs/cgroup/unified';
+const root = existsSync(`${unified}/cgroup.procs`) ? unified : '/sys/fs/cgroup';
+const dir = mkdtempSync('/tmp/pt-test-kkscope-');
+const made: string[] = [];
+after(async () => {
+  for (const d of made.reverse()) {
+    for (let i = 0; i < 50 && existsSync(d); i++) {
+      try { if (existsSync(`${d}/cgroup.kill`)) writeFileSync(`${d}/cgroup.kill`, '1'); } catch { /* a group dir */ }
+      try { rmdirSync(d); } catch { await new Promise((r) => setTimeout(r, 20)); }
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function sandboxCgroup(group: string): { dir: string; id: bigint; sandboxId: string } {
+  const sandboxId = `sb-${randomBytes(6).toString('hex')}`;
+  mkdirSync(`${root}/${group}`, { recursive: true });
+  made.push(`${root}/${group}`);
+  const d = `${root}/${group}/${sandboxId}`;
+  mkdirSync(d);
+  made.push(d);
+  return { dir: d, id: statSync(d, { bigint: true }).ino, sandboxId };
+}
+
+function runIn(cgdir: string, script: string): Promise<number | null> {
+  const c = spawn('/bin/sh', ['-c', `echo $$ > ${cgdir}/cgroup.procs && exec /bin/sh -c "$S"`], { env: { ...process.env, S: script }, stdio: 'ignore' });
+  return new Promise((res) => c.once('exit', (code) => res(code)));
+}
+
+test('kernel_kill names die at exec in this instance\'s sandboxes only', async () => {
+  const mineGroup = `praetor-${randomBytes(4).toString('hex')}`;
+  const otherGroup = `praetor-${randomBytes(4).toString('hex')}`;
+  const mine = sandboxCgroup(mineGroup);
+  const other = sandboxCgroup(otherGroup);
+  const bin = `${dir}/bin`;
+  mkdirSync(bin);
+  // A known-bad name that writes its proof file first thing (shell script: the kill comes before
+  // the interpreter runs a line).
+  writeFileSync(`${bin}/xmrig`, '#!/bin/sh\necho ran > "$1"\nsleep 0.2\n');
+  chmodSync(`${bin}/xmrig`, 0o755);
+  const bus = new EventBus();
+  const execs: Extract<PraetorEvent, { kind: 'process.exec' }>[] = [];
+  bus.subscribe((e) => { if (e.kind === 'process.exec' && e.comm === 'xmrig') execs.push(e); });
+  const byId = new Map([[mine.id, mine.sandboxId], [other.id, other.sandboxId]]);
+  const sensor = await startKernelSensor({
+    bus, mode: 'ebpf',
+    resolver: { sandboxForCgroupId: (x) => byId.get(BigInt(x)), sandboxForPid: () => undefined },
+    kernelKill: [{ rule: 'Crypto miner binary executed', comms: ['xmrig'] }], kernelKillGroup: mineGroup,
+  });
+  try {
+    await sensor.ready;
+    await runIn(mine.dir, `${bin}/xmrig ${dir}/mine.out`);
+    await runIn(other.dir, `${bin}/xmrig ${dir}/other.out`);
+    await new Promise((res) => spawn(`${bin}/xmrig`, [`${dir}/host.out`], { stdio: 'ignore' }).once('exit', res));
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await sensor.stop();
+  }
+  assert.equal(existsSync(`${dir}/mine.out`), false, 'killed at exec in our own sandbox: it wrote nothing');
+  assert.equal(readFileSync(`${dir}/other.out`, 'utf8'), 'ran\n', "another instance's sandbox is not ours to kill in the kernel");
+  assert.equal(readFileSync(`${dir}/host.out`, 'utf8'), 'ran\n', 'a host process is never killed');
+  const m = execs.find((e) => e.sandboxId === mine.sandboxId);
+  const o = execs.find((e) => e.sandboxId === other.sandboxId);
+  assert.equal(m?.kernelKill?.rule, 'Crypto miner binary executed', JSON.stringify(execs));
+  assert.ok(o && o.kernelKill === undefined, JSON.stringify(execs));
+});
