@@ -60,10 +60,14 @@ export async function contain(bus: EventBus, t: ContainTarget, alert: AlertEvent
   // The kernel may already have killed the process at exec (a kernel_kill rule): recorded on its
   // own, `by: kernel`, so reports keep it apart from what user space did after.
   let kernelKilled = false;
-  if (trigger.kind === 'process.exec' && trigger.kernelKill?.rule === alert.rule) {
+  if (trigger.kind === 'process.exec' && trigger.kernelKill) {
     const step = await confirmKernelKill(sb, trigger);
-    record(step);
     kernelKilled = step.outcome === 'verified';
+    if (trigger.kernelKill.rule === alert.rule) record(step);
+    else if (kernelKilled && (acts.includes('kill') || acts.includes('kill-tree'))) {
+      // Another rule fired on the same exec: its kill is already done, by the kernel.
+      record({ action: acts.includes('kill-tree') ? 'kill-tree' : 'kill', outcome: 'verified', targets: 0, reason: `the kernel killed it at exec (${trigger.kernelKill.rule})` });
+    }
   }
   if (acts.includes('destroy')) { await destroy(t, alert, record); return; }
 

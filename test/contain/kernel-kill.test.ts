@@ -29,7 +29,7 @@ test('a binary named like a miner is killed in the kernel before it writes a byt
   // (on the code before this change the file appeared in 2 of 3 runs; the kernelKill marker
   // assertion below fails there every time).
   try { execFileSync('gcc', ['-O1', '-static', '-o', `${ws}/xmrig`, `${dir}/m.c`], { stdio: 'ignore' }); } catch { execFileSync('gcc', ['-O1', '-o', `${ws}/xmrig`, `${dir}/m.c`]); }
-  const { status, stderr, rep } = praetorRun(ws, ['sh', '-c', './xmrig --version; echo after-miner; sleep 5']);
+  const { status, stderr, rep } = praetorRun(ws, ['sh', '-c', './xmrig --donate-level=1; echo after-miner; sleep 5']);
   const why = `status ${status}\n${stderr.slice(-1500)}\nalerts ${JSON.stringify(rep.alerts.map((a) => a.rule))}\ncontainment ${JSON.stringify(rep.containment, null, 1)}\ndegraded ${JSON.stringify(rep.degraded)}`;
   assert.deepEqual(rep.degraded, [], `kernel sensor and kernel kill available: ${why}`);
   assert.equal(existsSync(`${ws}/wrote`), false, `the killed program wrote nothing: ${why}`);
@@ -44,6 +44,12 @@ test('a binary named like a miner is killed in the kernel before it writes a byt
   assert.equal(byKernel[0]!.action, 'kill');
   assert.equal(byKernel[0]!.ok, true, why);
   assert.equal(byKernel[0]!.outcome, 'verified');
+  // The flags rule fired on the same exec: its kill-tree is the kernel's kill, not a hunt for
+  // every agent process (the trigger is gone because the kernel killed it, not because it forked).
+  const flags = rep.alerts.find((a) => a.rule === 'Crypto miner flags on command line');
+  assert.ok(flags, why);
+  const fk = rep.containment.find((c) => c.alertId === flags.id && c.action === 'kill-tree');
+  assert.ok(fk && fk.ok === true && fk.targets === 0 && /kernel killed it/.test(String(fk.reason)), why);
   const exit = rep.events.find((e) => e.kind === 'process.exit' && e.pid === exec.pid);
   if (exit) assert.equal(exit.signal, 9, `died of SIGKILL: ${JSON.stringify(exit)}`);
   assert.equal(rep.contained, true, why);
