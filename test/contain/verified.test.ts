@@ -149,3 +149,19 @@ test('waiting for a freeze does not block the event loop', async () => {
   clearInterval(iv);
   assert.ok(ticks > 0, `timers ran while the freeze was awaited (${ticks} ticks)`);
 });
+
+test('a pid that is not (or no longer) in the sandbox cgroup is never signalled: a recycled pid cannot kill a host process', async () => {
+  const { spawn } = await import('node:child_process');
+  const { killConfirmed } = await import('../../src/sandbox/index.ts');
+  const sb = await m.create({});
+  const host = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    await waitFor(() => comm(host.pid!) === 'sleep', 'the host process');
+    const r = await killConfirmed([host.pid!], sb.cgroup.rel);
+    assert.deepEqual(r.killed, []);
+    assert.equal(alive(host.pid!), true, 'the host process was left alone');
+  } finally {
+    host.kill('SIGKILL');
+    await sb.destroy();
+  }
+});
