@@ -10,7 +10,7 @@ import type { EventBus, PraetorEvent } from '../events/index.ts';
 import type { AlertEvent, RuleAction } from '../rules/index.ts';
 import { killConfirmed, type Sandbox } from '../sandbox/index.ts';
 import { nowNs } from '../util/ids.ts';
-import { confirmKernelKill } from './kernel-kill-record.ts';
+import { confirmKernelKill, resumeParent } from './kernel-kill-record.ts';
 import { descendants, hasExited } from './process-tree.ts';
 import { onlyLoopback, runtimePids, sandboxLinks } from './sandbox-facts.ts';
 
@@ -69,6 +69,7 @@ export async function contain(bus: EventBus, t: ContainTarget, alert: AlertEvent
       record({ action: acts.includes('kill-tree') ? 'kill-tree' : 'kill', outcome: 'verified', targets: 0, reason: `the kernel killed it at exec (${trigger.kernelKill.rule})` });
     }
   }
+  if (kernelKilled && !t.holdFrozen && trigger.kind === 'process.exec') await resumeParent(sb, trigger.ppid);
   if (acts.includes('destroy')) { await destroy(t, alert, record); return; }
 
   const wantFreeze = acts.includes('freeze') || !!t.holdFrozen;

@@ -287,7 +287,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 async function waitUntil(ok: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;
-  for (let delay = 1; !ok(); delay = Math.min(delay * 2, 10)) {
+  for (let delay = 1; !ok(); delay = Math.min(delay + 1, 5)) {
     if (Date.now() > end) throw new PraetorError('TIMEOUT', what(), { hint: 'the host is overloaded or the sandbox is stuck in the kernel; it will be destroyed' });
     await sleep(delay);
   }

@@ -6,7 +6,7 @@ export { RUNTIME_NAMES, runtimeFor, type RuntimeName } from './runtimes/index.ts
 export { cgroupGroupFor, probeHost, requireRoot, HostInfo } from './host.ts';
 export type { CgroupUsage } from './cgroup.ts';
 export { isCgroupGone } from './cgroup.ts';
-export { identityOf, isSameProcess, killConfirmed, type KillResult, type ProcessIdentity } from './pidfd.ts';
+export { identityOf, inCgroup, isSameProcess, killConfirmed, Pidfd, type KillResult, type ProcessIdentity } from './pidfd.ts';
 export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';

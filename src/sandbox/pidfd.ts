@@ -139,7 +139,7 @@ export async function killConfirmed(pids: readonly number[], rel: string, o: { t
     await o.beforeWait?.();
     const end = Date.now() + (o.timeoutMs ?? 2000);
     let waiting = open;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    for (let delay = 1; ; delay = Math.min(delay + 1, 5)) {
       waiting = waiting.filter((fd) => { if (!fd.exited()) return true; res.killed.push(fd.pid); return false; });
       if (waiting.length === 0 || Date.now() > end) break;
       await sleep(delay);

@@ -45,6 +45,8 @@ export interface ScriptOptions {
    * instance on the host (its own state dir, its own rules and mode) is never killed for ours.
    */
   kernelKillGroup?: string;
+  /** wait syscalls with a sys_exit tracepoint here (wait4, waitid): where a killed one's parent stops */
+  waitSyscalls?: readonly string[];
 }
 
 /**
@@ -135,11 +137,22 @@ function kernelKillProgram(o: ScriptOptions): string | undefined {
   let body = '';
   for (const k of [...sets].reverse()) {
     const test = k.comms.map((c) => `comm == "${c}"`).join(' || ');
-    const hit = `signal("SIGKILL");\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
+    // Never the sandbox's init (it reaps commands, and stopping it would stop the sandbox); a
+    // process naming itself so only escapes the stop, not the kill.
+    const hit = `signal("SIGKILL");\n  if (curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
     body = body ? `if (${test}) {\n  ${hit}\n} else {\n${body.replace(/^/gm, '  ')}\n}` : `if (${test}) {\n  ${hit}\n}`;
   }
   const mine = `if (strncmp(str($top->name, ${group.length + 1}), "${group}", ${group.length + 1}) == 0) {\n${body.replace(/^/gm, '  ')}\n}`;
-  return `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, mine)}\n}`;
+  // The killed process's parent (the agent's shell) would run its next command the moment it
+  // reaps the child, before user space can freeze the sandbox ("nothing after the miner runs"):
+  // it is SIGSTOPped on its way out of the wait that reaped the killed child. Containment holds it
+  // stopped when the sandbox is held for its owner, and SIGCONTs it otherwise.
+  const waits = (o.waitSyscalls ?? []).map((w) => w === 'wait4'
+    // Any reaped child, not only the killed one: wait4 answers with the pid as the sandbox's pid
+    // namespace numbers it, which is not the host tgid the kill program saw.
+    ? `tracepoint:syscalls:sys_exit_wait4 /@kkp[pid]/ {\n  if (args->ret > 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`
+    : `tracepoint:syscalls:sys_exit_${w} /@kkp[pid]/ {\n  if (args->ret == 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`);
+  return [`tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, mine)}\n}`, ...waits].join('\n\n');
 }
 
 export function generateScript(o: ScriptOptions): string {
@@ -215,7 +228,7 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
     ...o.openSyscalls.map((s) => `tracepoint:syscalls:sys_exit_${s} /@op[tid]/ {\n${openExit}\n}`),
     ...(o.deniedSyscalls.length > 0 ? [`${deniedProbes} /args->ret == -1 || args->ret == -13/ {\n${sandboxGuard(o, denied)}\n}`] : []),
     // bpftrace prints every non-empty map when it exits; these are scratch, not results.
-    `END { clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb); }`,
+    `END { clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb);${kill ? ' clear(@kkp);' : ''} }`,
   ];
   return parts.join('\n\n') + '\n';
 }

@@ -68,7 +68,11 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
   const killRules = o.kernelKill?.length && o.kernelKillGroup ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
-  if (killRules.length > 0 && o.kernelKillGroup) { sopts.kernelKill = killRules; sopts.kernelKillGroup = o.kernelKillGroup; }
+  if (killRules.length > 0 && o.kernelKillGroup) {
+    sopts.kernelKill = killRules;
+    sopts.kernelKillGroup = o.kernelKillGroup;
+    sopts.waitSyscalls = ['wait4', 'waitid'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
+  }
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
   writeFileSync(script, generateScript(sopts), { mode: 0o600 });

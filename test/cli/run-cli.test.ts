@@ -42,15 +42,13 @@ test('the report has the documented shape, events flat', () => {
 });
 
 test('a miner is detected, contained, and reported', () => {
-  // `&&`: the miner must not run to completion. (With kernel_kill it dies at exec, and the shell
-  // around it may reach its next line before user space freezes the sandbox.)
-  const r = praetor(['run', '--report', `${state}/m.json`, '--', 'sh', '-c', 'cp /bin/sleep /tmp/xmrig; /tmp/xmrig 20 && echo survived']);
+  const r = praetor(['run', '--report', `${state}/m.json`, '--', 'sh', '-c', 'cp /bin/sleep /tmp/xmrig; /tmp/xmrig 20; echo survived']);
   assert.equal(r.status, 125, r.stderr);
   assert.doesNotMatch(r.stdout, /survived/);
   const rep = JSON.parse(readFileSync(`${state}/m.json`, 'utf8'));
   assert.equal(rep.contained, true);
   assert.ok(rep.alerts.some((a: { rule: string }) => /miner/i.test(a.rule)));
-  const c = rep.containment.find((x: { action: string; by?: string }) => x.action === 'kill-tree' || x.by === 'kernel');
+  const c = rep.containment.find((x: { action: string }) => x.action === 'kill-tree');
   assert.ok(c && c.ok && typeof c.latencyMs === 'number', JSON.stringify(rep.containment));
   const ids = new Set(rep.events.map((e: { id: string }) => e.id));
   for (const ev of rep.alerts[0].evidence) assert.ok(ids.has(ev), 'evidence ids point at events in the report');

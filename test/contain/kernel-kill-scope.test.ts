@@ -76,3 +76,28 @@ test('kernel_kill names die at exec in this instance\'s sandboxes only', async (
   assert.equal(m?.kernelKill?.rule, 'Crypto miner binary executed', JSON.stringify(execs));
   assert.ok(o && o.kernelKill === undefined, JSON.stringify(execs));
 });
+
+test('a sandbox not held for its owner: the shell around a kernel-killed miner is resumed and finishes', async () => {
+  const { startGuard } = await import('../../src/runner/index.ts');
+  const { SandboxManager } = await import('../../src/sandbox/index.ts');
+  const stateDir = mkdtempSync('/tmp/pt-test-kkresume-');
+  const bus = new EventBus();
+  const got: PraetorEvent[] = [];
+  bus.subscribe((e) => { if (e.kind === 'containment') got.push(e); });
+  const guard = await startGuard({ bus, stateDir, detect: true, holdContained: false, log: () => {} });
+  const m = await SandboxManager.open({ stateDir, bus });
+  try {
+    const sb = await m.create({});
+    guard.watch(sb);
+    const r = await sb.exec(['sh', '-c', 'cp /bin/true /tmp/xmrig; /tmp/xmrig; echo "rc=$?"; echo after'], { timeoutMs: 20_000 });
+    assert.equal(r.timedOut, false, `the shell was not left stopped: ${JSON.stringify(r)}`);
+    assert.match(r.stdout, /rc=137\nafter/, `the miner died of SIGKILL and the shell went on: ${JSON.stringify(r)} ${JSON.stringify(got)}`);
+    assert.ok(got.some((e) => e.kind === 'containment' && e.by === 'kernel' && e.ok), JSON.stringify(got));
+    assert.equal((await sb.exec(['true'])).code, 0, 'the sandbox is usable');
+    await sb.destroy();
+  } finally {
+    await m.close();
+    await guard.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
