@@ -64,8 +64,10 @@ export async function contain(bus: EventBus, t: ContainTarget, alert: AlertEvent
     const step = await confirmKernelKill(sb, trigger);
     kernelKilled = step.outcome === 'verified';
     if (trigger.kernelKill.rule === alert.rule) record(step);
-    else if (kernelKilled && (acts.includes('kill') || acts.includes('kill-tree'))) {
-      // Another rule fired on the same exec: its kill is already done, by the kernel.
+    // The rule's own kill (or another rule's, fired by the same exec) is then verified done: the
+    // process never ran an instruction, so it has no tree. Recorded `by: user` with no targets,
+    // beside the kernel's record, so each side's latency stays its own.
+    if (kernelKilled && (acts.includes('kill') || acts.includes('kill-tree'))) {
       record({ action: acts.includes('kill-tree') ? 'kill-tree' : 'kill', outcome: 'verified', targets: 0, reason: `the kernel killed it at exec (${trigger.kernelKill.rule})` });
     }
   }

@@ -133,13 +133,15 @@ $in${n} = (struct inode *)$f${n}->f_inode;`;
 function kernelKillProgram(o: ScriptOptions): string | undefined {
   const sets = (o.kernelKill ?? []).map((k, i) => ({ i, comms: k.comms.filter((c) => /^[A-Za-z0-9._+-]{1,15}$/.test(c)) })).filter((k) => k.comms.length > 0);
   const group = o.kernelKillGroup;
-  if (sets.length === 0 || !group || !/^praetor-[0-9a-f]{1,24}$/.test(group)) return undefined;
+  // Without the in-kernel sandbox filter there is no sandbox to scope a kill to: no kernel kill.
+  if (!o.kernelFilter || sets.length === 0 || !group || !/^praetor-[0-9a-f]{1,24}$/.test(group)) return undefined;
   let body = '';
   for (const k of [...sets].reverse()) {
     const test = k.comms.map((c) => `comm == "${c}"`).join(' || ');
-    // Never the sandbox's init (it reaps commands, and stopping it would stop the sandbox); a
-    // process naming itself so only escapes the stop, not the kill.
-    const hit = `signal("SIGKILL");\n  if (curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
+    // Only a parent in the same sandbox cgroup (never a host process), and never the sandbox's
+    // init (it reaps commands; stopping it would stop the sandbox): a process naming itself so
+    // only escapes the stop, not the kill.
+    const hit = `signal("SIGKILL");\n  $pcg = (struct cgroup *)curtask->real_parent->cgroups->dfl_cgrp;\n  if ($pcg->kn->id == $cg->kn->id && curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
     body = body ? `if (${test}) {\n  ${hit}\n} else {\n${body.replace(/^/gm, '  ')}\n}` : `if (${test}) {\n  ${hit}\n}`;
   }
   const mine = `if (strncmp(str($top->name, ${group.length + 1}), "${group}", ${group.length + 1}) == 0) {\n${body.replace(/^/gm, '  ')}\n}`;

@@ -34,9 +34,22 @@ function sandboxCgroup(group: string): { dir: string; id: bigint; sandboxId: str
   return { dir: d, id: statSync(d, { bigint: true }).ino, sandboxId };
 }
 
-function runIn(cgdir: string, script: string): Promise<number | null> {
+/** Runs `script` in the cgroup; resolves 'stopped' if its shell is stopped (the kernel stops the
+ * parent of a killed process as it reaps it), after killing it, else with the exit code. */
+function runIn(cgdir: string, script: string): Promise<number | null | 'stopped'> {
   const c = spawn('/bin/sh', ['-c', `echo $$ > ${cgdir}/cgroup.procs && exec /bin/sh -c "$S"`], { env: { ...process.env, S: script }, stdio: 'ignore' });
-  return new Promise((res) => c.once('exit', (code) => res(code)));
+  return new Promise((res) => {
+    let done = false;
+    c.once('exit', (code) => { done = true; res(code); });
+    const poll = (n: number): void => {
+      if (done) return;
+      let st = '';
+      try { const s = readFileSync(`/proc/${c.pid}/stat`, 'utf8'); st = s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3); } catch { /* exited */ }
+      if (st === 'T') { done = true; c.kill('SIGKILL'); res('stopped'); return; }
+      if (n < 250) setTimeout(() => poll(n + 1), 20); else c.kill('SIGKILL');
+    };
+    poll(0);
+  });
 }
 
 test('kernel_kill names die at exec in this instance\'s sandboxes only', async () => {
@@ -61,14 +74,15 @@ test('kernel_kill names die at exec in this instance\'s sandboxes only', async (
   });
   try {
     await sensor.ready;
-    await runIn(mine.dir, `${bin}/xmrig ${dir}/mine.out`);
-    await runIn(other.dir, `${bin}/xmrig ${dir}/other.out`);
+    assert.equal(await runIn(mine.dir, `${bin}/xmrig ${dir}/mine.out; echo next > ${dir}/mine.next`), 'stopped', 'the shell around the killed miner is stopped as it reaps it');
+    assert.equal(await runIn(other.dir, `${bin}/xmrig ${dir}/other.out`), 0);
     await new Promise((res) => spawn(`${bin}/xmrig`, [`${dir}/host.out`], { stdio: 'ignore' }).once('exit', res));
     await new Promise((r) => setTimeout(r, 500));
   } finally {
     await sensor.stop();
   }
   assert.equal(existsSync(`${dir}/mine.out`), false, 'killed at exec in our own sandbox: it wrote nothing');
+  assert.equal(existsSync(`${dir}/mine.next`), false, 'and the next line of its script never ran');
   assert.equal(readFileSync(`${dir}/other.out`, 'utf8'), 'ran\n', "another instance's sandbox is not ours to kill in the kernel");
   assert.equal(readFileSync(`${dir}/host.out`, 'utf8'), 'ran\n', 'a host process is never killed');
   const m = execs.find((e) => e.sandboxId === mine.sandboxId);
