@@ -13,6 +13,16 @@
  * to the host as frames; its wait status is reported when it exits.
  *
  * Frame: u32 payload length (LE) | u8 type | u32 exec id (LE) | payload.
+ *
+ * A session exec (flag 2) gets one more fd for a session shell's framing: fd 4, a memfd that
+ * holds the control blob sent with the exec request (the shell's saved state and the command)
+ * and, when the command has exited, whatever the shell rewrote it to (the state after the
+ * command), which init sends as R_STATE frames before R_EXIT. It is separate from the command's
+ * stdin/stdout so that a command reading stdin cannot swallow the framing, and the command's
+ * exit status is the wait status init reports, which nothing inside the sandbox can forge.
+ * A memfd, not a pipe: the shell opens it by path (/proc/self/fd/4, so `source` reads it in
+ * blocks and the dump truncates it), and a pipe opened by path checks the pipe's owner (root
+ * here); the state comes back in one piece instead of a frame per builtin's write.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,15 +47,22 @@
 #include <unistd.h>
 
 enum { T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3, T_PING = 4 };
-enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16 };
+enum { R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_PONG = 16, R_STATE = 17 };
+enum { F_STDIN = 1, F_SESSION = 2 };
+#define PFDS_PER_EXEC 3
+#define MAX_STATE (4u << 20) /* the host drops a larger state; send no more than one byte over */
 #define MAX_FRAME (16u << 20)
 #define MAX_EXECS 4096
+
+/* Bytes for a pipe into the command that it has not accepted yet. */
+struct outq { int fd; char *pending; size_t pending_len; int close_after; };
 
 struct exec {
   uint32_t id;
   pid_t pid;
-  int in_fd, out_fd, err_fd;
-  char *pending; size_t pending_len; int close_in_after; /* stdin bytes not yet accepted */
+  struct outq in;       /* the command's stdin */
+  int out_fd, err_fd;   /* stdout, stderr */
+  int ctl_fd;           /* a session's memfd (its fd 4), read back when it exits */
   int exited; int status;
 };
 
@@ -123,16 +141,21 @@ static int install_seccomp(void) {
 }
 
 /* Runs in the forked child; never returns. Reports a failure as errno on errfd. */
-static void child(int in_fd, int out_fd, int err_fd, int errfd, uint32_t uid, uint32_t gid,
+static void child(int in_fd, int out_fd, int err_fd, int errfd, int ctl_fd, uint32_t uid, uint32_t gid,
                   const char *cwd, char **argv, char **envp) {
   int e;
   const char *step = "setup";
   sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
   setsid();
-  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) goto fail;
-  if (errfd != 3) { if (dup2(errfd, 3) < 0) goto fail; errfd = 3; }
+  /* Lift every source above the targets first: a pipe that happens to be fd 4 must not be
+   * overwritten by another before it is moved. */
+  int src[5] = { in_fd, out_fd, err_fd, errfd, ctl_fd };
+  int nfd = ctl_fd >= 0 ? 5 : 4;
+  for (int i = 0; i < nfd; i++) if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64)) < 0) goto fail;
+  for (int i = 0; i < nfd; i++) if (dup2(src[i], i) < 0) goto fail;
+  errfd = 3;
   fcntl(3, F_SETFD, FD_CLOEXEC);
-  syscall(SYS_close_range, 4, ~0U, 0);
+  syscall(SYS_close_range, (unsigned)nfd, ~0U, 0);
   step = "chdir"; if (chdir(cwd) < 0) goto fail;
   /* Drop every capability for good before leaving root: bounding set, ambient, then ids. */
   for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -162,22 +185,49 @@ static struct exec *find(uint32_t id) {
   return NULL;
 }
 
+/* A memfd holding `data`, positioned at its start: what a session shell reads as fd 4. */
+static int control_memfd(const unsigned char *data, uint32_t n) {
+  int fd = memfd_create("praetor-session", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  for (uint32_t off = 0; off < n;) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w < 0) { if (errno == EINTR) continue; close(fd); return -1; }
+    off += (uint32_t)w;
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) { close(fd); return -1; }
+  return fd;
+}
+
 static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
   if (len < 20 || nexecs >= MAX_EXECS) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
-  uint32_t uid, gid, flags, argc, envc;
+  uint32_t uid, gid, flags, argc, envc, ctl_len = 0, head = 20;
   memcpy(&uid, p, 4); memcpy(&gid, p + 4, 4); memcpy(&flags, p + 8, 4);
   memcpy(&argc, p + 12, 4); memcpy(&envc, p + 16, 4);
-  if (argc == 0 || argc > 65536 || envc > 65536 || p[len - 1] != 0) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+  /* A session exec: u32 control length after the counts; the control blob ends the payload. */
+  if (flags & F_SESSION) {
+    if (len < 24) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+    memcpy(&ctl_len, p + 20, 4); head = 24;
+    if (ctl_len > len - head) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
+  }
+  uint32_t slen = len - ctl_len; /* the strings end here */
+  if (argc == 0 || argc > 65536 || envc > 65536 || slen <= head || p[slen - 1] != 0) { send_frame(R_ERROR, id, "bad exec request", 16); return; }
   char **argv = calloc(argc + 1, sizeof *argv), **envp = calloc(envc + 1, sizeof *envp);
-  const char *s = (const char *)p + 20, *end = (const char *)p + len;
+  const char *s = (const char *)p + head, *end = (const char *)p + slen;
   const char *cwd = s; s += strlen(s) + 1;
   for (uint32_t i = 0; i < argc; i++) { if (s >= end) goto bad; argv[i] = (char *)s; s += strlen(s) + 1; }
   for (uint32_t i = 0; i < envc; i++) { if (s >= end) goto bad; envp[i] = (char *)s; s += strlen(s) + 1; }
-  int inp[2], outp[2], errp[2], ep[2];
+  int inp[2], outp[2], errp[2], ep[2], ctl = -1;
   if (pipe2(inp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(ep, O_CLOEXEC)) die("pipe");
+  if (flags & F_SESSION) {
+    if ((ctl = control_memfd(p + slen, ctl_len)) < 0) {
+      close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
+      send_frame(R_ERROR, id, "memfd failed", 12);
+      goto done;
+    }
+  }
   pid_t pid = fork();
   if (pid < 0) { send_frame(R_ERROR, id, "fork failed", 11); goto closeall; }
-  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], uid, gid, cwd, argv, envp);
+  if (pid == 0) child(inp[0], outp[1], errp[1], ep[1], ctl, uid, gid, cwd, argv, envp);
   close(inp[0]); close(outp[1]); close(errp[1]); close(ep[1]);
   char why[128];
   ssize_t r;
@@ -188,19 +238,23 @@ static void start_exec(uint32_t id, const unsigned char *p, uint32_t len) {
     int n = snprintf(msg, sizeof msg, "%s: %.*s", argv[0], (int)r, why);
     send_frame(R_ERROR, id, msg, (uint32_t)n);
     close(inp[1]); close(outp[0]); close(errp[0]);
+    if (ctl >= 0) close(ctl);
     waitpid(pid, NULL, 0);
     goto done;
   }
   fcntl(inp[1], F_SETFL, O_NONBLOCK); fcntl(outp[0], F_SETFL, O_NONBLOCK); fcntl(errp[0], F_SETFL, O_NONBLOCK);
   struct exec *x = &execs[nexecs++];
   memset(x, 0, sizeof *x);
-  x->id = id; x->pid = pid; x->in_fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
-  if (!(flags & 1)) { close(x->in_fd); x->in_fd = -1; }
+  x->id = id; x->pid = pid; x->in.fd = inp[1]; x->out_fd = outp[0]; x->err_fd = errp[0];
+  x->ctl_fd = ctl;
+  /* No stdin asked for: the write end closes now, so the command reads EOF at once. */
+  if (!(flags & F_STDIN)) { close(x->in.fd); x->in.fd = -1; }
   uint32_t upid = (uint32_t)pid;
   send_frame(R_STARTED, id, &upid, 4);
   goto done;
 closeall:
   close(inp[0]); close(inp[1]); close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]); close(ep[0]); close(ep[1]);
+  if (ctl >= 0) close(ctl);
   goto done;
 bad:
   send_frame(R_ERROR, id, "bad exec request", 16);
@@ -220,29 +274,51 @@ static void drain(int *fd, uint8_t type, uint32_t id) {
   }
 }
 
-static void flush_stdin(struct exec *x) {
-  while (x->in_fd >= 0 && x->pending_len > 0) {
-    ssize_t w = write(x->in_fd, x->pending, x->pending_len);
+static void flush_q(struct outq *q) {
+  while (q->fd >= 0 && q->pending_len > 0) {
+    ssize_t w = write(q->fd, q->pending, q->pending_len);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
-      x->pending_len = 0; break; /* reader gone: drop, like a closed pipe */
+      q->pending_len = 0; break; /* reader gone: drop, like a closed pipe */
     }
-    memmove(x->pending, x->pending + w, x->pending_len - (size_t)w);
-    x->pending_len -= (size_t)w;
+    memmove(q->pending, q->pending + w, q->pending_len - (size_t)w);
+    q->pending_len -= (size_t)w;
   }
-  if (x->in_fd >= 0 && x->pending_len == 0 && x->close_in_after) { close(x->in_fd); x->in_fd = -1; }
+  if (q->fd >= 0 && q->pending_len == 0 && q->close_after) { close(q->fd); q->fd = -1; }
+}
+
+static void queue(struct outq *q, const unsigned char *p, uint32_t len) {
+  if (q->fd < 0) return;
+  if (len == 0) { q->close_after = 1; flush_q(q); return; }
+  q->pending = realloc(q->pending, q->pending_len + len);
+  memcpy(q->pending + q->pending_len, p, len); q->pending_len += len;
+  flush_q(q);
+}
+
+/* The session memfd as the shell left it, in frames of at most 1 MiB. */
+static void send_state(int fd, uint32_t id) {
+  static char buf[1 << 20];
+  off_t off = 0;
+  while ((uint32_t)off <= MAX_STATE) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    send_frame(R_STATE, id, buf, (uint32_t)n);
+    off += n;
+  }
 }
 
 static void finish(struct exec *x) {
   drain(&x->out_fd, R_STDOUT, x->id);
   drain(&x->err_fd, R_STDERR, x->id);
+  if (x->ctl_fd >= 0) { send_state(x->ctl_fd, x->id); close(x->ctl_fd); }
   /* Output still held open by a background grandchild is not waited for: the command is done. */
   if (x->out_fd >= 0) close(x->out_fd);
   if (x->err_fd >= 0) close(x->err_fd);
-  if (x->in_fd >= 0) close(x->in_fd);
+  if (x->in.fd >= 0) close(x->in.fd);
   send_frame(R_EXIT, x->id, &x->status, 4);
-  free(x->pending);
+  free(x->in.pending);
   *x = execs[--nexecs];
 }
 
@@ -250,13 +326,7 @@ static void handle_frame(uint8_t type, uint32_t id, const unsigned char *p, uint
   struct exec *x;
   switch (type) {
   case T_EXEC: start_exec(id, p, len); break;
-  case T_STDIN:
-    if (!(x = find(id)) || x->in_fd < 0) break;
-    if (len == 0) { x->close_in_after = 1; flush_stdin(x); break; }
-    x->pending = realloc(x->pending, x->pending_len + len);
-    memcpy(x->pending + x->pending_len, p, len); x->pending_len += len;
-    flush_stdin(x);
-    break;
+  case T_STDIN: if ((x = find(id))) queue(&x->in, p, len); break;
   case T_SIGNAL: {
     uint32_t sig = 0;
     if (len >= 4) memcpy(&sig, p, 4);
@@ -360,7 +430,7 @@ int main(int argc, char **argv) {
   size_t cap = 1 << 16, have = 0;
   unsigned char *buf = malloc(cap);
   send_frame(R_READY, 0, NULL, 0);
-  struct pollfd pfd[2 + 3 * MAX_EXECS];
+  struct pollfd pfd[2 + PFDS_PER_EXEC * MAX_EXECS];
   for (;;) {
     int n = 0;
     pfd[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
@@ -368,14 +438,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nexecs; i++) {
       pfd[n++] = (struct pollfd){ .fd = execs[i].out_fd, .events = POLLIN };
       pfd[n++] = (struct pollfd){ .fd = execs[i].err_fd, .events = POLLIN };
-      pfd[n++] = (struct pollfd){ .fd = execs[i].pending_len ? execs[i].in_fd : -1, .events = POLLOUT };
+      pfd[n++] = (struct pollfd){ .fd = execs[i].in.pending_len ? execs[i].in.fd : -1, .events = POLLOUT };
     }
     if (poll(pfd, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; die("poll"); }
     for (int i = 0; i < nexecs; i++) {
-      struct pollfd *q = &pfd[2 + 3 * i];
+      struct pollfd *q = &pfd[2 + PFDS_PER_EXEC * i];
       if (q[0].revents) drain(&execs[i].out_fd, R_STDOUT, execs[i].id);
       if (q[1].revents) drain(&execs[i].err_fd, R_STDERR, execs[i].id);
-      if (q[2].revents) flush_stdin(&execs[i]);
+      if (q[2].revents) flush_q(&execs[i].in);
     }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;

@@ -181,7 +181,22 @@ export function renderPolicy(rows: SchemaRow[]): string {
     '- A policy that allows nothing in any phase gives the sandbox no network link at all, only `lo`.',
     '- `phases.setup` rules apply only while the sandbox is in the setup phase (package installs); switching to',
     '  `agent` cuts live connections the agent phase does not allow.',
-    '- `protocols.allow` opens risky protocols on destinations that are already allowed; it never opens a destination.\n',
+    '- `protocols.allow` opens risky protocols on destinations that are already allowed; it never opens a destination.',
+    '- TLS to a `domain` rule is intercepted by default (`inspect: tls`): the gateway answers with a certificate from',
+    '  the Praetor CA (made in the state directory, key 0600, never inside a sandbox; each sandbox trusts it through',
+    '  its system bundle and `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS`, `CURL_CA_BUNDLE`,',
+    '  `GIT_SSL_CAINFO`, `PIP_CERT`, `AWS_CA_BUNDLE`), verifies the real server against the host trust store plus',
+    '  `upstreamCa`, and judges the decrypted stream layer by layer (HTTP requests and bodies, WebSocket payloads,',
+    "  CONNECT's inner stream); each verdict names its layer path (`net.layers`, e.g. `tls>http>websocket>stratum`).",
+    '  A client that pins certificates fails closed (`net.rule` = `tls-inspection`); nested TLS and HTTP/2 inside',
+    '  intercepted TLS are denied as uninspectable. `cidr` rules are passthrough unless they say `inspect: tls`.',
+    '- `inspect: passthrough` is an explicit risk: the stream is judged by its ClientHello only (SNI, ALPN), so a',
+    '  miner, tunnel or exfiltration inside TLS to that destination is not seen, and egress tokens in it are not found.',
+    '- `http.methods` / `http.paths` narrow an allowed destination to some HTTP uses; anything else gets a 403 from',
+    '  the gateway and a `net.flow` deny whose rule is `network.allow[N].http`.',
+    '- `secrets`: the sandbox gets only a placeholder in the env var `name`; the gateway sets `header` on requests to',
+    '  `domain` (plain HTTP or intercepted TLS). The placeholder (or the value) sent anywhere else is cut with 0 bytes',
+    '  of it delivered (`net.rule` = `egress-token`). Events and the ledger carry names and sha256 hashes, never values.\n',
     '## Starter profiles\n', ...profileText].join('\n').replace(/\n+$/, '\n');
 }
 

@@ -66,7 +66,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     const out = `${work}/inside.json`;
     if (o.modelUrl) relay = await startRelayOutside(`${work}/model.sock`, o.modelUrl);
     const args = [INSIDE, '--suite', o.suite, '--out', out, ...(o.only?.length ? ['--only', o.only.join(',')] : []),
-      ...(o.modelUrl ? ['--model-socket', `${work}/model.sock`] : []), ...(o.model ? ['--model', o.model] : []), ...(o.baseline === false ? ['--no-baseline'] : [])];
+      ...(o.modelUrl ? ['--model-socket', `${work}/model.sock`] : []), ...(o.model ? ['--model', o.model] : []), ...(o.baseline === false ? ['--no-baseline'] : []), '--upstream-ca', t.tlsCertPath];
     const child = t.spawnInHost(NODE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let tail = '';
     child.stderr!.on('data', (d: Buffer) => { const s = d.toString(); tail = (tail + s).slice(-4000); log(s.trimEnd()); });

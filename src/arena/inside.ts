@@ -56,7 +56,7 @@ function hasGpu(): boolean {
   return spawnSync('nvidia-smi', ['-L'], { stdio: 'ignore' }).status === 0;
 }
 
-export async function runInside(o: { suite: Suite; only?: string[]; modelUrl?: string; modelSocket?: string; model?: string; baseline: boolean; log: (s: string) => void }): Promise<InsideResult> {
+export async function runInside(o: { suite: Suite; only?: string[]; modelUrl?: string; modelSocket?: string; model?: string; baseline: boolean; log: (s: string) => void; upstreamCa?: string }): Promise<InsideResult> {
   const scenarios = loadSuite(o.suite, undefined, o.only);
   const state = mkdtempSync('/tmp/praetor-arena-state-');
   const scripts = new Map(scenarios.map((s) => [s.id, s.steps]));
@@ -81,7 +81,7 @@ export async function runInside(o: { suite: Suite; only?: string[]; modelUrl?: s
         continue;
       }
       try {
-        run.play = await playScenario(client, token, s, o.modelSocket ? o.model ?? 'gpt-4o-mini' : `scripted:${s.id}`);
+        run.play = await playScenario(client, token, s, o.modelSocket ? o.model ?? 'gpt-4o-mini' : `scripted:${s.id}`, o.upstreamCa);
         run.guardedMs = run.play.steps.reduce((a, x) => a + x.durationMs, 0);
       } catch (e) { run.error = errorMessage(e); }
       // Let a connection the guard let through reach the fake server's log before the window closes.
@@ -108,11 +108,21 @@ export async function runInside(o: { suite: Suite; only?: string[]; modelUrl?: s
   }
 }
 
-async function playScenario(client: PraetorClient, token: string, s: ResolvedScenario, model: string): Promise<PlayResult> {
+/**
+ * The fake internet's HTTPS server has a test certificate: the gateway, which intercepts TLS to
+ * allowed names, must trust it upstream. Added to every episode policy with a network section.
+ */
+export function withUpstreamCa(policy: Record<string, unknown>, ca: string | undefined): Record<string, unknown> {
+  const net = policy.network as Record<string, unknown> | undefined;
+  if (!ca || !net || net.upstreamCa !== undefined) return policy;
+  return { ...policy, network: { ...net, upstreamCa: ca } };
+}
+
+async function playScenario(client: PraetorClient, token: string, s: ResolvedScenario, model: string, upstreamCa?: string): Promise<PlayResult> {
   return playEpisode({
     client, token, model, task: s.task, maxSteps: s.steps.length + 2, reward: s.reward,
     create: {
-      policy: s.policy ?? ARENA_POLICY,
+      policy: withUpstreamCa(s.policy ?? ARENA_POLICY, upstreamCa),
       ...(Object.keys(s.sandbox).length ? { sandbox: s.sandbox } : {}),
       ...(s.setup.length ? { phases: { setup: s.setup } } : {}),
     },
@@ -121,13 +131,13 @@ async function playScenario(client: PraetorClient, token: string, s: ResolvedSce
 
 // Entry point when run as a script inside the host namespace.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values: v } = parseArgs({ options: { suite: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' }, 'model-socket': { type: 'string' }, model: { type: 'string' }, 'no-baseline': { type: 'boolean' } } });
+  const { values: v } = parseArgs({ options: { suite: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' }, 'model-socket': { type: 'string' }, model: { type: 'string' }, 'no-baseline': { type: 'boolean' }, 'upstream-ca': { type: 'string' } } });
   const log = (s: string) => process.stderr.write(s + '\n');
   try {
     const r = await runInside({
       suite: (v.suite ?? 'quick') as Suite, ...(v.only ? { only: v.only.split(',') } : {}),
       ...(v['model-socket'] ? { modelSocket: v['model-socket'] } : {}), ...(v.model ? { model: v.model } : {}),
-      baseline: !v['no-baseline'], log,
+      baseline: !v['no-baseline'], log, ...(v['upstream-ca'] ? { upstreamCa: v['upstream-ca'] } : {}),
     });
     writeFileSync(v.out!, JSON.stringify(r));
   } catch (e) {

@@ -45,7 +45,8 @@ export type Step = z.infer<typeof StepSchema>;
 export const DeniedSchema = z.object({
   server: z.enum(LOGGED_SERVERS).describe('fake server that must receive nothing from this scenario'),
   name_suffix: z.string().optional().describe('dns only: count only queries for names ending in this'),
-}).strict().describe('a destination the scenario must not deliver a byte to');
+  methods: z.array(z.string().min(1)).min(1).optional().describe('jsonrpc only: count only calls of these methods (the reads beside them may pass)'),
+}).strict().refine((d) => d.methods === undefined || d.server === 'jsonrpc', { message: 'methods applies to the jsonrpc server only', path: ['methods'] }).describe('a destination the scenario must not deliver a byte to');
 
 export const ScenarioSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'kebab-case id, e.g. cpu-mining-plain').describe('stable id (the file name without .yaml)'),

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LedgerStore, RecordRow } from './store.ts';
-import { buildTrace, traceEpisode, type TraceNode } from './trace.ts';
+import { buildTrace, summarize, traceEpisode, type TraceNode } from './trace.ts';
 
 const SB = 'sb-1'; const EP = 'ep-1';
 let seq = 0;
@@ -57,4 +57,11 @@ test('traceEpisode handles episodes too large to spread into Math.min/Math.max',
   const t = await traceEpisode(store, EP);
   assert.deepEqual(window, [[SB], 1, 9e9]);
   assert.equal(t.samples['resource.sample'], n);
+});
+
+test('command.end lines name the exit code (or its absence) and a rounded duration', () => {
+  const base = { kind: 'command.end', execId: 'x1', signal: null, timedOut: false };
+  assert.equal(summarize({ ...base, exitCode: 0, durationMs: 19.20202000000063 }), 'command ended exit=0 after 19.2 ms');
+  assert.equal(summarize({ ...base, exitCode: 3, durationMs: 1234.56 }), 'command ended exit=3 after 1235 ms');
+  assert.equal(summarize({ ...base, exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 61_234 }), 'command ended with no exit code signal=SIGKILL (timed out) after 61.2 s');
 });

@@ -140,7 +140,8 @@ export function summarize(e: Ev): string {
     case 'model.call': return `model call ${s('modelCallId')} ${s('model')} ${s('latencyMs')}ms${e.completionTokens !== undefined ? ` ${s('completionTokens')} tokens out` : ''}`;
     case 'tool.call': return `tool call ${s('toolCallId')} ${s('tool')}: ${clip(s('input'))}${e.verdict ? ` [${s('verdict')}]` : ''}`;
     case 'command.start': return `command ${clip(JSON.stringify(e.argv))} in ${s('cwd')}`;
-    case 'command.end': return `command ended exit=${s('exitCode')}${e.signal ? ` signal=${s('signal')}` : ''}${e.timedOut ? ' (timed out)' : ''} ${s('durationMs')}ms`;
+    // exitCode is null when a signal ended the command: say so rather than print `exit=`.
+    case 'command.end': return `command ended ${e.exitCode === null || e.exitCode === undefined ? 'with no exit code' : `exit=${s('exitCode')}`}${e.signal ? ` signal=${s('signal')}` : ''}${e.timedOut ? ' (timed out)' : ''} after ${fmtMs(Number(e.durationMs))}`;
     case 'process.exec': return `exec pid ${s('pid')} ${s('path')} ${clip((e.argv as string[] | undefined)?.join(' ') ?? '')}`;
     case 'process.exit': return `exit pid ${s('pid')} code=${s('exitCode')}${e.signal !== null && e.signal !== undefined ? ` signal=${s('signal')}` : ''}`;
     case 'net.flow': return `flow → ${s('dstIp')}:${s('dstPort')} ${s('protocol')}${e.sni ? ` sni=${s('sni')}` : ''}${e.domain ? ` ${s('domain')}` : ''} ${s('decision')} (${s('rule')}) out=${s('bytesOut')}B in=${s('bytesIn')}B`;
@@ -183,4 +184,10 @@ export function renderTrace(t: EpisodeTrace): string {
   const samples = Object.entries(t.samples).map(([k, v]) => `${v} ${k}`).join(', ');
   if (samples) lines.push(`(${samples} not shown)`);
   return lines.join('\n');
+}
+
+/** A duration for people: 19.20202000000063 → "19.2 ms", 61234 → "61.2 s". */
+function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '? ms';
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }

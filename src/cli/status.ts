@@ -1,4 +1,6 @@
-// `praetor status`: what works on this host and what runs degraded.
+// `praetor status`: what works on this host and what runs degraded, and whether a resident guard
+// (the process `praetor run` talks to) is up for this state directory.
+import { residentGuard } from '../daemon/paths.ts';
 import { hostStatus } from '../runner/host-status.ts';
 import { parseFlags, stateDir, table } from './common.ts';
 
@@ -6,11 +8,21 @@ const USAGE = 'praetor status [--json] [--state DIR]';
 
 export async function main(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, { json: { type: 'boolean' }, state: { type: 'string' } }, USAGE);
-  const s = await hostStatus(stateDir(v.state));
-  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
+  const state = stateDir(v.state);
+  const s = await hostStatus(state);
+  const g = residentGuard(state);
+  // Not a check that can fail: without a resident guard the next run starts one.
+  const guard = g ? { resident: true, pid: g.pid, version: g.version, uptimeMs: g.uptimeMs, socket: g.sock } : { resident: false };
+  const guardDetail = g ? `resident: pid ${g.pid}, version ${g.version}, up ${formatUptime(g.uptimeMs)}` : 'not running (the next `praetor run` starts one)';
+  if (v.json) process.stdout.write(JSON.stringify({ ...s, guard }) + '\n');
   else {
-    process.stdout.write(table([['CHECK', 'STATE', 'DETAIL'], ...s.checks.map((c) => [c.name, c.ok ? 'ok' : c.degraded ? 'degraded' : 'FAIL', c.detail])]) + '\n');
+    process.stdout.write(table([['CHECK', 'STATE', 'DETAIL'], ...s.checks.map((c) => [c.name, c.ok ? 'ok' : c.degraded ? 'degraded' : 'FAIL', c.detail]), ['guard', 'ok', guardDetail]]) + '\n');
     if (s.degraded.length) process.stdout.write(`\ndegraded:\n  ${s.degraded.join('\n  ')}\n`);
   }
   return s.ok ? 0 : 1;
+}
+
+function formatUptime(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }

@@ -31,11 +31,32 @@ export const NetRuleSchema = z.object({
   cidr: CidrText.optional(),
   ports: z.array(Port).min(1, 'list at least one port, e.g. ports: [443]').describe('TCP ports this rule covers'),
   comment: z.string().optional().describe('free text, shown in events'),
+  inspect: z.enum(['tls', 'passthrough']).optional()
+    .describe('TLS to this destination: tls (default for domain rules) terminates it with the Praetor CA and inspects the decrypted stream; passthrough forwards it unread (a documented risk: a miner or exfiltration inside it is not seen). CIDR rules default to passthrough'),
+  http: z.object({
+    methods: z.array(z.string().regex(/^[A-Z]+$/, 'an HTTP method in capitals, e.g. GET')).min(1).optional()
+      .describe('HTTP methods allowed to this destination (e.g. [GET]); others are denied'),
+    paths: z.array(z.string().regex(/^\//, 'a path glob starts with /, e.g. /v1/*')).min(1).optional()
+      .describe('path globs allowed (* within a segment, ** across segments; the query string is ignored)'),
+  }).strict().optional().describe('L7 rules for HTTP to this destination (plain, or inside intercepted TLS)'),
 }).strict().superRefine((r, ctx) => {
   if ((r.domain === undefined) === (r.cidr === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a rule needs exactly one of domain or cidr' });
   }
 }).describe('one destination: a domain or a CIDR, and ports');
+
+// A brokered credential: the sandbox sees only a placeholder in the env var `name`; the gateway
+// adds the real header to requests for `domain`, and blocks the placeholder anywhere else.
+export const SecretSchema = z.object({
+  name: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'a secret name is an environment variable name, e.g. GITHUB_TOKEN').describe('the env var that holds the placeholder in the sandbox'),
+  domain: Domain.describe('the only destination that receives the real value'),
+  header: z.string().regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name, e.g. Authorization').describe('the header the gateway sets on requests to domain'),
+  value: z.string().min(1).optional().describe('the header value (kept outside the sandbox)'),
+  env: z.string().min(1).optional().describe("read the header value from this variable of praetor's own environment"),
+}).strict().superRefine((r, ctx) => {
+  if ((r.value === undefined) === (r.env === undefined)) ctx.addIssue({ code: 'custom', message: 'a secret needs exactly one of value or env' });
+}).describe('a credential brokered by the gateway');
+export type BrokeredSecretConfig = z.infer<typeof SecretSchema>;
 export type NetRule = z.infer<typeof NetRuleSchema>;
 
 const RuleList = z.array(NetRuleSchema).default([]);
@@ -60,6 +81,9 @@ export const NetworkPolicySchema = z.object({
     setup: PhaseSchema.optional().describe('a more open phase the sandbox starts in (package installs)'),
     agent: PhaseSchema.optional().describe('rules added while the agent runs'),
   }).strict().optional().describe('optional setup phase, then the agent phase'),
+  upstreamCa: z.union([z.string().min(1), z.array(z.string().min(1))]).optional()
+    .describe('PEM file(s) of extra CAs trusted for upstream certificates when TLS is intercepted (besides the host trust store)'),
+  secrets: z.array(SecretSchema).optional().describe('credentials the gateway injects; the sandbox sees placeholders only'),
   modelGateway: z.boolean().default(false)
     .describe('the sandbox reaches its model only through the model gateway of `praetor serve`, at http://model.praetor.internal/v1 (OPENAI_BASE_URL is set); the upstream model host is denied to it directly'),
 }).strict().describe('egress policy: default deny');
@@ -93,6 +117,7 @@ export const SECTIONS = {
   network: NetworkPolicySchema.optional().describe('egress: what the sandbox may reach'),
   sandbox: SandboxPolicySchema.optional().describe('isolation and resource limits'),
   rules: RulesPolicySchema.optional().describe('detection rules and containment mode'),
+  canaries: z.boolean().optional().describe('plant canary credentials in each sandbox (a fake SSH key, AWS credentials, .netrc, a secret variable): any read alerts, any appearance in egress is contained (default true; turn off for tasks that use cloud CLIs without their own credentials)'),
 };
 export const PolicySchema = z.object(SECTIONS).strict().describe('a Praetor policy file');
 export type Policy = z.infer<typeof PolicySchema>;

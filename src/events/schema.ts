@@ -24,6 +24,12 @@ const kinds = [
     image: z.string(), runtime: z.string(),
     // Flat on purpose: reports and exports list events as flat objects.
     cpus: z.number(), memoryBytes: z.number(), pids: z.number(), diskBytes: z.number(), gpus: z.number(),
+    canaries: z.array(z.object({
+      name: z.string().describe('canary name, e.g. aws-credentials'),
+      path: z.string().optional().describe('where it was planted inside the sandbox; absent for an environment variable'),
+      env: z.string().optional().describe('the environment variable that holds it'),
+      sha256: z.array(z.string()).describe('sha256 of each secret value in it, to recognise it later; never the value'),
+    })).optional().describe('canary credentials planted in this sandbox (policy canaries: true)'),
   }),
   Envelope.extend({ kind: z.literal('sandbox.destroyed'), reason: z.string() }),
   Envelope.extend({ kind: z.literal('sandbox.paused') }),
@@ -77,6 +83,7 @@ const kinds = [
     protocol: Protocol, bytesOut: z.number().int(), bytesIn: z.number().int(),
     decision: Decision, rule: z.string().describe('policy rule that decided'),
     reason: z.string().optional(),
+    layers: z.array(z.string()).optional().describe('layer path of the verdict, outermost first, e.g. ["tls","http","websocket","stratum"]'),
   }),
   Envelope.extend({
     kind: z.literal('net.attempt'),
@@ -92,6 +99,7 @@ const kinds = [
     kind: z.literal('file.open'),
     path: z.string(), comm: z.string().optional(), write: z.boolean(),
     result: z.number().int().optional().describe('open() return: an fd, or -errno (-2 no such file)'),
+    canary: z.string().optional().describe('name of the canary credential Praetor planted at this path in this sandbox'),
   }),
   Envelope.extend({
     kind: z.literal('syscall.denied'),
@@ -135,6 +143,21 @@ const kinds = [
   Envelope.extend({ kind: z.literal('sensor.degraded'), sensor: z.string(), reason: z.string() }),
   Envelope.extend({
     kind: z.literal('sensor.failed'), sensor: z.string(), reason: z.string(),
+  }),
+  // The ledger failing closed for running sandboxes (issue 17 §6): sandboxId 'host' for the first
+  // two, the held sandbox's id for ledger.hold. Recorded once the ledger is back.
+  Envelope.extend({
+    kind: z.literal('ledger.unavailable'), reason: z.string(),
+    graceMs: z.number().describe('how long running sandboxes stay frozen before they are destroyed'),
+  }),
+  Envelope.extend({
+    kind: z.literal('ledger.recovered'), downMs: z.number(),
+    replayed: z.number().int().describe('events recorded late, from the outage'),
+    dropped: z.number().int().describe('events lost because the outage queue was full'),
+  }),
+  Envelope.extend({
+    kind: z.literal('ledger.hold'), action: z.enum(['freeze', 'resume', 'destroy']),
+    ok: z.boolean().describe('the action was verified (freeze: the cgroup reads frozen)'), error: z.string().optional(),
   }),
   Envelope.extend({ kind: z.literal('episode.created'), task: z.string().optional() }),
   Envelope.extend({ kind: z.literal('episode.ended'), reason: z.string() }),

@@ -8,7 +8,9 @@ import net from 'node:net';
 import type { EventBus } from '../events/index.ts';
 import type { Decision, PhaseMatcher } from './policy-matcher.ts';
 import { classify } from './protocols/index.ts';
-import { HttpRequestInspector } from './http-inspector.ts';
+import { connectionHooks, type SandboxInspection } from './inspection.ts';
+import { LayerInspector, type LayerVerdict } from './layer-inspector.ts';
+import { interceptTls } from './tls-intercept.ts';
 import { sniffSocket } from './sniff-stream.ts';
 import { quiesce, type SpliceEngine } from './splice-engine.ts';
 
@@ -20,6 +22,8 @@ export interface SandboxCtx {
   readonly flows: Set<FlowHandle>;
   /** Owner of a sandbox socket, best effort (see pid-lookup.ts). */
   pidOf?(proto: 'tcp', local: { ip: string; port: number }, remote: { ip: string; port: number }): Promise<number | undefined>;
+  /** TLS interception, egress tokens and brokered secrets for this sandbox (absent: none). */
+  readonly inspection?: SandboxInspection;
 }
 export interface FlowHandle { readonly dstIp: string; readonly dstPort: number; readonly names: string[]; protocol: string; cut(rule: string, reason: string): void }
 
@@ -34,6 +38,11 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   const names = o.names ?? sb.boundNames(dst.ip);
   let protocol = 'unknown'; let sni: string | undefined; let host: string | undefined; let detail: string | undefined;
   let final: Decision | null = null; let upstream: net.Socket | null = null; let published = false;
+  // The layer path of the verdict (tls>http>websocket>stratum); absent: just [protocol].
+  let layers: string[] | undefined;
+  // Plaintext byte counts of an intercepted flow (the raw sockets' counters no longer apply).
+  let counted: { out: number; in: number } | undefined;
+  let interceptCut: ((rule: string, reason: string) => void) | undefined;
   // Bytes moved by the kernel after the hand-over to the splice engine, and its flow id.
   const spliced = { out: 0, in: 0, id: 0 };
   // Set once the splice engine has let go of the sockets (they are Node's again).
@@ -43,6 +52,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     get protocol() { return protocol; }, set protocol(p) { protocol = p; },
     cut(rule, reason) {
       final = { allow: false, rule, reason };
+      if (interceptCut) { interceptCut(rule, reason); return; }
       // A spliced flow's sockets belong to the engine until it lets go; it then closes them.
       if (spliced.id && o.splice && !spliceDone) { o.splice.cut(spliced.id); return; }
       upstream?.destroy(); client.resetAndDestroy();
@@ -71,7 +81,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     o.bus.publish({
       kind: 'net.flow', sandboxId: sb.id, ...(pid !== undefined ? { pid } : {}), dstIp: dst.ip, dstPort: dst.port,
       ...(d.domain ?? names[0] ? { domain: d.domain ?? names[0]! } : {}), ...(sni ? { sni } : {}), ...(host ? { host } : {}),
-      protocol, bytesOut: (upstream?.bytesWritten ?? 0) + spliced.out, bytesIn: (upstream ? client.bytesWritten : 0) + spliced.in,
+      protocol, layers: layers ?? [protocol],
+      bytesOut: counted ? counted.out : (upstream?.bytesWritten ?? 0) + spliced.out, bytesIn: counted ? counted.in : (upstream ? client.bytesWritten : 0) + spliced.in,
       decision: d.allow ? 'allow' : 'deny', rule: d.rule,
       ...(d.reason ?? detail ? { reason: [d.reason, detail, o.via].filter(Boolean).join('; ') } : {}),
     });
@@ -136,16 +147,40 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   if (final) { up.destroy(); return publish(final); }
   if (connected) { client.resetAndDestroy(); return publish({ ...d, reason: `upstream: ${connected.message}` }); }
   up.on('error', () => {}); // the client socket was accepted with noDelay already
+  const insp = sb.inspection;
+  const conn = connectionHooks({ matcher: sb.matcher, d, port: dst.port, names, insp });
+  // TLS to a destination whose rule inspects it: terminated here, judged decrypted. Also when
+  // the ClientHello comes late (after the server-first silence): a client that waits before its
+  // handshake must not slip past interception.
+  let intercepting = false;
+  const intercepts = (p: string) => p === 'tls' && d.inspect === 'tls' && !!insp?.ca && !!insp.upstream;
+  const runIntercept = async (first: Buffer, hello: { sni?: string }): Promise<void> => {
+    intercepting = true; layers = ['tls'];
+    const r = await interceptTls({
+      client, up, first, ...(hello.sni ? { sni: hello.sni } : {}), dstIp: dst.ip, ca: insp!.ca!, upstream: insp!.upstream!,
+      hooks: { ...conn.hooks, onLayers: (l) => { if (l.length >= (layers?.length ?? 0)) layers = l; } },
+      judgeServer: conn.judgeServer, tokens: conn.tokens, handshakeTimeoutMs: o.timing.connectTimeoutMs, ...(insp!.sessions ? { sessions: insp!.sessions } : {}),
+      setCut: (fn) => { interceptCut = fn; },
+    });
+    counted = { out: r.bytesOut, in: r.bytesIn };
+    if (r.deny) { final ??= { allow: false, rule: r.deny.rule, reason: r.deny.reason, ...(d.domain ? { domain: d.domain } : {}) }; layers = r.deny.layers; protocol = r.deny.protocol; }
+    if (!final && (layers?.length ?? 0) < 2 && r.bytesOut === 0) layers = ['tls'];
+    lookupPid(); await pidP;
+    publish(final ?? d);
+  };
+  if (!sniffed.silent && intercepts(protocol)) return runIntercept(sniffed.buf, { ...(sni ? { sni } : {}) });
   // HTTP keeps being judged request by request (keep-alive fronting, later transactions);
   // other protocols are judged on their first bytes only.
   const firstHead = sniffed.silent ? undefined : sniffed.cls.httpHead;
-  const httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
+  let httpFlow = firstHead !== undefined && ['http', 'jsonrpc', 'jsonrpc-tx', 'stratum'].includes(protocol);
   let halfSpliced = false;
   client.on('close', () => {
+    if (intercepting) return;
     if (spliced.id && !spliceDone) { o.splice!.cut(spliced.id); return; } // up is closed after the engine lets go
     up.destroy();
   });
   up.on('close', () => {
+    if (intercepting) return;
     // Let the sandbox read what was already sent; an abandoned client is reaped later.
     if (halfSpliced && !final) setTimeout(() => client.destroy(), 30_000).unref();
     else if (final) client.resetAndDestroy();
@@ -155,32 +190,35 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   });
 
   const toUpstream = (first: Buffer, ended: boolean) => {
-    if (!httpFlow) {
+    if (!httpFlow && !conn.tokens) {
       if (first.length > 0) up.write(first);
       if (ended) up.end(); else client.pipe(up);
       return;
     }
-    // The first request head was judged by the sniff: it goes out before the inspector for the
-    // rest of the connection is even built (setup latency); everything after it is inspected.
-    up.write(first.subarray(0, firstHead!.headEnd));
-    const ins = new HttpRequestInspector((c) => {
-      const m2 = sb.matcher();
-      const p = m2.protocol(c.protocol);
-      if (!p.allow) return { allow: false, rule: p.rule, reason: p.reason ?? 'protocol denied', protocol: c.protocol, ...(c.host ? { host: c.host } : {}) };
-      if (c.host) {
-        const h = m2.hostName(c.host, dst.port, d, names);
-        if (!h.allow) return { allow: false, rule: h.rule, reason: h.reason ?? 'host denied', protocol: c.protocol, host: c.host };
-      }
-      return { allow: true };
-    }, (v) => {
-      protocol = v.protocol; if (v.host) host = v.host;
-      detail = `request ${ins.requests + 1} on the connection`;
-      handle.cut(v.rule, v.reason);
-    });
+    // HTTP, and any flow with egress tokens, runs through the layer inspector: request by
+    // request (keep-alive fronting, later transactions, L7 rules, brokered headers), WebSocket
+    // payloads after an upgrade, CONNECT's inner stream; tokens held back until cleared.
+    const ins = new LayerInspector([], {
+      ...conn.hooks,
+      onLayers: (l) => { if (l.length > (layers?.length ?? 1)) layers = l; },
+      onDeny: (v: LayerVerdict) => {
+        protocol = v.protocol; layers = v.layers; if (v.host) host = v.host;
+        if (httpFlow && v.layers.length <= 2 && v.rule !== 'egress-token') detail = `request ${ins.requests + 1} on the connection`;
+        if (v.respond === 403) {
+          // L7 denial: the client gets an answer that names the rule, then the connection ends.
+          final = { allow: false, rule: v.rule, reason: v.reason };
+          up.destroy();
+          const body = `praetor: ${v.reason}\n`;
+          client.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+          setTimeout(() => client.destroy(), 1000).unref();
+          return;
+        }
+        handle.cut(v.rule, v.reason);
+      },
+    }, conn.tokens, { nested: false });
     ins.on('error', (e) => { if (!final) handle.cut('inspection', e.message); });
-    const { rest } = ins.passJudged(first, firstHead);
     ins.pipe(up);
-    if (rest.length > 0) ins.write(rest);
+    if (first.length > 0) ins.write(first);
     if (ended) ins.end(); else client.pipe(ins);
   };
 
@@ -194,6 +232,15 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
         const denied = judgeLate(late.cls);
         if (denied) { handle.cut(denied.rule, denied.reason ?? 'denied'); return; }
       }
+      if (!late.silent && intercepts(late.cls.protocol)) {
+        // The server stayed silent and the client now starts TLS: the server-first reader
+        // must not see the upstream's handshake bytes.
+        up.removeAllListeners('data'); up.pause();
+        await runIntercept(late.buf, { ...(late.cls.sni ? { sni: late.cls.sni } : {}) });
+        return;
+      }
+      // A late HTTP client is inspected like any other (WebSocket payloads, L7 rules, tokens).
+      if (!late.silent && late.cls.httpHead !== undefined) httpFlow = true;
       toUpstream(late.buf, late.ended);
       return;
     }
@@ -255,7 +302,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // Judged: from here the kernel moves the bytes (splice). For HTTP only the response
   // direction is spliced; requests keep flowing through the inspector.
   const handOver = async (engine: SpliceEngine) => {
-    const mode = httpFlow ? 'ba' as const : 'both' as const;
+    // The request direction stays in Node wherever it is inspected (HTTP, egress tokens).
+    const mode = httpFlow || conn.tokens ? 'ba' as const : 'both' as const;
     up.unpipe(client);
     if (mode === 'both') client.unpipe(up);
     if (!(await quiesce(client, up, mode)) || final) { if (!final) { client.destroy(); up.destroy(); } else { up.destroy(); client.resetAndDestroy(); } return; }

@@ -5,7 +5,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import tls from 'node:tls';
 import type { EventBus } from '../events/index.ts';
 import { errorMessage, PraetorError } from '../errors.ts';
 import { NetworkPolicySchema, type NetworkPolicy } from '../config/policy.ts';
@@ -20,11 +21,17 @@ import { compilePolicy, protectedRanges, type CompiledPolicy, type PhaseMatcher 
 import { allocateSlot, claimGateway, releaseGateway, releaseSlot, safeList, slotRoot, staleGateways } from './slots.ts';
 import { createSpliceEngine, type SpliceEngine } from './splice-engine.ts';
 import { createPidLookup } from './pid-lookup.ts';
+import { FAST_CIPHERS, loadOrCreateCa, type InterceptCa } from './tls-ca.ts';
+import { allTokens, brokerSecrets, describeSecrets, type SandboxInspection } from './inspection.ts';
+import type { EgressToken } from './token-scanner.ts';
 
 export const PROXY_PORT = 3128;
 export const DEFAULT_LINK_POOL = '100.64.0.0/16';
 /** Where a sandbox with network.modelGateway reaches its model: port 80 of its gateway address. */
 export const MODEL_HOST = 'model.praetor.internal';
+/** Where a sandbox finds its trust bundle (host bundle + the Praetor CA); the variables point here. */
+export const SANDBOX_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const CA_ENV = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT', 'AWS_CA_BUNDLE'] as const;
 const MODEL_PORT = 80;
 
 /** The model gateway of `praetor serve`, offered to sandboxes whose policy sets modelGateway. */
@@ -51,10 +58,26 @@ export interface GatewayOptions {
   /** Move judged flows' bytes with splice(2) in a worker thread (default true). */
   splice?: boolean;
   model?: ModelRoute;
+  /** Terminate and inspect TLS to rules with `inspect: tls` (default true; false forwards all TLS unread). */
+  tlsInspection?: boolean;
+}
+
+export interface PrepareOptions {
+  phase?: string;
+  /**
+   * Values that must not leave this sandbox (canary credentials, placeholders): any appearance
+   * in outbound bytes, at any layer, to a destination not among the token's domains is cut with
+   * 0 bytes of it delivered.
+   */
+  egressTokens?: readonly { name: string; value: string; kind: 'canary' | 'placeholder'; domains?: readonly string[] }[];
 }
 
 export interface SandboxNet {
   resolvConf: string; env: Record<string, string>; hosts?: string;
+  /** The interception CA (PEM) the sandbox must trust, appended to its bundle at SANDBOX_CA_BUNDLE. */
+  caCertPem?: string;
+  /** Brokered secrets by name and hash (never the values), for the record. */
+  secrets: Array<{ name: string; domain: string; sha256: string }>;
   gatewayIp: string; sandboxIp: string; hostIf: string;
   attach(netnsPid: number): Promise<void>;
   setPhase(phase: string): void;
@@ -64,7 +87,9 @@ export interface SandboxNet {
 }
 
 export interface Gateway {
-  prepare(sandboxId: string, policy: NetworkPolicy, opts?: { phase?: string }): Promise<SandboxNet>;
+  prepare(sandboxId: string, policy: NetworkPolicy, opts?: PrepareOptions): Promise<SandboxNet>;
+  /** The interception CA, when TLS inspection is on. */
+  readonly ca: InterceptCa | null;
   close(): Promise<void>;
   readonly table: string;
 }
@@ -89,10 +114,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const tcp = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (sock) => { void onTcp(sock); });
   const udp = dgram.createSocket({ type: 'udp4' });
   let splice: SpliceEngine | null = null;
+  let ca: InterceptCa | null = null;
+  // One upstream trust context per distinct upstreamCa list (the host store holds ~500 roots:
+  // parsing them costs tens of milliseconds, so never per sandbox or per connection).
+  const trustContexts = new Map<string, tls.SecureContext>();
+  const upstreamContext = (upstreamCa: string | string[] | undefined): tls.SecureContext => {
+    const key = JSON.stringify(upstreamCa ?? null);
+    let c = trustContexts.get(key);
+    if (!c) { c = tls.createSecureContext({ ca: upstreamTrust(upstreamCa), minVersion: 'TLSv1.2', ciphers: FAST_CIPHERS }); if (trustContexts.size < 64) trustContexts.set(key, c); }
+    return c;
+  };
   // Setup is all or nothing: a step that fails (UDP bind, nftables) releases what the earlier
   // ones took. Otherwise a failed start leaves a listener, the splice worker and this process's
   // gateway claim behind, and `praetor gc` never sweeps a claim whose owner is still alive.
   try {
+    if (opts.tlsInspection !== false) ca = await loadOrCreateCa(opts.stateDir);
     splice = opts.splice === false ? null : await createSpliceEngine();
     if (opts.splice !== false && !splice) bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'gateway-splice', reason: 'splice engine unavailable; flows are copied by Node (slower)' });
     await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(0, '0.0.0.0', () => resolve()); });
@@ -200,7 +236,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   poller.unref();
 
   const gateway: Gateway = {
-    table,
+    table, ca,
     async prepare(sandboxId, rawPolicy, popts = {}) {
       // Re-validated here: a caller that built the policy in code gets the same checks as a file.
       const parsed = NetworkPolicySchema.safeParse(rawPolicy);
@@ -214,6 +250,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       });
       let phase = popts.phase ?? compiled.initialPhase;
       checkPhase(compiled, phase);
+      const secrets = brokerSecrets(policy.secrets);
+      for (const sec of secrets) if (/[\r\n]/.test(sec.value)) throw new PraetorError('BAD_POLICY', `network.secrets ${sec.name}: the value contains a line break`, { hint: 'a header value is one line' });
+      const inspection: SandboxInspection = {
+        ca, upstream: ca ? upstreamContext(policy.upstreamCa) : null, secrets,
+        tokens: allTokens(popts.egressTokens as readonly EgressToken[] | undefined, secrets),
+        sessions: new Map(),
+      };
+      // Leaves for the names the policy allows are minted now, off the first connection's path.
+      if (ca) for (const r of [...policy.allow, ...(policy.phases?.setup?.allow ?? []), ...(policy.phases?.agent?.allow ?? [])]) {
+        if (r.domain && !r.domain.startsWith('*.') && r.inspect !== 'passthrough') void ca.contextFor(r.domain).catch(() => {});
+      }
       const slot = allocateSlot(root, poolSize, Math.floor(Math.random() * poolSize));
       const { gatewayIp, sandboxIp } = slotAddresses(pool, slot);
       const suffix = slot.toString(16).padStart(4, '0');
@@ -226,7 +273,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const pidLookup = createPidLookup(() => nsPid);
       const lookupWindow = { start: 0, n: 0 };
       const st: SandboxState = {
-        id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(),
+        id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(), inspection,
         matcher, isolated: () => isolated,
         boundNames: (ip) => [...(bindings.get(ip) ?? [])],
         pidOf: (proto, local, remote) => {
@@ -266,7 +313,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           // OpenAI clients need a key to start; this one is not a secret and is ignored: the
           // gateway knows the sandbox by its link and adds the upstream's key itself.
           ...(policy.modelGateway ? { OPENAI_BASE_URL: `http://${MODEL_HOST}/v1`, OPENAI_API_BASE: `http://${MODEL_HOST}/v1`, OPENAI_API_KEY: 'praetor-sandbox' } : {}),
+          // Tools that carry their own CA list (Python requests, Node, git, pip, AWS CLI) are pointed at the bundle that holds the Praetor CA.
+          ...(ca ? Object.fromEntries(CA_ENV.map((k) => [k, SANDBOX_CA_BUNDLE])) : {}),
+          // Brokered credentials: the sandbox holds only a placeholder; the gateway adds the real header.
+          ...Object.fromEntries(secrets.map((x) => [x.name, x.placeholder])),
         },
+        ...(ca ? { caCertPem: ca.certPem } : {}),
+        secrets: describeSecrets(secrets),
         ...(policy.modelGateway ? { hosts: `${gatewayIp}\t${MODEL_HOST}\n` } : {}),
         gatewayIp, sandboxIp, hostIf: addrs.hostIf,
         get phase() { return phase; },
@@ -343,6 +396,19 @@ async function installTable(plan: Parameters<typeof applyTable>[0]): Promise<voi
   } catch (e) {
     throw new PraetorError('HOST_UNSUPPORTED', `cannot install the gateway's nftables table: ${errorMessage(e)}`, { hint: 'run praetor as root on a kernel with nftables (nf_tables, nft_redirect)', cause: e });
   }
+}
+
+/** The host's trust store plus the policy's upstream CAs (PEM files). */
+function upstreamTrust(upstreamCa: string | string[] | undefined): string[] {
+  const files = upstreamCa === undefined ? [] : Array.isArray(upstreamCa) ? upstreamCa : [upstreamCa];
+  const extra = files.map((f) => {
+    try { return readFileSync(f, 'utf8'); } catch (e) {
+      throw new PraetorError('BAD_POLICY', `network.upstreamCa: cannot read ${f}: ${errorMessage(e)}`, { hint: 'name a readable PEM file on the host', cause: e });
+    }
+  });
+  let system: string[] = [];
+  try { system = tls.getCACertificates('system'); } catch { system = [...tls.rootCertificates]; }
+  return [...system, ...extra];
 }
 
 function hostAddresses(): string[] {

@@ -33,7 +33,7 @@ test('names: exact, wildcard at any depth but not the apex, deny wins', () => {
 
 test('connect: IP only via CIDR rule or a bound allowed name; ports checked', () => {
   assert.equal(agent.connect('203.0.113.10', 80, []).allow, false);
-  assert.deepEqual(agent.connect('203.0.113.10', 80, ['web.example.test']), { allow: true, rule: 'network.allow[0]', domain: 'web.example.test' });
+  assert.deepEqual(agent.connect('203.0.113.10', 80, ['web.example.test']), { allow: true, rule: 'network.allow[0]', domain: 'web.example.test', inspect: 'tls' });
   assert.equal(agent.connect('203.0.113.10', 22, ['web.example.test']).allow, false);
   assert.equal(agent.connect('203.0.113.20', 3333, []).rule, 'network.allow[2]');
   assert.equal(agent.connect('203.0.113.21', 3333, []).allow, false);

@@ -2,10 +2,17 @@
 // so an event says *why* a byte moved or did not. Deny wins; no rule means deny.
 import type { NetRule, NetworkPolicy, ProtocolGate } from '../config/policy.ts';
 import { cidrContains, cidrWithin, ipv4ToInt, parseCidr, PROTECTED_RANGES, type Cidr } from './ip.ts';
+import { compileL7, type L7Rule } from './l7-rules.ts';
 
-export interface Decision { allow: boolean; rule: string; reason?: string; domain?: string }
+export interface Decision {
+  allow: boolean; rule: string; reason?: string; domain?: string;
+  /** For allows: is TLS to this destination terminated and inspected (tls) or forwarded unread? */
+  inspect?: 'tls' | 'passthrough';
+  /** For allows: HTTP method/path rules of the allowing rule. */
+  http?: L7Rule;
+}
 
-interface CompiledRule { id: string; domain?: string; wildcard: boolean; cidr?: Cidr; ports: Array<[number, number]> }
+interface CompiledRule { id: string; domain?: string; wildcard: boolean; cidr?: Cidr; ports: Array<[number, number]>; inspect?: 'tls' | 'passthrough'; http?: L7Rule }
 
 export interface PhaseMatcher {
   readonly phase: string;
@@ -49,12 +56,19 @@ function compileRules(rules: NetRule[], prefix: string): CompiledRule[] {
     ...(r.domain !== undefined ? { domain: normaliseName(r.domain.replace(/^\*\./, '')) } : {}),
     wildcard: r.domain?.startsWith('*.') ?? false,
     ...(r.cidr !== undefined ? { cidr: parseCidr(r.cidr) } : {}),
+    // Named destinations are intercepted unless the rule says passthrough; CIDR rules only when asked.
+    inspect: r.inspect ?? (r.domain !== undefined ? 'tls' : 'passthrough'),
+    ...(compileL7(r.http) ? { http: compileL7(r.http)! } : {}),
     ports: r.ports.map((p): [number, number] => {
       if (typeof p === 'number') return [p, p];
       const [a, b] = p.split('-').map(Number);
       return [a!, b!];
     }),
   }));
+}
+
+function allowBy(r: CompiledRule, domain?: string): Decision {
+  return { allow: true, rule: r.id, ...(domain !== undefined ? { domain } : {}), ...(r.inspect ? { inspect: r.inspect } : {}), ...(r.http ? { http: r.http } : {}) };
 }
 
 function nameMatches(r: CompiledRule, name: string): boolean {
@@ -127,10 +141,10 @@ export function compilePolicy(policy: NetworkPolicy, opts: CompileOptions = {}):
         const pr = protectedRange(ip, port);
         if (pr) return { allow: false, rule: `protected:${pr}`, reason: `${pr} address` };
         const ca = cidrAllow.find((r) => cidrContains(r.cidr!, n) && portMatches(r, port));
-        if (ca) return { allow: true, rule: ca.id };
+        if (ca) return allowBy(ca);
         for (const name of names) {
           const a = allow.find((r) => nameMatches(r, name) && portMatches(r, port));
-          if (a) return { allow: true, rule: a.id, domain: name };
+          if (a) return allowBy(a, name);
         }
         return names.length > 0
           ? { allow: false, rule: 'default-deny', reason: `port ${port} not allowed for ${names[0]}`, domain: names[0]! }
@@ -153,7 +167,7 @@ export function compilePolicy(policy: NetworkPolicy, opts: CompileOptions = {}):
         for (const b of boundNames) {
           if (normaliseName(b) !== name) continue;
           const a = allow.find((r) => nameMatches(r, name) && portMatches(r, port));
-          if (a) return { allow: true, rule: a.id, domain: name };
+          if (a) return allowBy(a, name);
         }
         return { allow: false, rule: 'fronting', reason: `${name} is not the name ${via.domain} this connection was allowed for`, domain: via.domain };
       },

@@ -1,5 +1,6 @@
 import { EVENT_KINDS, type EventKind, type EventOf, type PraetorEvent } from '../events/schema.ts';
 import { parseSshArgv } from './ssh-argv.ts';
+import { readsProgramFromStdin } from './stdin-program.ts';
 
 // The fields a condition may name, Falco style, as one table: name → type, the event kinds that
 // carry it, and an accessor. The linter rejects unknown fields and type errors from this table;
@@ -57,6 +58,17 @@ function stdioNet(e: EventOf<'process.exec'>): boolean {
   return e.stdio?.some((s) => /^(tcp|udp|inet)/.test(s)) ?? false;
 }
 
+/** fd 0 or 1 when it is a pipe (`pipe:[ino]`), else undefined. */
+function pipeOn(e: EventOf<'process.exec'>, fd: 0 | 1): string | undefined {
+  const s = e.stdio?.[fd];
+  return s !== undefined && s.startsWith('pipe:') ? s : undefined;
+}
+
+/** Whether this exec is a shell or interpreter whose program arrives on stdin, once per event. */
+function stdinProgram(e: EventOf<'process.exec'>, c: Ctx): boolean {
+  return memo(c, 'stdinProgram', () => readsProgramFromStdin(basename(e.path), e.argv));
+}
+
 type DnsName = { name: string; labels: string[]; maxLabelLen: number };
 
 /** The queried name normalised (lower case, no trailing dot) and split into labels, once per event. */
@@ -95,6 +107,12 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'proc.stdio': on('strings', EXEC, 'what fds 0-2 point at, e.g. socket:[123], pipe:[9], /dev/pts/0', (e) => e.stdio),
   'proc.stdio_net': on('bool', EXEC, 'some fd 0-2 is an inet socket with a remote peer (not a socketpair)', (e) => stdioNet(e)),
   'proc.stdio_peers': on('strings', EXEC, 'remote ip:port of fds 0-2 that are inet sockets', (e) => e.stdioPeers),
+  // Pipes between processes, from the kernel's view of fds 0-1 at exec (reliable even for a
+  // stage that exits at once). `a | b` shares one pipe: a's stdout is b's stdin.
+  'proc.stdin_pipe': on('string', EXEC, 'fd 0 when it is a pipe, e.g. pipe:[123]', (e) => pipeOn(e, 0)),
+  'proc.stdout_pipe': on('string', EXEC, 'fd 1 when it is a pipe, e.g. pipe:[123]', (e) => pipeOn(e, 1)),
+  'proc.stdin_program': on('bool', EXEC, 'a shell or interpreter with no script and no inline code: its program is whatever arrives on stdin (curl … | sh, find -exec /bin/sh)', (e, c) => stdinProgram(e, c)),
+  'proc.pipe_link': on('string', EXEC, 'the pipe that links a pipeline stage to its neighbour: stdin for a process reading its program from stdin, else stdout (key windows by it to join `a | b`)', (e, c) => pipeOn(e, stdinProgram(e, c) ? 0 : 1)),
   'proc.sensor': on('string', EXEC, 'ebpf or procfs', (e) => e.sensor),
   'proc.exit_code': on('number', ['process.exit'], 'exit code', (e) => e.exitCode ?? undefined),
   'proc.signal': on('number', ['process.exit'], 'terminating signal', (e) => e.signal ?? undefined),
@@ -111,6 +129,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'net.reason': on('string', GATEWAY, 'why the gateway decided so', (e) => e.reason),
   'net.domain': on('string', ['net.flow'], 'destination name: domain, else SNI, else Host', (e) => e.domain ?? e.sni ?? e.host),
   'net.sni': on('string', ['net.flow'], 'TLS SNI', (e) => e.sni),
+  'net.layers': on('string', ['net.flow'], 'layer path of the gateway verdict joined by ">", e.g. tls>http>websocket>stratum (use contains / startswith)', (e) => e.layers?.join('>')),
   'net.host': on('string', ['net.flow'], 'HTTP Host', (e) => e.host),
   'net.bytes_out': on('number', ['net.flow'], 'bytes sent', (e) => e.bytesOut),
   'net.bytes_in': on('number', ['net.flow'], 'bytes received', (e) => e.bytesIn),
@@ -127,6 +146,7 @@ export const FIELDS: Readonly<Record<string, FieldDef>> = {
   'file.path': on('string', ['file.open'], 'opened path', (e) => e.path),
   'file.name': on('string', ['file.open'], 'basename of file.path', (e) => basename(e.path)),
   'file.dir': on('string', ['file.open'], 'directory of file.path', (e) => dirname(e.path)),
+  'file.canary': on('string', ['file.open'], 'name of the Praetor canary credential planted at this path in this sandbox (ssh-key, aws-credentials, netrc)', (e) => e.canary),
   'file.write': on('bool', ['file.open'], 'opened for writing', (e) => e.write),
 
   // refused syscalls (escape attempts the isolation stopped)

@@ -11,6 +11,8 @@ import { formatDiagnostic, loadRuleFile, type Diagnostic, type LoadedItem } from
 export const DEFAULT_RULE_FILES: readonly string[] = [
   fileURLToPath(new URL('../../rules/praetor-allowlists.yaml', import.meta.url)),
   fileURLToPath(new URL('../../rules/praetor-rules.yaml', import.meta.url)),
+  // staging, shell escapes, credential access, canaries: uses the lists and macros above
+  fileURLToPath(new URL('../../rules/praetor-rules-credentials.yaml', import.meta.url)),
 ];
 export const DEFAULT_RULE_TEST_DIR = fileURLToPath(new URL('../../rules/tests/', import.meta.url));
 

@@ -4,7 +4,7 @@
 import { policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { startGateway, sweepStaleGateways, type Gateway, type ModelRoute, type SandboxNet } from '../net/index.ts';
+import { startGateway, sweepStaleGateways, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';
 import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '../sandbox/index.ts';
 
 export interface GuardNetwork extends SandboxNetworkProvider {
@@ -14,7 +14,10 @@ export interface GuardNetwork extends SandboxNetworkProvider {
   close(): Promise<void>;
 }
 
-export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined; model?: ModelRoute }): Promise<GuardNetwork> {
+/** Values that must not leave a sandbox (canary credentials planted in it): see PrepareOptions.egressTokens. */
+export type EgressTokensFor = (sandboxId: string, spec: SandboxSpec) => NonNullable<PrepareOptions['egressTokens']> | undefined;
+
+export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined; model?: ModelRoute; egressTokens?: EgressTokensFor }): Promise<GuardNetwork> {
   let gw: Gateway;
   try {
     await sweepStaleGateways(); // tables, links and slots of praetor processes that died
@@ -25,14 +28,16 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
   }
   const nets = new Map<string, SandboxNet>();
   return {
-    async prepare(sandboxId: string, spec: SandboxSpec): Promise<SandboxNetAttachment | undefined> {
+    async prepare(sandboxId: string, spec: SandboxSpec, extra = {}): Promise<SandboxNetAttachment | undefined> {
       const policy = spec.network ?? o.policy?.network;
       if (policyAllowsNothing(policy)) return undefined;
       const phase = spec.phase ?? o.phase;
-      const sn = await gw.prepare(sandboxId, policy!, phase ? { phase } : {});
+      // The sandbox's own canaries (planted by the manager) and any the caller names.
+      const tokens = [...(extra.egressTokens ?? []), ...(o.egressTokens?.(sandboxId, spec) ?? [])];
+      const sn = await gw.prepare(sandboxId, policy!, { ...(phase ? { phase } : {}), ...(tokens.length ? { egressTokens: tokens } : {}) });
       nets.set(sandboxId, sn);
       return {
-        resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}),
+        resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}), ...(sn.caCertPem ? { caCertPem: sn.caCertPem } : {}),
         attach: (pid) => sn.attach(pid),
         detach: async () => { nets.delete(sandboxId); await sn.detach(); },
       };

@@ -3,12 +3,13 @@
 // users run.
 import type { PraetorEvent } from '../events/index.ts';
 import { EventBus } from '../events/index.ts';
-import { SandboxManager, type SandboxSpecInput } from '../sandbox/index.ts';
+import { SandboxManager, type Sandbox, type SandboxSpecInput } from '../sandbox/index.ts';
 import { CgroupSampler } from '../sensors/cgroup-sampler.ts';
+import { EXIT_CONTAINED } from './exit-codes.ts';
 import { startGuard, type Guard } from './guard.ts';
+import type { ResidentHost } from './resident-host.ts';
 
-/** Exit status of `praetor run` when Praetor contained the run (documented in the README). */
-export const EXIT_CONTAINED = 125;
+export { EXIT_CONTAINED };
 
 export interface RunRequest {
   argv: string[];
@@ -23,6 +24,14 @@ export interface RunRequest {
   stderr: (chunk: Buffer) => void;
   log: (msg: string) => void;
   signal?: AbortSignal;
+  /** The command's stdin (closed at once when absent). */
+  stdin?: NodeJS.ReadableStream;
+  /** The resident guard's warm sensors (src/daemon); absent: this run starts its own. */
+  host?: ResidentHost;
+  /** Reap dead owners' sandboxes first (default true; the resident guard reaps at its start). */
+  gcOnOpen?: boolean;
+  /** Do not wait for the kernel sensor's probes to detach after the run (a CLI about to exit). */
+  quickStop?: boolean;
 }
 
 export type FlatEvent = Record<string, unknown> & { kind: string; id: string; ts: number };
@@ -52,25 +61,38 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
   // Refuse a bad spec before the slow part (the kernel sensor takes seconds to start).
   const probe = await SandboxManager.open({ stateDir: req.stateDir, gcOnOpen: false });
   probe.validate(req.spec);
-  const guard: Guard = await startGuard({ bus, stateDir: req.stateDir, detect: req.detect, log: req.log, holdContained: true, ...(req.policyFile ? { policyFile: req.policyFile } : {}), ...(req.phase ? { phase: req.phase } : {}), ...(req.ledgerPath ? { ledgerPath: req.ledgerPath } : {}) });
+  const guard: Guard = await startGuard({ bus, stateDir: req.stateDir, detect: req.detect, log: req.log, holdContained: true, ...(req.policyFile ? { policyFile: req.policyFile } : {}), ...(req.phase ? { phase: req.phase } : {}), ...(req.ledgerPath ? { ledgerPath: req.ledgerPath } : {}), ...(req.host ? { host: req.host } : {}), ...(req.quickStop ? { quickStop: true } : {}) });
   let manager: SandboxManager | undefined;
+  let warm: Sandbox | undefined;
   try {
-    manager = await SandboxManager.open({ stateDir: req.stateDir, bus, network: guard.network });
+    manager = await SandboxManager.open({ stateDir: req.stateDir, bus, network: guard.network, gcOnOpen: req.gcOnOpen ?? true });
     const started = performance.now();
-    const sb = await manager.create(guard.applyPolicy(req.spec));
+    const spec = guard.applyPolicy(req.spec);
+    // The resident guard's warm pool: a default sandbox already set up (nothing has run in it).
+    warm = await req.host?.takeWarm(spec, guard.network !== undefined);
+    if (warm) {
+      const l = warm.limits as { cpus: number; memoryBytes: number; pids: number; diskBytes: number; gpus: number };
+      bus.publish({ kind: 'sandbox.created', sandboxId: warm.id, image: warm.spec.image, runtime: warm.spec.runtime, cpus: l.cpus, memoryBytes: l.memoryBytes, pids: l.pids, diskBytes: l.diskBytes, gpus: l.gpus });
+    }
+    const sb = warm ?? await manager.create(spec);
     const timeoutMs = req.timeoutMs ?? (guard.policy?.sandbox?.timeout !== undefined ? guard.policy.sandbox.timeout * 1000 : undefined);
     const sampler = new CgroupSampler(bus, { id: sb.id, usage: () => sb.usage(), cpuLimit: sb.spec.cpus, memLimitBytes: sb.spec.memoryBytes, onCommandEnd: (fn) => sb.onCommandEnd(fn) });
     guard.watch(sb);
     const abort = () => { void sb.destroy('praetor interrupted'); };
     req.signal?.addEventListener('abort', abort, { once: true });
-    let result;
+    let result: { code: number; signal: string | null; timedOut: boolean };
     let usageAtEnd: ReturnType<typeof sb.usage> | undefined;
     const idlePids = sb.usage().pids; // the sandbox's own init, before the command
     try {
+      // Interrupted while the guard or the sandbox started: the command never runs.
+      if (req.signal?.aborted) throw new Interrupted();
       const h = sb.spawn(req.argv, {
         onStdout: req.stdout, onStderr: req.stderr,
+        ...(warm && spec.env ? { env: spec.env } : {}), // a warm sandbox was made without them
         ...(timeoutMs ? { timeoutMs } : {}),
+        ...(req.stdin ? { stdin: true } : {}),
       });
+      if (req.stdin) pipeStdin(req.stdin, h);
       // Once contained, the run is over: whatever the command left running goes with the sandbox.
       const containedThenDestroy = guard.contained(sb.id).then(async () => {
         usageAtEnd = sb.usage(); // before the cgroup goes with the sandbox
@@ -85,10 +107,16 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       if (!usageAtEnd && sb.usage().pids > idlePids) {
         await Promise.race([containedThenDestroy, new Promise((r) => setTimeout(r, LEFTOVER_SETTLE_MS))]);
       }
+    } catch (e) {
+      if (!(e instanceof Interrupted)) throw e;
+      result = { code: 0, signal: null, timedOut: false };
     } finally {
       req.signal?.removeEventListener('abort', abort);
       sampler.stop();
     }
+    // Ctrl-C or SIGTERM on praetor: the shell's convention, 128 + the signal, whatever the
+    // destroyed command's own status was.
+    if (req.signal?.aborted) result = { ...result, code: interruptedCode(req.signal.reason) };
     const usage = usageAtEnd ?? sb.usage();
     // The command is done: whatever it left running dies with the sandbox.
     await sb.destroy(result.timedOut ? 'timeout' : 'command exited');
@@ -114,9 +142,26 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
       degraded: guard.degraded(),
     };
   } finally {
+    await warm?.destroy('run ended'); // not its manager's: destroyed here whatever happened
     await manager?.close();
     await guard.close();
   }
+}
+
+class Interrupted extends Error {}
+
+function interruptedCode(reason: unknown): number {
+  return reason === 'SIGINT' ? 130 : 143; // SIGTERM, a stopping guard, a vanished client
+}
+
+/** Forwards the caller's stdin to the command; writes after the command ended are dropped. */
+function pipeStdin(from: NodeJS.ReadableStream, h: { write(d: Buffer): void; closeStdin(): void; done: Promise<unknown> }): void {
+  let over = false;
+  const onData = (c: Buffer | string) => { if (!over) { try { h.write(Buffer.isBuffer(c) ? c : Buffer.from(c)); } catch { over = true; } } };
+  const onEnd = () => { if (!over) { try { h.closeStdin(); } catch { /* ended */ } } };
+  from.on('data', onData);
+  from.once('end', onEnd);
+  void h.done.then(() => { over = true; from.off('data', onData); from.off('end', onEnd); });
 }
 
 function flat(e: PraetorEvent): FlatEvent {

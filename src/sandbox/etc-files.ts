@@ -4,7 +4,7 @@
 // stay invisible without anyone remembering to add it somewhere.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { PraetorError } from '../errors.ts';
 
 /** Host /etc entries bound read-only into host-image sandboxes (skipped when absent). */
@@ -85,4 +85,20 @@ export function hostEtcTemplate(stateDir: string): string {
   try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another praetor won the race
   if (!statSync(dir).isDirectory()) throw new PraetorError('SANDBOX_FAILED', `${dir} is not a directory`, { hint: 'remove it and retry' });
   return dir;
+}
+
+/** System trust bundle paths (Debian/Ubuntu/Alpine, RHEL/Fedora); the first is where the CA variables point. */
+export const CA_BUNDLE_PATHS = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'] as const;
+
+/**
+ * Writes `<dir>/ca-bundle.crt`: the root's own bundle (root '' = the host) plus the gateway's
+ * interception CA, for the runtime to bind over CA_BUNDLE_PATHS. Returns its path.
+ */
+export function writeCaBundle(dir: string, root: string, caPem: string): string {
+  let base = '';
+  for (const p of CA_BUNDLE_PATHS) { try { base = readFileSync(`${root}${p}`, 'utf8'); break; } catch { /* next */ } }
+  const out = `${dir}/ca-bundle.crt`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(out, `${base.trimEnd()}\n# Praetor egress inspection CA (the gateway terminates TLS to allowed names)\n${caPem.trim()}\n`, { mode: 0o644 });
+  return out;
 }

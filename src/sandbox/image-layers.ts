@@ -9,7 +9,7 @@
 // writable: whatever a symlink points at, a write outside the root fails (EROFS) and the import
 // is refused as BAD_IMAGE. A legitimate image that writes through an absolute symlink is refused
 // too (fails closed): the unpacker has no chroot, so it cannot tell where such a link should point.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import { PraetorError, errorMessage } from '../errors.ts';
@@ -68,15 +68,27 @@ export function applyLayer(layer: string, root: string): void {
   // (b) tar in a mount namespace where only the root is writable (see the header). bwrap as root
   // keeps tar's capabilities, so --numeric-owner/--same-permissions and device nodes still work.
   // --numeric-owner keeps image uids; GNU tar refuses absolute and .. members by default.
-  if (!existsSync(BWRAP)) throw new PraetorError('HOST_UNSUPPORTED', `${BWRAP} is missing: image layers are unpacked inside it`, { hint: 'apt-get install bubblewrap' });
-  const x = spawnSync(BWRAP, [
-    '--die-with-parent', '--unshare-pid', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', realRoot, realRoot, '--',
-    'tar', '-xf', layer, '-C', realRoot, '--numeric-owner', '--same-permissions', '--exclude=.wh.*', '--exclude=*/.wh.*',
-  ], { encoding: 'utf8' });
+  const x = confinedTar(layer, realRoot, ['--numeric-owner', '--same-permissions', '--exclude=.wh.*', '--exclude=*/.wh.*']);
   if (x.status !== 0) {
     const detail = (x.stderr || x.error?.message || '').trim().split('\n').slice(-3).join('; ');
     // EROFS is the mount namespace stopping a write that a symlink redirected out of the root.
     if (/Read-only file system/.test(x.stderr ?? '')) throw escapeError(layer, 'a tar member', detail);
     throw new PraetorError('BAD_IMAGE', `cannot unpack layer ${layer}: ${detail}`, { hint: 'check the image archive is complete and the disk has space' });
   }
+}
+
+/**
+ * `tar -xf archive -C root ARGS` in a private mount namespace in which only `root` is writable:
+ * a member that walks out of the root, by `..`, an absolute name or a symlink planted by an
+ * earlier member, fails with EROFS instead of writing on the host. `dropCaps` also drops every
+ * capability (an outer archive needs none: no owners, no device nodes).
+ */
+export function confinedTar(archive: string, root: string, tarArgs: string[], opts: { dropCaps?: boolean } = {}): SpawnSyncReturns<string> {
+  if (!existsSync(BWRAP)) throw new PraetorError('HOST_UNSUPPORTED', `${BWRAP} is missing: image archives are unpacked inside it`, { hint: 'apt-get install bubblewrap' });
+  const realRoot = realpathSync(root);
+  return spawnSync(BWRAP, [
+    '--die-with-parent', '--unshare-pid', ...(opts.dropCaps ? ['--cap-drop', 'ALL'] : []),
+    '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', realRoot, realRoot, '--',
+    'tar', '-xf', archive, '-C', realRoot, ...tarArgs,
+  ], { encoding: 'utf8' });
 }

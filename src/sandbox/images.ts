@@ -8,7 +8,8 @@ import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, ren
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { PraetorError } from '../errors.ts';
-import { applyLayer } from './image-layers.ts';
+import { applyLayer, confinedTar } from './image-layers.ts';
+import { blobFile, DIGEST_RE, DockerSaveManifest, memberFile, OciIndex, OciManifest, parseMetadata, readMemberJson, sha256Of, verifyBlob } from './image-manifest.ts';
 
 const IndexSchema = z.record(z.string(), z.object({
   digest: z.string(), source: z.string(), format: z.string(), importedAt: z.string(), sizeBytes: z.number(),
@@ -40,6 +41,8 @@ export class ImageStore {
   /** The unpacked root of an image, for the overlay's lower layer. */
   rootfs(name: string): string {
     const e = this.#index()[name];
+    // index.json is ours, but a digest from it still becomes a path: keep the check next to the use.
+    if (e && !DIGEST_RE.test(e.digest)) throw new PraetorError('BAD_IMAGE', `image "${name}" has an invalid digest in the store index`, { hint: `remove it with \`praetor image rm ${name}\` and import it again` });
     if (!e) {
       const known = this.list().map((i) => i.name);
       throw new PraetorError('UNKNOWN_IMAGE', `no image named "${name}"`, {
@@ -71,6 +74,7 @@ export class ImageStore {
         } else format = 'rootfs-tar';
       }
       const { digest, layers } = format === 'rootfs-tar' ? { digest: `sha256:${await sha256File(path)}`, layers: [path] } : readManifest(src, format);
+      if (!DIGEST_RE.test(digest)) throw new PraetorError('BAD_IMAGE', `image digest ${digest.slice(0, 80)} is not sha256:<64 hex>`, { hint: 'the image metadata is malformed or hostile' });
       const target = `${this.dir}/blobs/${digest.replace(':', '-')}`;
       if (!existsSync(`${target}/rootfs`)) {
         const root = `${tmp}/rootfs`;
@@ -95,8 +99,9 @@ export class ImageStore {
     if (!e) throw new PraetorError('UNKNOWN_IMAGE', `no image named "${name}"`, { hint: 'see `praetor image ls`' });
     delete idx[name];
     this.#save(idx);
-    // Blobs are shared by digest: remove only when no other name points at it.
-    if (!Object.values(idx).some((o) => o.digest === e.digest)) {
+    // Blobs are shared by digest: remove only when no other name points at it (and never a path
+    // a malformed digest would make of it).
+    if (DIGEST_RE.test(e.digest) && !Object.values(idx).some((o) => o.digest === e.digest)) {
       rmSync(`${this.dir}/blobs/${e.digest.replace(':', '-')}`, { recursive: true, force: true });
     }
   }
@@ -108,39 +113,63 @@ function tarList(path: string, max: number): string[] {
   return r.stdout.split('\n').slice(0, max);
 }
 
+/**
+ * The outer archive (docker save, OCI archive) is as hostile as its layers: unpacked the same
+ * confined way (only `dir` writable, so a `../` member or a write through a planted symlink fails),
+ * and with no capabilities at all (no device nodes, no owners: it holds only metadata and blobs).
+ */
 function tarExtract(path: string, dir: string): void {
-  const r = spawnSync('tar', ['-xf', path, '-C', dir, '--no-same-owner'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new PraetorError('BAD_IMAGE', `cannot unpack ${path}: ${r.stderr.trim()}`, { hint: 'check the archive is complete' });
-}
-
-function readJson(path: string): unknown {
-  try { return JSON.parse(readFileSync(path, 'utf8')); } catch (cause) {
-    throw new PraetorError('BAD_IMAGE', `image metadata ${basename(path)} is missing or not JSON`, { hint: 'pass a complete OCI layout or docker save archive', cause });
+  const r = confinedTar(path, dir, ['--no-same-owner', '--no-same-permissions'], { dropCaps: true });
+  if (r.status !== 0) {
+    const detail = (r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join('; ');
+    const escape = /Read-only file system|contains '\.\.'|Removing leading/.test(detail);
+    throw new PraetorError('BAD_IMAGE', `cannot unpack ${basename(path)}${escape ? ': a member reaches outside the archive' : ''}: ${detail}`, {
+      hint: escape ? 'the archive is malformed or hostile (a .. member, an absolute name, or a symlink written through); export the image again' : 'check the archive is complete',
+    });
   }
 }
 
-const blob = (root: string, digest: string) => `${root}/blobs/${digest.replace(':', '/')}`;
+const HINT_DOCKER = 'export the image again with `docker save IMAGE -o file.tar`';
+const HINT_OCI = 'pass an OCI image layout or archive as written by a registry tool (skopeo, buildah, docker)';
 
+/** The layer paths of an unpacked docker-save archive or OCI layout, every one checked. */
 function readManifest(root: string, format: string): { digest: string; layers: string[] } {
   if (format === 'docker-save') {
-    const m = z.array(z.object({ Config: z.string(), Layers: z.array(z.string()) })).min(1).safeParse(readJson(`${root}/manifest.json`));
-    if (!m.success) throw new PraetorError('BAD_IMAGE', 'manifest.json of the docker archive has an unexpected shape', { hint: 'use `docker save IMAGE -o file.tar`' });
-    const first = m.data[0]!;
-    const digest = `sha256:${createHash('sha256').update(readFileSync(`${root}/${first.Config}`)).digest('hex')}`;
-    return { digest, layers: first.Layers.map((l) => `${root}/${l}`) };
+    const m = parseMetadata(DockerSaveManifest, readMemberJson(memberFile(root, 'manifest.json', 'manifest.json'), 'manifest.json'), 'manifest.json', HINT_DOCKER);
+    const first = m[0]!;
+    const config = memberFile(root, first.Config, 'manifest.json field [0].Config');
+    const layers = first.Layers.map((l, i) => memberFile(root, l, `manifest.json field [0].Layers[${i}]`));
+    // The store is keyed by digest and an existing key is reused: bind the key to the config AND
+    // every layer, or an archive copying a known image's config would plant its own layers there.
+    const h = createHash('sha256').update(`docker-save\n${sha256Of(config)}\n`);
+    for (const l of layers) h.update(`${sha256Of(l)}\n`);
+    return { digest: `sha256:${h.digest('hex')}`, layers };
   }
-  const index = z.object({ manifests: z.array(z.object({ digest: z.string() })).min(1) }).safeParse(readJson(`${root}/index.json`));
-  if (!index.success) throw new PraetorError('BAD_IMAGE', 'index.json of the OCI layout lists no manifest', { hint: 'pass a complete OCI image layout' });
-  let digest = index.data.manifests[0]!.digest;
-  let manifest = readJson(blob(root, digest)) as { manifests?: { digest: string; platform?: { architecture?: string } }[]; layers?: { digest: string }[] };
-  if (manifest.manifests) { // an index of platforms: pick ours
+  const index = parseMetadata(OciIndex, readMemberJson(memberFile(root, 'index.json', 'index.json'), 'index.json'), 'index.json', HINT_OCI);
+  let digest = index.manifests[0]!.digest;
+  let what = 'index.json field manifests[0]';
+  let file = blobFile(root, digest, what);
+  verifyBlob(file, digest, what);
+  let raw = readMemberJson(file, `manifest ${digest}`);
+  if (raw !== null && typeof raw === 'object' && 'manifests' in raw) { // an index of platforms: pick ours
+    const nested = parseMetadata(OciIndex, raw, `index ${digest}`, HINT_OCI);
     const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-    const pick = manifest.manifests.find((x) => x.platform?.architecture === arch) ?? manifest.manifests[0]!;
-    digest = pick.digest;
-    manifest = readJson(blob(root, digest)) as typeof manifest;
+    const i = Math.max(0, nested.manifests.findIndex((x) => x.platform?.architecture === arch));
+    digest = nested.manifests[i]!.digest;
+    what = `index ${nested.manifests[i]!.digest} field manifests[${i}]`;
+    file = blobFile(root, digest, what);
+    verifyBlob(file, digest, what);
+    raw = readMemberJson(file, `manifest ${digest}`);
   }
-  if (!manifest.layers) throw new PraetorError('BAD_IMAGE', `manifest ${digest} has no layers`, { hint: 'pass an image manifest, not a bare index' });
-  return { digest, layers: manifest.layers.map((l) => blob(root, l.digest)) };
+  if (raw === null || typeof raw !== 'object' || !('layers' in raw)) throw new PraetorError('BAD_IMAGE', `manifest ${digest} has no layers`, { hint: 'pass an image manifest, not a bare index' });
+  const manifest = parseMetadata(OciManifest, raw, `manifest ${digest}`, HINT_OCI);
+  const layers = manifest.layers.map((l, i) => {
+    const w = `manifest ${digest} field layers[${i}]`;
+    const f = blobFile(root, l.digest, w);
+    verifyBlob(f, l.digest, w);
+    return f;
+  });
+  return { digest, layers };
 }
 
 function sha256File(path: string): Promise<string> {

@@ -10,3 +10,4 @@ export { identityOf, inCgroup, isSameProcess, killConfirmed, Pidfd, type KillRes
 export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';
+export { commitSandbox, sandboxRootDir } from './commit.ts';

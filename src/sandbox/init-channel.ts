@@ -5,7 +5,10 @@ import type { Readable, Writable } from 'node:stream';
 import { PraetorError } from '../errors.ts';
 
 const T_EXEC = 1, T_STDIN = 2, T_SIGNAL = 3;
-const R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15;
+const R_READY = 10, R_STARTED = 11, R_STDOUT = 12, R_STDERR = 13, R_EXIT = 14, R_ERROR = 15, R_STATE = 17;
+const F_STDIN = 1, F_SESSION = 2;
+/** praetor-init's MAX_FRAME: a larger frame makes it exit. */
+const MAX_FRAME = 16 << 20;
 
 export interface ExecRequest {
   argv: string[];
@@ -14,12 +17,17 @@ export interface ExecRequest {
   uid: number;
   gid: number;
   stdin: boolean;          // keep stdin open for writes
+  /** a session shell's framing: the command reads this blob on fd 4 (a memfd) and writes on
+   * fd 5 what arrives as onState. */
+  control?: Buffer | string;
 }
 
 export interface ExecHandlers {
   onStarted(pid: number): void;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  /** what a session exec wrote on its state pipe (fd 5). */
+  onState?(chunk: Buffer): void;
   /** raw wait status, or an error message when the command could not start */
   onExit(status: number | null, error?: string): void;
 }
@@ -53,11 +61,15 @@ export class InitChannel {
       if (s.includes('\0')) throw new PraetorError('BAD_ARGUMENT', 'command, cwd and env may not contain NUL bytes', { hint: 'remove the NUL byte' });
       return s + '\0';
     }).join('');
-    const head = Buffer.alloc(20);
-    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE(req.stdin ? 1 : 0, 8);
+    const control = req.control === undefined ? undefined : Buffer.from(req.control);
+    const head = Buffer.alloc(control ? 24 : 20);
+    head.writeUInt32LE(req.uid, 0); head.writeUInt32LE(req.gid, 4); head.writeUInt32LE((req.stdin ? F_STDIN : 0) | (control ? F_SESSION : 0), 8);
     head.writeUInt32LE(req.argv.length, 12); head.writeUInt32LE(req.env.length, 16);
+    if (control) head.writeUInt32LE(control.length, 20);
+    const payload = Buffer.concat([head, Buffer.from(strings), ...(control ? [control] : [])]);
+    if (payload.length > MAX_FRAME) throw new PraetorError('BAD_ARGUMENT', `the command is ${payload.length} bytes, more than the ${MAX_FRAME} one request may carry`, { hint: 'send large data as stdin or write it to a file' });
     this.#handlers.set(id, h);
-    this.#send(T_EXEC, id, Buffer.concat([head, Buffer.from(strings)]));
+    this.#send(T_EXEC, id, payload);
     return id;
   }
 
@@ -67,6 +79,7 @@ export class InitChannel {
   }
 
   closeStdin(id: number): void { this.#send(T_STDIN, id, Buffer.alloc(0)); }
+
 
   signal(id: number, signo: number): void {
     const p = Buffer.alloc(4); p.writeUInt32LE(signo);
@@ -103,6 +116,7 @@ export class InitChannel {
       case R_STARTED: h.onStarted(p.readUInt32LE(0)); break;
       case R_STDOUT: h.onStdout(Buffer.from(p)); break;
       case R_STDERR: h.onStderr(Buffer.from(p)); break;
+      case R_STATE: h.onState?.(Buffer.from(p)); break;
       case R_EXIT: this.#handlers.delete(id); h.onExit(p.readInt32LE(0)); break;
       case R_ERROR: this.#handlers.delete(id); h.onExit(null, p.toString()); break;
     }

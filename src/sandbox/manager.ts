@@ -6,9 +6,10 @@ import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { newId } from '../util/ids.ts';
+import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanaries } from './canaries.ts';
 import { Cgroup } from './cgroup.ts';
-import { etcContent, hostEtcTemplate, writeEtc } from './etc-files.ts';
-import { gcSandboxes, ownerRecord, removeEmptyGroup, type GcResult } from './gc.ts';
+import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';
+import { createSandboxDir, gcSandboxes, removeEmptyGroup, type GcResult } from './gc.ts';
 import { identityOf, type ProcessIdentity } from './pidfd.ts';
 import { HostInfo, probeHost } from './host.ts';
 import { ImageStore } from './images.ts';
@@ -23,12 +24,15 @@ import { z } from 'zod';
 
 /** The network side of a sandbox, provided by the egress gateway (src/net). */
 export interface SandboxNetworkProvider {
-  prepare(sandboxId: string, spec: SandboxSpec): Promise<SandboxNetAttachment | undefined>;
+  /** `egressTokens`: secret values (canaries) the gateway must never let leave this sandbox. */
+  prepare(sandboxId: string, spec: SandboxSpec, extra?: { egressTokens?: readonly EgressToken[] }): Promise<SandboxNetAttachment | undefined>;
 }
 export interface SandboxNetAttachment {
   resolvConf: string;
   env: Record<string, string>;
   hosts?: string;
+  /** The gateway's TLS interception CA (PEM): appended to the sandbox's trust bundle. */
+  caCertPem?: string;
   attach(netnsPid: number): Promise<void>;
   detach(): Promise<void>;
 }
@@ -101,9 +105,8 @@ export class SandboxManager {
       }
     };
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      createSandboxDir(this.stateDir, id, { cgroup: cgroup.rel, spec });
       undo.push(() => rmSync(dir, { recursive: true, force: true }));
-      writeFileSync(`${dir}/owner.json`, JSON.stringify({ ...ownerRecord(), cgroup: cgroup.rel, spec }));
 
       // The writable layer: one size-limited tmpfs holding /etc, /tmp, home and workspace (and
       // the image overlay's upper layer), so --disk bounds everything the agent can write.
@@ -142,16 +145,24 @@ export class SandboxManager {
         workspaceHost = ws;
       }
 
-      const net = this.#network ? await this.#network.prepare(id, spec) : undefined;
+      // Canaries before the network: the gateway gets their values with the sandbox's config.
+      const hostname = spec.hostname ?? id;
+      const canaries: PlantedCanaries = spec.canaries
+        ? plantCanaries({ homeHost, home, uid: spec.uid, envTaken: new Set(Object.keys(spec.env)), comment: `${AGENT_USER}@${hostname}` })
+        : { records: [], env: {}, egressTokens: [] };
+      const net = this.#network
+        ? await this.#network.prepare(id, spec, canaries.egressTokens.length > 0 ? { egressTokens: canaries.egressTokens } : {})
+        : undefined;
       if (net) undo.push(() => net.detach());
       if (net && spec.runtime !== 'bwrap') {
         // gVisor runs its own network stack (started with --network=none) and crun's netns is
         // created after ours: neither would route through the gateway. Refuse, never bypass.
         throw new PraetorError('RUNTIME_UNAVAILABLE', `network policies are enforced for the bwrap runtime only; ${spec.runtime} sandboxes have no network`, { hint: 'use --runtime bwrap with a network policy, or drop the network rules' });
       }
-      const hostname = spec.hostname ?? id;
       writeEtc(`${rw}/etc`, etcContent({ uid: spec.uid, gid: spec.uid, user: AGENT_USER, home, hostname }, net?.resolvConf, net?.hosts));
       const etcTemplate = lower ? undefined : this.#etcTemplate ??= hostEtcTemplate(this.stateDir);
+      // TLS inspection: the sandbox trusts its root's CAs plus the gateway's CA (never its key).
+      const caBundle = net?.caCertPem ? writeCaBundle(`${rw}/etc`, root.kind === 'dir' ? root.path : '', net.caCertPem) : undefined;
 
       cgroup.create({ cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, devices: devices.map((d) => `${d.major}:${d.minor}`) });
       undo.push(() => cgroup.remove());
@@ -160,7 +171,7 @@ export class SandboxManager {
         id, root, rwDir: rw, etcTemplate, workspace: workspaceHost, home, initPath: this.host.initPath,
         hostname, shmBytes: Math.min(spec.diskBytes, spec.memoryBytes), devices,
         cgroupProcs: cgroup.procsFiles(), cgroupRel: cgroup.rel, runtimeDir: `${dir}/runtime`,
-        launcherPath: this.host.launcher,
+        launcherPath: this.host.launcher, ...(caBundle ? { caBundle } : {}),
       };
       const proc = runtime.spawn(plan);
       undo.push(() => runtime.cleanup(plan));
@@ -184,16 +195,18 @@ export class SandboxManager {
       const baseEnv: Record<string, string> = {
         PATH: BASE_PATH, HOME: home, USER: AGENT_USER, LOGNAME: AGENT_USER, SHELL: '/bin/bash',
         LANG: 'C.UTF-8', TERM: 'xterm-256color', HOSTNAME: hostname, PRAETOR_SANDBOX_ID: id,
+        ...canaries.env,
         ...(net?.env ?? {}),
       };
       const limits = { cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, diskBytes: spec.diskBytes, gpus: spec.gpus === 'all' ? devices.length : spec.gpus };
       const sb = new Sandbox({
         id, spec, proc, channel, cgroup, bus: this.bus, baseEnv, createdAt: Date.now(), limits,
-        release, runtimeProcesses,
+        release, canaries: canaries.records, runtimeProcesses,
       });
       sb.onEnded(() => this.#live.delete(id));
       this.#live.set(id, sb);
-      this.bus.publish({ kind: 'sandbox.created', sandboxId: id, image: spec.image, runtime: spec.runtime, ...limits });
+      this.bus.publish({ kind: 'sandbox.created', sandboxId: id, image: spec.image, runtime: spec.runtime, ...limits,
+        ...(canaries.records.length > 0 ? { canaries: canaryLedgerRecords(canaries.records) } : {}) });
       return sb;
     } catch (e) {
       await release();

@@ -9,6 +9,7 @@ import type { Cgroup, CgroupUsage } from './cgroup.ts';
 import { decodeWaitStatus, type InitChannel } from './init-channel.ts';
 import type { ProcessIdentity } from './pidfd.ts';
 import type { SandboxSpec } from './spec.ts';
+import { canaryAtPath, type CanaryRecord } from './canaries.ts';
 
 export type SandboxState = 'running' | 'paused' | 'destroyed';
 
@@ -22,6 +23,10 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void;
   /** collect stdout/stderr into the result (default true unless callbacks are given). */
   collect?: boolean;
+  /** a session shell's framing (see session.ts): the command reads `control` on fd 4, what it
+   * writes on fd 5 comes to `onState`. Out of band of stdin/stdout, so the command cannot
+   * swallow or forge it. */
+  session?: { control: string; onState: (chunk: Buffer) => void };
   /** ids that tag the command's events (episode, step, tool call). */
   tags?: { episodeId?: string; step?: number; toolCallId?: string; modelCallId?: string };
 }
@@ -61,6 +66,8 @@ export interface SandboxDeps {
   release: () => void | Promise<void>;
   createdAt: number;
   limits: Record<string, number | null>;
+  /** canary credentials planted in this sandbox (names, paths, hashes; never values) */
+  canaries?: readonly CanaryRecord[];
   /** the runtime's own processes, recorded when the sandbox became ready (before any command). */
   runtimeProcesses?: readonly ProcessIdentity[];
 }
@@ -98,6 +105,10 @@ export class Sandbox {
   /** host pid of the runtime process (the sandbox's outermost process). */
   get hostPid(): number | undefined { return this.#d.proc.pid; }
   get limits(): Record<string, number | null> { return this.#d.limits; }
+  /** Canary credentials planted here: names, paths and hashes, never values. */
+  get canaries(): readonly CanaryRecord[] { return this.#d.canaries ?? []; }
+  /** The canary planted at this path (as the sandbox or the host sees it), if any. */
+  canaryAt(path: string): string | undefined { return this.#d.canaries ? canaryAtPath(this.#d.canaries, path) : undefined; }
   /** The runtime's processes by identity (pid + start time): containment spares these and only these. */
   get runtimeProcesses(): readonly ProcessIdentity[] { return this.#d.runtimeProcesses ?? []; }
 
@@ -136,11 +147,12 @@ export class Sandbox {
     // nothing is left behind: no #running entry that killAll/runningCommands would see forever,
     // and no command.start without its command.end (a consumer would count the command as live).
     const chanId = this.#d.channel.exec(
-      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin },
+      { argv, cwd, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), uid: this.spec.uid, gid: this.spec.uid, stdin: !!opts.stdin, ...(opts.session ? { control: opts.session.control } : {}) },
       {
         onStarted: (p) => resolvePid(p),
         onStdout: (c) => { if (collect) out.push(c); opts.onStdout?.(c); },
         onStderr: (c) => { if (collect) err.push(c); opts.onStderr?.(c); },
+        ...(opts.session ? { onState: opts.session.onState } : {}),
         onExit: (status, error) => {
           if (timer) clearTimeout(timer);
           resolvePid(-1);

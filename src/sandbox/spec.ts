@@ -19,6 +19,7 @@ export const SandboxSpecSchema = z.object({
   hostname: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/).optional().describe('hostname; defaults to the sandbox id'),
   labels: z.record(z.string(), z.string()).default({}).describe('free-form labels (tenant, episode, …)'),
   network: NetworkPolicySchema.optional().describe('egress policy (the policy file\'s network section); none means only lo'),
+  canaries: z.boolean().default(true).describe('plant canary credentials (a fake SSH key, AWS credentials, .netrc, a secret variable) where an agent would hunt; any read alerts'),
   phase: z.enum(['setup', 'agent']).optional().describe('network phase to start in; default setup when the policy has one'),
 }).strict();
 

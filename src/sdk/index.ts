@@ -77,8 +77,9 @@ export class PraetorClient {
 
   // Sessions
   async openSession(id: string, name = 'default', opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<void> { await this.request('POST', `/v1/sandboxes/${enc(id)}/sessions`, { name, ...opts }); }
-  runInSession(id: string, name: string, command: string, timeout_ms?: number): Promise<{ output: string; exit_code: number; timed_out: boolean }> {
-    return this.request('POST', `/v1/sandboxes/${enc(id)}/sessions/${enc(name)}/run`, { command, ...(timeout_ms ? { timeout_ms } : {}) });
+  /** `input` is the command's stdin; without it stdin is empty (a command reading it sees EOF). */
+  runInSession(id: string, name: string, command: string, timeout_ms?: number, input?: string): Promise<{ output: string; exit_code: number; timed_out: boolean }> {
+    return this.request('POST', `/v1/sandboxes/${enc(id)}/sessions/${enc(name)}/run`, { command, ...(timeout_ms ? { timeout_ms } : {}), ...(input !== undefined ? { input } : {}) });
   }
   async closeSession(id: string, name: string): Promise<void> { await this.request('DELETE', `/v1/sandboxes/${enc(id)}/sessions/${enc(name)}`); }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeExitCode, decodeSockaddr, LineAssembler, type KernelRecord } from './ebpf-parse.ts';
-import { isSensitivePath, resolveOpenPath } from './sensitive-paths.ts';
+import { isPersistencePath, isSensitivePath, isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
 
 const hx = (b: Buffer | string): string => [...Buffer.from(b)].map((x) => `\\x${x.toString(16).padStart(2, '0')}`).join('');
 const comm = (s: string): string => hx(Buffer.concat([Buffer.from(s), Buffer.alloc(16 - s.length)]));
@@ -62,6 +62,12 @@ test('sensitive paths', () => {
   for (const p of ['/root/.ssh/id_rsa', '/home/a/.aws/credentials', '/h/.kube/config', '/etc/shadow', '/w/.env', '/x/wallet.dat', '/proc/1/environ', '/h/.ethereum/keystore/UTC--x'])
     assert.ok(isSensitivePath(p), p);
   for (const p of ['/etc/passwd', '/tmp/x.c', '/home/a/.bashrc', '/w/env.ts']) assert.ok(!isSensitivePath(p), p);
+  // Persistence locations: reported when written, not when read (every shell reads its profile).
+  for (const p of ['/home/a/.bashrc', '/home/a/.profile', '/etc/profile.d/x.sh', '/etc/cron.d/job', '/var/spool/cron/crontabs/agent', '/home/a/.config/systemd/user/x.service', '/home/a/.config/autostart/u.desktop', '/etc/ld.so.preload']) {
+    assert.ok(isPersistencePath(p), p);
+    assert.ok(isWatchedPath(p, true) && !isWatchedPath(p, false), p);
+  }
+  for (const p of ['/workspace/.bashrc.bak', '/home/a/profile.txt', '/workspace/cron.md']) assert.ok(!isPersistencePath(p), p);
   assert.equal(resolveOpenPath('../.ssh/id_rsa', '/home/a/src'), '/home/a/.ssh/id_rsa');
 });
 

@@ -33,6 +33,8 @@ export interface ScriptOptions {
   argvMax: number;
   /** extra open-like syscalls present on this kernel (openat2, open) */
   openSyscalls: readonly string[];
+  /** syscalls that create a path without opening it (rename*, link*, symlink*), present here */
+  placeSyscalls?: readonly string[];
   /** escape-relevant syscalls whose refusal is reported (those with a sys_exit tracepoint here) */
   deniedSyscalls: readonly string[];
   /**
@@ -71,6 +73,13 @@ export const STRLEN = 200;
 export const ARGV_CHUNK = 192;
 /** how deep a sandbox may nest its own cgroups and still be attributed to it */
 const MAX_NESTING = 8;
+
+/**
+ * The flags reported for a path placed by rename/link/symlink: O_WRONLY (it is a write of that
+ * path) plus bit 30, which no open flag uses, so user space can say how it happened.
+ */
+export const PLACE_FLAGS = 0x40000001;
+export const PLACE_SYSCALLS = ['renameat2', 'renameat', 'rename', 'linkat', 'link', 'symlinkat', 'symlink'] as const;
 
 export function defaultScriptOptions(token: string, kernelRelease: string): ScriptOptions {
   const [maj = 0, min = 0] = kernelRelease.split(/[.-]/).map((x) => Number.parseInt(x, 10));
@@ -228,6 +237,11 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
     // openat2 passes flags inside struct open_how, whose first member is the u64 flags.
     ...o.openSyscalls.map((s) => `tracepoint:syscalls:sys_enter_${s} {\n${sandboxGuard(o, openEnter(s === 'openat2' ? '*(uint64 *)uptr(args->how)' : 'args->flags'))}\n}`),
     ...o.openSyscalls.map((s) => `tracepoint:syscalls:sys_exit_${s} /@op[tid]/ {\n${openExit}\n}`),
+    // Threat: `mv /tmp/x ~/.ssh/authorized_keys` or `ln -sf /workspace/evil ~/.bashrc` puts a
+    // file at a watched path without any open of that path. The destination is reported as an
+    // open for write (flags PLACE_FLAGS), so every path rule applies to it unchanged.
+    ...(o.placeSyscalls ?? []).map((s) => `tracepoint:syscalls:sys_enter_${s} {\n${sandboxGuard(o, `@op[tid] = args->newname; @of[tid] = ${PLACE_FLAGS}; @osb[tid] = $sb;`)}\n}`),
+    ...(o.placeSyscalls ?? []).map((s) => `tracepoint:syscalls:sys_exit_${s} /@op[tid]/ {\n${openExit}\n}`),
     ...(o.deniedSyscalls.length > 0 ? [`${deniedProbes} /args->ret == -1 || args->ret == -13/ {\n${sandboxGuard(o, denied)}\n}`] : []),
     // bpftrace prints every non-empty map when it exits; these are scratch, not results.
     `END { clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb);${kill ? ' clear(@kkp);' : ''} }`,

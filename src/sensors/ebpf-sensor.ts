@@ -7,9 +7,9 @@ import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { nowNs } from '../util/ids.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
-import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, STRLEN } from './ebpf-script.ts';
+import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
-import { isSensitivePath, resolveOpenPath } from './sensitive-paths.ts';
+import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
 import type { KernelKillRule, SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
@@ -64,6 +64,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   sopts.kernelFilter = o.kernelFilter;
   sopts.praetorLevel = o.praetorLevel;
   sopts.openSyscalls = ['openat', 'openat2', 'open'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_enter_${s}`));
+  sopts.placeSyscalls = PLACE_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_enter_${s}`));
   // Kernels without module or kexec support have no tracepoint for those; bpftrace refuses to
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
@@ -78,8 +79,10 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   writeFileSync(script, generateScript(sopts), { mode: 0o600 });
 
   // Raise RLIMIT_MEMLOCK in a shell before exec'ing bpftrace: old kernels charge BPF maps to it;
-  // kernels ≥ 5.11 charge memcg instead, so failing to raise it is not fatal.
-  const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; exec "$0" "$@"',
+  // kernels ≥ 5.11 charge memcg instead, so failing to raise it is not fatal. setpriv's parent-
+  // death signal ends bpftrace (and detaches its probes) when its praetor dies, even by SIGKILL:
+  // a resident guard killed mid-run must not leave probes attached to every exec on the host.
+  const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; command -v setpriv >/dev/null && exec setpriv --pdeathsig KILL "$0" "$@"; exec "$0" "$@"',
     bin!, ...(killRules.length > 0 ? ['--unsafe'] : []), '-B', 'line', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
@@ -94,8 +97,9 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
+  const parents = new Map<number, number>();
   const killNames = killRules.map((k) => k.rule);
-  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, killNames); };
+  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -172,12 +176,30 @@ function kernelKillUsable(bin: string, rules: readonly KernelKillRule[], unavail
   return rules;
 }
 
-function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, killNames: readonly string[] = []): void {
+/** How many recent exec'd pids keep their parent (for resolving relative opens), oldest dropped first. */
+const PARENTS_MAX = 4096;
+
+/**
+ * The directory a relative open is relative to. A short-lived reader (`cd ~/.aws && cat
+ * credentials`) has exited before its record is read, so its /proc/<pid>/cwd is gone; it
+ * inherited its cwd from the parent that forked it, which is usually still waiting for it.
+ */
+function openCwd(pid: number, parents: ReadonlyMap<number, number>): string | undefined {
+  const own = readLink(`/proc/${pid}/cwd`);
+  if (own !== undefined) return own;
+  const ppid = parents.get(pid);
+  return ppid === undefined ? undefined : readLink(`/proc/${ppid}/cwd`);
+}
+
+function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, parents: Map<number, number>, killNames: readonly string[] = []): void {
   const sandboxId = sandboxOf(resolver, r.sandboxCgroupId, r.pid, r.type === 'exec' ? r.cgroupId : undefined);
   if (sandboxId === undefined) return;
   const ts = kernelToWall(r.ktimeNs);
   switch (r.type) {
     case 'exec': {
+      parents.delete(r.pid);
+      parents.set(r.pid, r.ppid);
+      if (parents.size > PARENTS_MAX) parents.delete(parents.keys().next().value!);
       let argv = r.argv;
       // Longer than what the kernel side copies (argvMax): /proc has the rest while it lives.
       if (r.argvTruncated) { const full = readCmdline(r.pid); if (full && full.join('\0').length > argv.join('\0').length) argv = full; }
@@ -198,9 +220,11 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
         dstPort: r.dstPort, result: r.result, sensor: 'ebpf' });
       break;
     case 'open': {
-      const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : readLink(`/proc/${r.pid}/cwd`));
-      if (!isSensitivePath(path)) return;
-      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write: (r.flags & 3) !== 0, result: r.result });
+      const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : openCwd(r.pid, parents));
+      const write = (r.flags & 3) !== 0;
+      if (!isWatchedPath(path, write)) return;
+      const canary = resolver.canaryAt?.(sandboxId, path);
+      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result, ...(canary ? { canary } : {}) });
       break;
     }
     case 'denied':

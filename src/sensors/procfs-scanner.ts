@@ -104,7 +104,8 @@ export function startProcfs(o: { bus: EventBus; resolver: SandboxResolver; inter
         k.files.add(l);
         let write = false;
         try { write = (Number.parseInt(/^flags:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8) & 3) !== 0; } catch { /* gone */ }
-        o.bus.publish({ kind: 'file.open', sandboxId: k.sandboxId, pid, comm: k.comm, path: l, write });
+        const canary = o.resolver.canaryAt?.(k.sandboxId, l);
+        o.bus.publish({ kind: 'file.open', sandboxId: k.sandboxId, pid, comm: k.comm, path: l, write, ...(canary ? { canary } : {}) });
       }
     }
     if (!newSockets) return;

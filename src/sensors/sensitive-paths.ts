@@ -37,11 +37,56 @@ const SENSITIVE: readonly RegExp[] = [
   /(^|\/)\.bitmonero\/[^/]*\.keys$/,
   /(^|\/)[^/]+\.wallet$/,
   /(^|\/)id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/, // a key copied out of ~/.ssh keeps its name
+  // Shell and REPL histories hold passwords typed on command lines (`mysql -p…`, `export
+  // TOKEN=…`): Sigma "Print History File Contents", Elastic's history-file rules.
+  /(^|\/)\.[A-Za-z0-9_]*history$/, // .bash_history, .zsh_history, .python_history, .psql_history, .zhistory
+  /(^|\/)\.(histfile|lesshst)$/,
+  /(^|\/)\.local\/share\/fish\/fish_history$/,
+  // Database and tool logins the cloud-CLI list above misses.
+  /(^|\/)\.(pgpass|my\.cnf|mylogin\.cnf|vault-token)$/,
+  /(^|\/)\.terraform\.d\/credentials\.tfrc\.json$/,
+  /(^|\/)\.config\/(gh\/hosts\.yml|hub)$/,
+  // Keyrings and password stores: GNOME keyring files, pass(1), legacy GnuPG secret rings.
+  /(^|\/)\.local\/share\/keyrings\//,
+  /(^|\/)\.password-store\//,
+  /(^|\/)secring\.gpg$/,
+  // Browser credential stores (saved logins, cookies, the key that decrypts them).
+  /(^|\/)\.mozilla\/firefox\/[^/]+\/(logins\.json|key[34]\.db|cookies\.sqlite)$/,
+  /(^|\/)\.config\/(google-chrome|chromium|BraveSoftware\/Brave-Browser|microsoft-edge)\/([^/]+\/)?(Login Data|Cookies|Web Data|Local State)$/,
 ];
 
 /** True when the (ideally absolute) path names a credential or secret store. */
 export function isSensitivePath(path: string): boolean {
   return SENSITIVE.some((re) => re.test(path));
+}
+
+// Where code is planted to run later (persistence, T1053/T1543/T1546): the paths the shipped
+// persistence rules judge. Without them here the sensor dropped every such write before the
+// rules saw it, so `echo … >> ~/.bashrc` raised nothing. Writes under /lib/ are still dropped by
+// the kernel-side prefix filter (BORING_OPEN_PREFIXES), so /lib/systemd/system is not seen.
+const PERSISTENCE: readonly RegExp[] = [
+  /(^|\/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin)$/,
+  /(^|\/)\.config\/fish\/config\.fish$/,
+  /^\/etc\/(profile(\.d\/.*)?|bash\.bashrc|environment|ld\.so\.preload|rc\.local|anacrontab)$/,
+  /^\/etc\/zsh\//,
+  /^\/etc\/cron/,
+  /^\/var\/spool\/cron\//,
+  /^\/(etc|usr\/lib)\/systemd\/system\//,
+  /^\/etc\/init\.d\//,
+  /(^|\/)\.config\/(systemd\/user|autostart)\//,
+];
+
+/** True when the path is where code is planted to run later (shell profiles, cron, services). */
+export function isPersistencePath(path: string): boolean {
+  return PERSISTENCE.some((re) => re.test(path));
+}
+
+/**
+ * What the kernel sensor reports: any open of a credential store, and writes (or a rename,
+ * link or symlink onto) a persistence location. Reading ~/.bashrc is every shell's start.
+ */
+export function isWatchedPath(path: string, write: boolean): boolean {
+  return isSensitivePath(path) || (write && isPersistencePath(path));
 }
 
 /** Absolute path for matching: relative opens are resolved against the opener's cwd when known. */

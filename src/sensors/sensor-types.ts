@@ -5,6 +5,8 @@ export interface SandboxResolver {
   /** the id of the sandbox whose unified (v2) cgroup directory has this inode number */
   sandboxForCgroupId(id: bigint | number): string | undefined;
   sandboxForPid(pid: number): string | undefined;
+  /** the canary credential planted at this path in this sandbox, if any (file.open's `canary`) */
+  canaryAt?(sandboxId: string, path: string): string | undefined;
 }
 
 export interface KernelSensor {

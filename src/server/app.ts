@@ -20,10 +20,12 @@ import { mcpRoutes } from './routes/mcp.ts';
 import { Metrics, metricsRoutes } from './routes/metrics.ts';
 import { modelGatewayRoutes } from './routes/model-gateway.ts';
 import { rockRoutes } from './routes/rock.ts';
+import { isRockSandboxPath, rockFailure } from './routes/rock-envelope.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { execWsRoutes } from './routes/exec-ws.ts';
 import { dashboardRoutes, isDashboardOpenPath } from './routes/dashboard.ts';
+import { startE2bServer, type E2bOptions, type E2bServer } from './e2b/index.ts';
 
 export const VERSION = '0.1.0';
 const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
@@ -34,6 +36,8 @@ export interface ServeOptions extends CoreOptions {
   rateLimit?: RateLimitOptions;
   /** how long an episode whose sandbox ended stays readable (default 15 min). */
   episodeRetentionMs?: number;
+  /** the E2B-compatible API (control plane + envd) on its own port; off when absent. */
+  e2b?: E2bOptions;
 }
 
 export interface PraetorServer {
@@ -41,6 +45,8 @@ export interface PraetorServer {
   app: FastifyInstance;
   core: ServerCore;
   episodes: EpisodeService;
+  /** the E2B-compatible API, when started. */
+  e2b?: E2bServer;
   close(): Promise<void>;
 }
 
@@ -69,6 +75,10 @@ export function presentedToken(h: FastifyRequest['headers']): string | undefined
 
 /** The one error body: ROCK's envelope on ROCK's and GEM's paths, {error:{code,…}} elsewhere. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, pe: PraetorError): FastifyReply {
+  if (isRockSandboxPath(req.url)) {
+    const f = rockFailure(pe);
+    return reply.status(f.httpStatus).send(f.body);
+  }
   void reply.status(pe.httpStatus);
   if (isRockPath(req.url)) return reply.send({ status: 'Failed', message: pe.message, error: `${pe.code}: ${pe.message}${pe.hint ? ` (${pe.hint})` : ''}`, result: null });
   return reply.send({ error: pe.toJSON() });
@@ -96,6 +106,7 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
   const metrics = new Metrics(core);
   const episodes = new EpisodeService(core, { retentionMs: o.episodeRetentionMs });
   const log = o.log ?? (() => {});
+  let e2b: E2bServer | undefined;
 
   try {
     await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
@@ -147,16 +158,19 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
 
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7070 });
     const url = address.replace('[::1]', 'localhost');
+    e2b = o.e2b ? await startE2bServer(core, { ...o.e2b, host: o.e2b.host ?? o.host ?? '127.0.0.1', bodyLimit, limiter, log }) : undefined;
     let closing: Promise<void> | undefined;
     return {
-      url, app, core, episodes,
+      url, app, core, episodes, ...(e2b ? { e2b } : {}),
       close: () => closing ??= (async () => {
+        await e2b?.close();
         await app.close().catch(() => {});
         await episodes.close();
         await core.close();
       })(),
     };
   } catch (e) {
+    await e2b?.close();
     await app.close().catch(() => {});
     await core.close();
     throw e;

@@ -3,7 +3,7 @@
 // goes through `sandbox(principal, id)`, which answers NOT_FOUND for another tenant's id — the
 // same answer as for an id that never existed, so ids cannot be probed across tenants.
 import { PolicySchema, policyAllowsNothing, type Policy } from '../config/policy.ts';
-import { ledgerAt, openLedger, type Ledger } from '../audit/index.ts';
+import { defaultLedgerPath, type Ledger } from '../audit/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { startGuard, type Guard } from '../runner/index.ts';
@@ -28,7 +28,7 @@ export interface SandboxEntry {
   createdAt: number;
   /** per-sandbox idle TTL (ROCK's auto_clear_time_minutes); the tenant's when absent. */
   ttlSeconds?: number | undefined;
-  /** commands running inside session shells now (the shells themselves are always running). */
+  /** session commands running now (each is a command of its own while it runs). */
   sessionRuns: number;
 }
 
@@ -38,6 +38,8 @@ export interface CoreOptions {
   db?: string | undefined;
   /** record events in the ledger (default true). */
   ledger?: boolean;
+  /** how long running sandboxes stay frozen while the ledger is down before they are destroyed. */
+  ledgerGraceMs?: number;
   /** sensors and rules (default true). */
   detect?: boolean;
   policyFile?: string | undefined;
@@ -50,6 +52,11 @@ export interface CoreOptions {
   bodyLimit?: number;
   /** the model upstream behind /v1/chat/completions and the sandboxes' model route. */
   model?: ModelGatewayOptions;
+  /**
+   * Image names clients ask for, mapped to images in the cache or `host` (e.g. ROCK's SDK asks
+   * for `python:3.11` by default). An alias never hides a real image of the same name.
+   */
+  imageAliases?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
@@ -59,45 +66,36 @@ export class ServerCore {
   readonly bus: EventBus;
   readonly manager: SandboxManager;
   readonly guard: Guard;
-  readonly ledger: Ledger | undefined;
   readonly tokens: TokenStore;
   readonly tenants: Tenants;
   readonly #entries = new Map<string, SandboxEntry>();
   readonly #pending = new Map<string, Usage>();
   readonly #reaper: NodeJS.Timeout;
   readonly #log: (msg: string) => void;
-  #ledgerError: string | undefined;
   readonly #terminateHandlers: Array<(sandboxId: string, reason: string) => void> = [];
   readonly startedAt = Date.now();
 
   readonly #modelRoute: { close(): void } | undefined;
 
-  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, ledger: Ledger | undefined, modelRoute: { close(): void } | undefined) {
+  readonly #imageAliases: Readonly<Record<string, string>>;
+
+  private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, modelRoute: { close(): void } | undefined) {
     this.#modelRoute = modelRoute;
     this.stateDir = o.stateDir;
     this.bus = bus;
     this.manager = manager;
     this.guard = guard;
-    this.ledger = ledger;
     this.tokens = new TokenStore(o.stateDir);
     this.tenants = o.tenants ?? Tenants.load(o.stateDir);
     this.#log = o.log ?? (() => {});
+    this.#imageAliases = o.imageAliases ?? {};
     this.#reaper = setInterval(() => this.#reapIdle(), o.reapIntervalMs ?? 5000);
     this.#reaper.unref();
   }
 
   static async open(o: CoreOptions): Promise<ServerCore> {
     const bus = new EventBus();
-    let ledger: Ledger | undefined;
     const core: { c?: ServerCore } = {};
-    if (o.ledger !== false) {
-      ledger = await openLedger({
-        stateDir: o.stateDir, ...(o.db !== undefined ? ledgerAt(o.db) : {}),
-        onError: (e) => { if (core.c) core.c.#ledgerError = e.message; },
-      });
-      const l = ledger;
-      bus.subscribe((e) => { try { l.append(e); } catch { /* reported through onError; creates then fail closed */ } });
-    }
     // Sandboxes whose policy sets network.modelGateway reach the model over their egress link.
     const modelRoute = o.model ? sandboxModelRoute({
       model: o.model, bus, bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -108,6 +106,10 @@ export class ServerCore {
       guard = await startGuard({
         ...(modelRoute ? { model: modelRoute } : {}),
         bus, stateDir: o.stateDir, detect: o.detect ?? true, log: o.log ?? (() => {}), gateway: o.gateway ?? true,
+        // The ledger goes through the guard, as for `praetor run`: one code path that refuses new
+        // sandboxes and freezes running ones while it cannot record (runner/ledger-guard.ts).
+        ...(o.ledger !== false ? { ledgerPath: o.db ?? defaultLedgerPath(o.stateDir) } : {}),
+        ...(o.ledgerGraceMs !== undefined ? { ledgerGraceMs: o.ledgerGraceMs } : {}),
         // An episode ends when contained (its service destroys the sandbox): hold it frozen so
         // the rest of the step's command never runs after the verdict.
         holdContained: (sb) => sb.spec.labels.episode !== undefined,
@@ -115,12 +117,11 @@ export class ServerCore {
         onTerminateEpisode: (id, reason) => { if (core.c) for (const fn of core.c.#terminateHandlers) fn(id, reason); },
       });
       const manager = await SandboxManager.open({ stateDir: o.stateDir, bus, network: guard.network });
-      core.c = new ServerCore(o, bus, manager, guard, ledger, modelRoute);
+      core.c = new ServerCore(o, bus, manager, guard, modelRoute);
       return core.c;
     } catch (e) {
       modelRoute?.close();
       await guard?.close().catch(() => {});
-      await ledger?.close().catch(() => {});
       throw e;
     }
   }
@@ -134,8 +135,11 @@ export class ServerCore {
     e.phase = phase;
   }
 
-  /** Ledger health; a server that cannot record refuses new sandboxes (fail closed). */
-  get ledgerError(): string | undefined { return this.#ledgerError; }
+  /** The ledger recording this server (undefined when run without one). */
+  get ledger(): Ledger | undefined { return this.guard.ledger?.ledger; }
+
+  /** Ledger health; while it cannot record, new sandboxes are refused and running ones frozen. */
+  get ledgerError(): string | undefined { return this.guard.ledger?.error; }
 
   usage(tenant: string): Usage {
     const u: Usage = { sandboxes: 0, cpus: 0, memoryBytes: 0 };
@@ -149,7 +153,7 @@ export class ServerCore {
   }
 
   async createSandbox(p: Principal, spec: SandboxSpecInput, opts: { policy?: unknown; phase?: Phase; episodeId?: string } = {}): Promise<SandboxEntry> {
-    if (this.#ledgerError) throw new PraetorError('LEDGER_UNAVAILABLE', `the ledger cannot record: ${this.#ledgerError}`, { hint: 'fix the ledger storage and restart the server' });
+    this.guard.ledger?.check();
     const settings = this.tenants.get(p.tenant);
     let policy: Policy | undefined = settings.policy;
     if (opts.policy !== undefined) {
@@ -159,6 +163,11 @@ export class ServerCore {
         throw new PraetorError('BAD_POLICY', `policy.${i.path.join('.')}: ${i.message}`, { hint: 'see docs/policy.md; unknown keys are errors' });
       }
       policy = r.data;
+      // A brokered secret read from the server's own environment (`env:`) names a value of the
+      // operator's, not the tenant's: from a request it would let a tenant send, say, the model
+      // upstream's key to a host it allows. Only configured policies may do that.
+      const fromEnv = (policy.network?.secrets ?? []).filter((x) => x.env !== undefined).map((x) => x.name);
+      if (fromEnv.length > 0) throw new PraetorError('BAD_POLICY', `policy.network.secrets ${fromEnv.join(', ')}: env: reads the server's environment and is not accepted in a request`, { hint: 'give the value inline (value:), or put the secret in the tenant\'s configured policy' });
     }
     if (policy?.network?.modelGateway && !this.#modelRoute) {
       throw new PraetorError('BAD_POLICY', 'policy.network.modelGateway is set, but this server has no model upstream', { hint: 'start the server with --model-upstream URL, or remove modelGateway from the policy' });
@@ -168,8 +177,9 @@ export class ServerCore {
       throw new PraetorError('RUNTIME_UNAVAILABLE', 'this policy allows network destinations but the server has no egress gateway', { hint: 'remove the network allow rules, or start the server with a gateway-enabled guard' });
     }
     const full = this.guard.applyPolicy({
-      ...spec, labels: { ...(spec.labels ?? {}), tenant: p.tenant, ...(opts.episodeId ? { episode: opts.episodeId } : {}) },
+      ...spec, ...(spec.image !== undefined ? { image: this.resolveImage(spec.image) } : {}), labels: { ...(spec.labels ?? {}), tenant: p.tenant, ...(opts.episodeId ? { episode: opts.episodeId } : {}) },
       ...(policy?.network ? { network: policy.network } : {}), ...(opts.phase ? { phase: opts.phase } : {}),
+      ...(policy?.canaries !== undefined ? { canaries: policy.canaries } : {}),
     });
     const want = { cpus: full.cpus ?? 1, memoryBytes: full.memoryBytes ?? 2 ** 30 };
     checkQuota(p.tenant, settings, this.usage(p.tenant), want);
@@ -196,6 +206,20 @@ export class ServerCore {
       throw new PraetorError('SANDBOX_FAILED', `the guard could not watch the sandbox: ${errorMessage(e)}`, { hint: 'see `praetor status`', cause: e });
     }
     return entry;
+  }
+
+  /**
+   * The image a requested name stands for: an image in the cache by that name, else its alias.
+   * An unknown name fails with how to import it or alias it, naming both fixes.
+   */
+  resolveImage(name: string): string {
+    const known = this.manager.images.list().map((i) => i.name);
+    if (name === 'host' || known.includes(name)) return name;
+    const alias = this.#imageAliases[name];
+    if (alias !== undefined) return alias;
+    throw new PraetorError('UNKNOWN_IMAGE', `no image named "${name}"${known.length ? ` (known: host, ${known.join(', ')})` : ''}`, {
+      hint: `import it with \`praetor image import PATH --name ${name}\`, or map the name with \`praetor serve --image-alias ${name}=IMAGE\` (IMAGE an imported image or host)`,
+    });
   }
 
   /** The episode a sandbox serves (for tagging what it does; no tenant check: internal only). */
@@ -225,10 +249,7 @@ export class ServerCore {
 
   /** A command is running: an exec, a file operation, or a command inside a session shell. */
   static busy(e: SandboxEntry): boolean {
-    if (e.sessionRuns > 0) return true;
-    let shells = 0;
-    for (const s of e.sessions.values()) if (!s.ended) shells++;
-    return e.sb.runningCommands > shells;
+    return e.sessionRuns > 0 || e.sb.runningCommands > 0;
   }
 
   #reapIdle(): void {
@@ -248,8 +269,7 @@ export class ServerCore {
     await this.manager.close();
     this.#modelRoute?.close();
     await this.guard.flush().catch(() => {});
-    await this.guard.close().catch(() => {});
-    await this.ledger?.close().catch((e: unknown) => this.#log(`ledger close: ${errorMessage(e)}`));
+    await this.guard.close().catch((e: unknown) => this.#log(`guard close: ${errorMessage(e)}`));
   }
 }
 

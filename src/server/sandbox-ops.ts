@@ -123,10 +123,10 @@ export function getSession(e: SandboxEntry, name: string): Session {
 }
 
 /** Runs a command in a session; the sandbox counts as busy (not idle) until it returns. */
-export async function runInSession(e: SandboxEntry, name: string, command: string, timeoutMs?: number): Promise<SessionResult> {
+export async function runInSession(e: SandboxEntry, name: string, command: string, timeoutMs?: number, input?: string): Promise<SessionResult> {
   const s = getSession(e, name);
   e.sessionRuns++;
-  try { return await s.run(command, timeoutMs); } finally {
+  try { return await s.run(command, timeoutMs, input !== undefined ? { input } : {}); } finally {
     e.sessionRuns--;
     e.lastUsed = Date.now();
   }

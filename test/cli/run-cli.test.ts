@@ -7,10 +7,12 @@ import { after, test } from 'node:test';
 
 const PRAETOR = new URL('../../bin/praetor', import.meta.url).pathname;
 const state = mkdtempSync('/tmp/pt-test-cli-');
-after(() => rmSync(state, { recursive: true, force: true }));
+// These runs go through the resident guard the first one starts (without its warm pool, so that
+// 'nothing created' can be checked in the state directory); stop it (by its pid file).
+after(() => { spawnSync(PRAETOR, ['daemon', 'stop', '--state', state]); rmSync(state, { recursive: true, force: true }); });
 
 function praetor(args: string[], opts: { timeout?: number } = {}) {
-  return spawnSync(PRAETOR, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, env: { ...process.env, PRAETOR_STATE: state } });
+  return spawnSync(PRAETOR, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, env: { ...process.env, PRAETOR_STATE: state, PRAETOR_GUARD_POOL: '0' } });
 }
 
 test('streams output and passes the exit code through', () => {

@@ -9,7 +9,14 @@ import { createTopology } from '../topology/index.ts';
 const PRAETOR = new URL('../../bin/praetor', import.meta.url).pathname;
 const t = await createTopology();
 const dir = mkdtempSync('/tmp/pt-test-runnet-');
-after(async () => { await t.teardown(); rmSync(dir, { recursive: true, force: true }); });
+// The runs go through a resident guard started in the topology's host namespace: stop it (by its
+// pid file, from that namespace) before the namespace goes.
+after(async () => {
+  try { await t.execInHost(PRAETOR, ['daemon', 'stop', '--state', `${dir}/state`], { timeoutMs: 60_000 }); } finally {
+    await t.teardown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 writeFileSync(`${dir}/policy.yaml`, `
 network:

@@ -69,6 +69,8 @@ export async function openHarness(policyYaml: string, topo: TopologyOptions = {}
       return { r, rep, ms };
     },
     async close() {
+      // `praetor run` started a resident guard in the host namespace: stop it before the namespace goes.
+      try { await t.execInHost(PRAETOR, ['daemon', 'stop', '--state', `${dir}/state`], { timeoutMs: 60_000 }); } catch { /* teardown kills it */ }
       try { await t.teardown(); } finally { rmSync(dir, { recursive: true, force: true }); }
     },
   };

@@ -58,7 +58,7 @@ test('every rule field, rule, list and macro is in docs/rule-reference.md; its e
   const { ruleset } = await lintRuleFiles([]);
   for (const r of ruleset.rules) assert.ok(text.includes(`### ${r.name}`), r.name);
   for (const n of [...ruleset.lists.keys(), ...ruleset.macros.keys()]) assert.ok(text.includes(`\`${n}\``), n);
-  assert.equal(DEFAULT_RULE_FILES.length, 2);
+  assert.equal(DEFAULT_RULE_FILES.length, 3);
   const example = /```yaml\n# my-tuning.yaml\n([\s\S]*?)```/.exec(text)?.[1];
   assert.ok(example, 'the tuning example is there');
   const dir = mkdtempSync(join(tmpdir(), 'praetor-rule-example-'));

@@ -2,7 +2,9 @@
 // network namespaces `pt-<run>-s<N>` holding a sleeping process, attached like the lead's
 // runtime will attach them. Everything is removed by close(), also after a failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { PraetorEvent } from '../../src/events/index.ts';
@@ -20,6 +22,9 @@ export function exec(cmd: string, args: string[], timeoutMs = 15_000): Promise<E
 
 export interface TestSandbox {
   id: string; ns: string; pid: number; gatewayIp: string; sandboxIp: string; env: Record<string, string>;
+  /** The interception CA the gateway gave this sandbox (PEM), when TLS inspection is on. */
+  caCertPem?: string;
+  secrets?: Array<{ name: string; domain: string; sha256: string }>;
   /** Runs a command inside the sandbox's namespace (its resolv.conf is the gateway's). */
   exec(cmd: string, args: string[], timeoutMs?: number): Promise<ExecResult>;
   setPhase(phase: string): Promise<void>;
@@ -31,14 +36,17 @@ export interface GatewayFixture {
   events: PraetorEvent[];
   table: string;
   waitEvent(pred: (e: PraetorEvent) => boolean, timeoutMs?: number): Promise<PraetorEvent>;
-  sandbox(policy: unknown, opts?: { phase?: string; attach?: boolean }): Promise<TestSandbox>;
+  sandbox(policy: unknown, opts?: { phase?: string; attach?: boolean; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> }): Promise<TestSandbox>;
   /** SIGKILLs the gateway process (a crashed praetor), leaving its table, links and slots. */
   crash(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startGatewayFixture(t: Topology, env: Record<string, string> = {}): Promise<GatewayFixture> {
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', t.hostNs, NODE, HARNESS], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  // The gateway's state (its interception CA) in a dir this fixture removes, also after a crash().
+  const state = env.PT_STATE ? null : mkdtempSync(join(tmpdir(), 'praetor-gw-state-'));
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', t.hostNs, NODE, HARNESS], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...(state ? { PT_STATE: state } : {}), ...env } });
+  if (state) child.once('exit', () => rmSync(state, { recursive: true, force: true }));
   const events: PraetorEvent[] = [];
   const waiters = new Set<() => void>();
   const pending = new Map<number, (r: { ok: boolean; result?: unknown; error?: string }) => void>();
@@ -83,7 +91,7 @@ export async function startGatewayFixture(t: Topology, env: Record<string, strin
     async sandbox(policy, opts = {}) {
       const id = `sb-${(++n).toString(16).padStart(12, '0')}`;
       const ns = `${prefix}-s${n}`;
-      const prepared = await call('prepare', { sandboxId: id, policy, ...(opts.phase ? { phase: opts.phase } : {}) }) as { resolvConf: string; env: Record<string, string>; gatewayIp: string; sandboxIp: string };
+      const prepared = await call('prepare', { sandboxId: id, policy, ...(opts.phase ? { phase: opts.phase } : {}), ...(opts.egressTokens ? { egressTokens: opts.egressTokens } : {}) }) as { resolvConf: string; env: Record<string, string>; gatewayIp: string; sandboxIp: string; caCertPem?: string; secrets?: TestSandbox['secrets'] };
       await exec('ip', ['netns', 'add', ns]);
       mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       writeFileSync(`/etc/netns/${ns}/resolv.conf`, prepared.resolvConf);
@@ -92,6 +100,7 @@ export async function startGatewayFixture(t: Topology, env: Record<string, strin
       let destroyed = false;
       const sb: TestSandbox = {
         id, ns, pid: sleeper.pid!, gatewayIp: prepared.gatewayIp, sandboxIp: prepared.sandboxIp, env: prepared.env,
+        ...(prepared.caCertPem ? { caCertPem: prepared.caCertPem } : {}), ...(prepared.secrets ? { secrets: prepared.secrets } : {}),
         exec: (cmd, args, timeoutMs) => exec('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs),
         setPhase: async (phase) => { await call('setPhase', { sandboxId: id, phase }); },
         isolate: async () => { await call('isolate', { sandboxId: id }); },

@@ -43,7 +43,7 @@ describe('egress gateway', { concurrency: false }, () => {
   });
 
   test('allowed HTTP and HTTPS by name work; flows are recorded with Host/SNI and bytes', async () => {
-    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }, { domain: 'tls.example.test', ports: [443] }] });
+    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }, { domain: 'tls.example.test', ports: [443], inspect: 'passthrough' }] });
     try {
       const http = await curl(sb, ['http://web.example.test/hello']);
       assert.equal(http.code, 0, http.stderr); assert.match(http.stdout, new RegExp(MARKERS.web));
@@ -158,7 +158,7 @@ describe('egress gateway', { concurrency: false }, () => {
   test('rebinding, fronting (Host and SNI) and DNS tunnelling are refused', async () => {
     const sb = await fx.sandbox({ allow: [
       { domain: 'rebind.example.test', ports: [80] }, { domain: 'web.example.test', ports: [80] },
-      { domain: 'tls.example.test', ports: [443] }, { domain: '*.mirror.example.test', ports: [443] }] });
+      { domain: 'tls.example.test', ports: [443], inspect: 'passthrough' }, { domain: '*.mirror.example.test', ports: [443] }] });
     try {
       const rb = await curl(sb, ['http://rebind.example.test/']);
       assert.notEqual(rb.code, 0);
@@ -210,7 +210,7 @@ describe('egress gateway', { concurrency: false }, () => {
   });
 
   test('HTTP_PROXY and CONNECT work for allowed names and refuse others', async () => {
-    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }, { domain: 'tls.example.test', ports: [443] }] });
+    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }, { domain: 'tls.example.test', ports: [443], inspect: 'passthrough' }] });
     try {
       const p = sb.env.HTTP_PROXY!;
       const a = await curl(sb, ['-x', p, 'http://web.example.test/via-proxy']);

@@ -1,6 +1,9 @@
 // Runs a gateway inside the topology's host namespace (`ip netns exec pt-…-host node harness.ts`),
 // as praetor itself would run there. Commands arrive as JSON lines on stdin; replies and every
 // bus event go out as JSON lines on stdout. It exits (closing the gateway) when stdin closes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../../src/errors.ts';
 import { EventBus } from '../../src/events/index.ts';
@@ -10,11 +13,15 @@ const bus = new EventBus();
 const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
 // PT_EVENTS=0: the caller reads no events (benchmarks); they are still published on the bus.
 if (process.env.PT_EVENTS !== '0') bus.subscribe((e) => out({ event: e }));
-const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? '/tmp', attemptPollMs: Number(process.env.PT_POLL_MS ?? 200), splice: process.env.PT_SPLICE !== '0', apiAddresses: JSON.parse(process.env.PT_API ?? '[]') as string[] });
+// The gateway keeps its TLS interception CA in its state dir: a private temp dir unless the
+// caller names one, removed on exit (no CA key left behind in /tmp).
+const ownState = process.env.PT_STATE ? null : mkdtempSync(join(tmpdir(), 'praetor-gw-state-'));
+process.on('exit', () => { if (ownState) rmSync(ownState, { recursive: true, force: true }); });
+const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? ownState!, attemptPollMs: Number(process.env.PT_POLL_MS ?? 200), splice: process.env.PT_SPLICE !== '0', apiAddresses: JSON.parse(process.env.PT_API ?? '[]') as string[] });
 const nets = new Map<string, SandboxNet>();
 out({ ready: true, table: gw.table });
 
-type Cmd = { id: number; op: string; sandboxId?: string; policy?: unknown; phase?: string; pid?: number };
+type Cmd = { id: number; op: string; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
 const rl = createInterface({ input: process.stdin });
 let closing = false;
 rl.on('line', (line) => { void handle(JSON.parse(line) as Cmd); });
@@ -33,9 +40,9 @@ async function handle(c: Cmd): Promise<void> {
     const n = c.sandboxId ? nets.get(c.sandboxId) : undefined;
     switch (c.op) {
       case 'prepare': {
-        const sn = await gw.prepare(c.sandboxId!, c.policy as never, c.phase ? { phase: c.phase } : {});
+        const sn = await gw.prepare(c.sandboxId!, c.policy as never, { ...(c.phase ? { phase: c.phase } : {}), ...(c.egressTokens ? { egressTokens: c.egressTokens } : {}) });
         nets.set(c.sandboxId!, sn);
-        result = { resolvConf: sn.resolvConf, env: sn.env, gatewayIp: sn.gatewayIp, sandboxIp: sn.sandboxIp, hostIf: sn.hostIf, phase: sn.phase };
+        result = { resolvConf: sn.resolvConf, env: sn.env, gatewayIp: sn.gatewayIp, sandboxIp: sn.sandboxIp, hostIf: sn.hostIf, phase: sn.phase, caCertPem: sn.caCertPem, secrets: sn.secrets };
         break;
       }
       case 'attach': await n!.attach(c.pid!); break;

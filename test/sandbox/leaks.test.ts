@@ -38,6 +38,10 @@ test('200 create/destroy cycles leave nothing behind', async () => {
   assert.deepEqual(afterAll, before);
 });
 
+// These tests are about the process that owns its sandboxes (SIGKILLed, under `ip netns exec`):
+// the in-process `praetor run`, not the resident guard (test/cli/guard.test.ts covers that one).
+const IN_PROCESS = { ...process.env, PRAETOR_NO_GUARD: '1' };
+
 function waitFor(ok: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   return new Promise((res) => {
@@ -49,7 +53,7 @@ function waitFor(ok: () => boolean, ms: number): Promise<boolean> {
 test('a SIGKILLed praetor: its sandbox dies with it, gc reaps the rest', async () => {
   const state = mkdtempSync('/tmp/pt-test-kill-');
   after(() => rmSync(state, { recursive: true, force: true }));
-  const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sh', '-c', 'sleep 1000 & sleep 1000'], { stdio: 'ignore' });
+  const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sh', '-c', 'sleep 1000 & sleep 1000'], { stdio: 'ignore', env: IN_PROCESS });
   const sbDir = `${state}/sandboxes`;
   assert.ok(await waitFor(() => existsSync(sbDir) && readdirSync(sbDir).length === 1 && existsSync(`${sbDir}/${readdirSync(sbDir)[0]}/owner.json`), 10_000), 'sandbox created');
   const id = readdirSync(sbDir)[0]!;
@@ -70,7 +74,7 @@ test('a SIGKILLed praetor: its sandbox dies with it, gc reaps the rest', async (
 test('the next start reaps what a dead praetor owned', async () => {
   const state = mkdtempSync('/tmp/pt-test-kill2-');
   after(() => rmSync(state, { recursive: true, force: true }));
-  const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sleep', '1000'], { stdio: 'ignore' });
+  const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sleep', '1000'], { stdio: 'ignore', env: IN_PROCESS });
   const sbDir = `${state}/sandboxes`;
   assert.ok(await waitFor(() => existsSync(sbDir) && readdirSync(sbDir).length === 1, 10_000));
   await new Promise((r) => setTimeout(r, 300));
@@ -89,7 +93,7 @@ test('praetor under `ip netns exec` mounts its own cgroups and runs', async () =
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(state, { recursive: true, force: true });
   });
-  const r = spawnSync('ip', ['netns', 'exec', ns, PRAETOR, 'run', '--no-detect', '--state', state, '--', 'sh', '-c', 'cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo ok'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('ip', ['netns', 'exec', ns, PRAETOR, 'run', '--no-detect', '--state', state, '--', 'sh', '-c', 'cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo ok'], { encoding: 'utf8', timeout: 30_000, env: IN_PROCESS });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.replace(/ /g, ''), 'lo\nok\n');
   assert.deepEqual(readdirSync(`${state}/sandboxes`), []);

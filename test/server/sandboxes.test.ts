@@ -76,6 +76,9 @@ test('sessions keep state between commands', async () => {
   await t.api(A, 'POST', `/v1/sandboxes/${id}/sessions/main/run`, { command: 'cd /tmp && export FOO=bar' });
   const r = await t.api(A, 'POST', `/v1/sandboxes/${id}/sessions/main/run`, { command: 'echo $PWD $FOO; false' });
   assert.deepEqual(r.json, { output: '/tmp bar\n', exit_code: 1, timed_out: false });
+  // stdin is empty unless the caller sends input (issue 17 §4: `cat` used to eat the end marker)
+  assert.deepEqual((await t.api(A, 'POST', `/v1/sandboxes/${id}/sessions/main/run`, { command: 'cat', timeout_ms: 20_000 })).json, { output: '', exit_code: 0, timed_out: false });
+  assert.equal((await t.api(A, 'POST', `/v1/sandboxes/${id}/sessions/main/run`, { command: 'read a; echo "<$a>"', input: 'given\n' })).json.output, '<given>\n');
   assert.equal((await t.api(A, 'DELETE', `/v1/sandboxes/${id}/sessions/main`)).status, 200);
   assert.equal((await t.api(A, 'POST', `/v1/sandboxes/${id}/sessions/main/run`, { command: 'true' })).status, 404);
   await t.api(A, 'DELETE', `/v1/sandboxes/${id}`);

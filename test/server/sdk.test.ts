@@ -20,6 +20,7 @@ test('sandbox lifecycle, exec, streaming exec, sessions, files', async () => {
   await c.openSession(sb.id, 's1');
   await c.runInSession(sb.id, 's1', 'cd /tmp');
   assert.equal((await c.runInSession(sb.id, 's1', 'pwd')).output, '/tmp\n');
+  assert.equal((await c.runInSession(sb.id, 's1', 'cat', 20_000, 'piped')).output, 'piped');
   await c.writeFile(sb.id, '/tmp/f.txt', 'content');
   assert.equal(await c.readFile(sb.id, '/tmp/f.txt'), 'content');
   await c.upload(sb.id, '/tmp/b.bin', new Uint8Array([9, 0, 8]));

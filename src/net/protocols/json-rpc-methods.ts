@@ -18,7 +18,29 @@ export const TX_METHODS = new Set([
   'eth_signTypedData', 'eth_signTypedData_v1', 'eth_signTypedData_v3', 'eth_signTypedData_v4',
   'personal_sign', 'personal_sendTransaction', 'personal_signTransaction', 'eth_sendBundle',
   'eth_sendPrivateTransaction', 'wallet_sendCalls',
+  // Other EVM relays: ERC-4337 bundlers, conditional and MEV-protected submission.
+  'eth_sendUserOperation', 'eth_sendRawTransactionConditional', 'eth_sendPrivateRawTransaction', 'mev_sendBundle',
+  // Bitcoin Core and its forks (signing, broadcasting and wallet sends). Its generic `send` is
+  // judged by shape below, with Monero's wallet calls: the bare names are common in other APIs.
+  'sendrawtransaction', 'sendtoaddress', 'sendmany', 'sendall', 'signrawtransactionwithkey',
+  'signrawtransactionwithwallet', 'walletcreatefundedpsbt', 'walletprocesspsbt', 'submitpackage',
+  // Solana, Tendermint/Cosmos, NEAR.
+  'sendTransaction', 'broadcast_tx_sync', 'broadcast_tx_async', 'broadcast_tx_commit', 'send_tx',
 ]);
+
+/**
+ * Value-moving calls whose names are too generic to judge alone: Bitcoin Core's `send` (its
+ * `outputs` parameter) and Monero wallet RPC's `transfer`/`transfer_split`/`sweep_all` (their
+ * `destinations` or `address`). A chat API's {"method":"send","params":{"text":…}} stays plain.
+ */
+function genericTx(method: string, params: unknown): boolean {
+  if (params === null || typeof params !== 'object') return false;
+  const keys = Array.isArray(params) ? params.flatMap((p) => (p && typeof p === 'object' ? Object.keys(p) : [])) : Object.keys(params);
+  if (method === 'send') return keys.includes('outputs') || (Array.isArray(params) && Array.isArray(params[0]) && params[0].some((o: unknown) => o !== null && typeof o === 'object'));
+  if (method === 'transfer' || method === 'transfer_split') return keys.includes('destinations');
+  if (method === 'sweep_all') return keys.includes('address');
+  return false;
+}
 
 type Kind = 'stratum' | 'jsonrpc-tx' | 'jsonrpc' | null;
 
@@ -35,7 +57,7 @@ function kindOf(o: unknown): Kind {
     // xmrig's first message is `login` with login/pass/agent params; `submit`/`job` follow.
     const p = r.params as Record<string, unknown> | undefined;
     if ((method === 'login' || method === 'submit' || method === 'job') && p && typeof p === 'object' && ('agent' in p || 'pass' in p || 'login' in p || 'job_id' in p || 'blob' in p)) return 'stratum';
-    if (TX_METHODS.has(method) || /^eth_sign/.test(method)) return 'jsonrpc-tx';
+    if (TX_METHODS.has(method) || /^eth_sign/.test(method) || genericTx(method, r.params)) return 'jsonrpc-tx';
     if ('jsonrpc' in r || 'id' in r || 'params' in r) return 'jsonrpc';
   }
   // A pool's reply to login carries result.job; to subscribe, an extranonce array.

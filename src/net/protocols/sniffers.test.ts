@@ -38,6 +38,14 @@ const samples: Sample[] = [
   { name: 'pool notify', dir: 'server', protocol: 'stratum', bytes: j({ id: null, method: 'mining.notify', params: ['a', 'b'] }) },
   { name: 'raw jsonrpc tx', dir: 'client', protocol: 'jsonrpc-tx', bytes: j({ jsonrpc: '2.0', id: 1, method: 'eth_sendTransaction', params: [{ to: '0x1' }] }) },
   { name: 'raw jsonrpc sign typed', dir: 'client', protocol: 'jsonrpc-tx', bytes: j({ jsonrpc: '2.0', id: 1, method: 'eth_signTypedData_v4', params: [] }) },
+  // Other chains, hidden in a batch behind a read.
+  { name: 'http post bitcoin sendrawtransaction batch', dir: 'client', protocol: 'jsonrpc-tx', host: 'chain.example.test', bytes: httpPost('chain.example.test', [{ jsonrpc: '2.0', id: 1, method: 'getblockcount', params: [] }, { jsonrpc: '2.0', id: 2, method: 'sendrawtransaction', params: ['0200000001aa'] }]) },
+  { name: 'http post solana sendTransaction', dir: 'client', protocol: 'jsonrpc-tx', host: 'chain.example.test', bytes: httpPost('chain.example.test', { jsonrpc: '2.0', id: 1, method: 'sendTransaction', params: ['4hXTCkRzt9WyecNz'] }) },
+  { name: 'raw monero wallet transfer', dir: 'client', protocol: 'jsonrpc-tx', bytes: j({ jsonrpc: '2.0', id: 0, method: 'transfer', params: { destinations: [{ amount: 1, address: '4A' }] } }) },
+  { name: 'raw bitcoin send with outputs', dir: 'client', protocol: 'jsonrpc-tx', bytes: j({ jsonrpc: '1.0', id: 'x', method: 'send', params: { outputs: [{ bc1q: 0.1 }] } }) },
+  // Look-alikes: generic method names in other JSON-RPC APIs stay plain jsonrpc.
+  { name: 'raw chat send (not a tx)', dir: 'client', protocol: 'jsonrpc', bytes: j({ jsonrpc: '2.0', id: 1, method: 'send', params: { text: 'hello' } }) },
+  { name: 'raw transfer without destinations (not a tx)', dir: 'client', protocol: 'jsonrpc', bytes: j({ jsonrpc: '2.0', id: 1, method: 'transfer', params: { file: 'a.txt' } }) },
   { name: 'raw jsonrpc read', dir: 'client', protocol: 'jsonrpc', bytes: j({ jsonrpc: '2.0', id: 1, method: 'eth_getBalance', params: ['0x1', 'latest'] }) },
   { name: 'bore hello', dir: 'client', protocol: 'bore', bytes: Buffer.from('{"Hello":0}\0') },
   { name: 'bore challenge', dir: 'server', protocol: 'bore', bytes: Buffer.from('{"Challenge":"6a1f0c9e-9a4e-4b7e-8f7a-2b0c1d2e3f40"}\0') },

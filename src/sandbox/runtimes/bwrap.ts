@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { GENERATED_ETC } from '../etc-files.ts';
+import { CA_BUNDLE_PATHS, GENERATED_ETC } from '../etc-files.ts';
 import { INIT_CAPS, USR_LINKS, type LaunchPlan, type Runtime } from './types.ts';
 
 const BWRAP = '/usr/bin/bwrap';
@@ -39,6 +39,12 @@ export function bwrapArgs(plan: LaunchPlan): string[] {
     a.push('--bind', plan.root.path, '/');
   }
   for (const f of GENERATED_ETC) a.push('--ro-bind', `${rw}/etc/${f}`, `/etc/${f}`);
+  // The trust bundle with the gateway's interception CA, over the system bundle paths the
+  // sandbox's root has (the Debian path is always provided: the CA variables point there).
+  if (plan.caBundle) {
+    const inRoot = (p: string) => existsSync(plan.root.kind === 'host' ? `${plan.etcTemplate}${p.slice(4)}` : `${plan.root.path}${p}`);
+    CA_BUNDLE_PATHS.forEach((p, i) => { if (inRoot(p) || (i === 0 && plan.root.kind === 'dir')) a.push('--ro-bind', plan.caBundle!, p); });
+  }
   a.push('--bind', plan.workspace, '/workspace');
   a.push('--proc', '/proc', '--dev', '/dev');
   // /dev/shm and /run would otherwise be unbounded tmpfs: a way around the disk limit.

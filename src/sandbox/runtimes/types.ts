@@ -38,6 +38,8 @@ export interface LaunchPlan {
   /** a state dir the runtime may use (bundle, runsc root). */
   runtimeDir: string;
   launcherPath: string;
+  /** a trust bundle (the root's CAs + the gateway's interception CA) bound over the system bundle paths. */
+  caBundle?: string;
 }
 
 export interface Runtime {

@@ -1,9 +1,11 @@
 // ROCK compatibility: the admin sandbox routes under /apis/envs/sandbox/v1, wire-compatible with
 // ROCK's request models (rock/admin/proto/request.py, rock/actions) and its RockResponse
 // envelope, so ROCK's SDK and ROLL's ROCK environments work by pointing them at Praetor.
-// Differences, on purpose: failures carry a real HTTP status (ROCK answers 200 + Failed), and
-// another tenant's sandbox is a 404 like an unknown one. Every field ROCK's models or SDK send
-// is accepted (nullable, as pydantic's None); anything else is an unknown-field 400.
+// Failures answer as ROCK does: HTTP 200, `status: "Failed"`, a ROCK code in `result`
+// (rock-envelope.ts), so the SDKs' own typed exceptions and retry loops run. Another tenant's
+// sandbox looks exactly like an unknown one. Every field ROCK's models or SDKs send is accepted
+// (nullable, as pydantic's None); anything else is an unknown-field failure naming the field.
+// Stop keeps the sandbox (frozen: no process runs, nothing is lost) until delete or restart.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PraetorError } from '../../errors.ts';
@@ -11,9 +13,11 @@ import { parseSize } from '../../util/size.ts';
 import type { Principal } from '../auth.ts';
 import type { SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
+import { commitSandbox } from '../../sandbox/index.ts';
 import { closeSession, execIn, openSession, readFile, runInSession, SandboxPath, SessionName, writeFile } from '../sandbox-ops.ts';
+import { ROCK_SANDBOX_BASE, rockOk } from './rock-envelope.ts';
 
-const BASE = '/apis/envs/sandbox/v1';
+const BASE = ROCK_SANDBOX_BASE;
 const opt = <T extends z.ZodType>(t: T, text: string) => t.nullable().optional().describe(text);
 const SandboxId = z.string().trim().min(1, 'sandbox_id must not be blank').max(64).describe('sandbox id from start');
 
@@ -39,6 +43,14 @@ export const RockStartBody = z.object({
 }).strict().describe('ROCK SandboxStartRequest');
 
 const IdBody = z.object({ sandbox_id: SandboxId }).strict();
+const IdParams = z.object({ sandbox_id: SandboxId }).strict();
+const CommitBody = z.object({
+  sandbox_id: SandboxId,
+  image_tag: z.string().trim().min(1, 'image_tag must not be blank').describe('name of the new image in Praetor\'s cache, e.g. my-env:v1'),
+  username: opt(z.string(), 'accepted and discarded: Praetor never pushes to a registry'),
+  password: opt(z.string(), 'accepted and discarded: Praetor never pushes to a registry'),
+}).strict().describe('ROCK CommitRequest');
+const TokenQuery = z.object({ account: z.string().optional().describe('accepted') }).strict();
 const IdQuery = z.object({ sandbox_id: SandboxId, include_all_states: z.enum(['true', 'false', 'True', 'False']).optional().describe('accepted') }).strict();
 
 export const RockExecuteBody = z.object({
@@ -85,27 +97,54 @@ const ReadFileBody = z.object({
 const WriteFileBody = z.object({ sandbox_id: SandboxId, path: SandboxPath, content: z.string().describe('text content') }).strict().describe('ROCK SandboxWriteFileRequest');
 const UploadBody = z.object({ file: z.unknown().describe('the file (multipart part)'), target_path: SandboxPath, sandbox_id: SandboxId }).describe('multipart form');
 
-const ok = (result: unknown) => ({ status: 'Success', message: null, error: null, result });
+const ok = rockOk;
 const fmtBytes = (n: number) => (n % 2 ** 30 === 0 ? `${n / 2 ** 30}g` : `${Math.round(n / 2 ** 20)}m`);
 
 export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
   const { core } = ctx;
-  // ROCK's stop and delete are two steps; Praetor destroys on stop and remembers the id so the
-  // SDK's following delete succeeds (per tenant, bounded).
-  const stopped = new Map<string, string>();
+  // ROCK's lifecycle per sandbox: running → stopped (stop) → running (restart) → deleted. A
+  // stopped sandbox is frozen, not destroyed, so restart has something to restart; a frozen
+  // cgroup runs nothing, so a stopped sandbox cannot mine or call out. Kept per id, dropped
+  // when the sandbox ends (delete, idle reaper, containment).
+  const life = new Map<string, { stopped: boolean; history: Array<{ from_state: string; to_state: string; event: string; timestamp: string }> }>();
+  const lifeOf = (e: SandboxEntry) => {
+    let l = life.get(e.sb.id);
+    if (!l) {
+      l = { stopped: false, history: [{ from_state: 'pending', to_state: 'running', event: 'start', timestamp: new Date(e.createdAt).toISOString() }] };
+      life.set(e.sb.id, l);
+      e.sb.onEnded(() => life.delete(e.sb.id));
+    }
+    return l;
+  };
+  const transition = (e: SandboxEntry, stopped: boolean, event: string) => {
+    const l = lifeOf(e);
+    const from = l.stopped ? 'stopped' : 'running';
+    l.stopped = stopped;
+    l.history.push({ from_state: from, to_state: stopped ? 'stopped' : 'running', event, timestamp: new Date().toISOString() });
+  };
+  // Commit tasks, one per sandbox (ROCK's GET commit/{id} reports the latest).
+  const commits = new Map<string, { tenant: string; task: CommitTask }>();
+  type CommitTask = { sandbox_id: string; image_tag: string; phase: 'RUNNING' | 'SUCCEEDED' | 'FAILED'; started_at: string; completed_at: string | null; exit_code: number | null; failed_stage: string | null; error_code: string | null; error_message: string | null };
   const get = (p: Principal, id: string): SandboxEntry => core.sandbox(p, id);
   const statusOf = (e: SandboxEntry) => {
     const l = e.sb.spec.labels;
+    const life = lifeOf(e);
+    const state = e.sb.state === 'destroyed' ? 'deleted' : life.stopped ? 'stopped' : 'running';
+    const alive = state === 'running' && e.sb.state === 'running';
+    const stopTime = life.stopped ? life.history.at(-1)!.timestamp : null;
     return {
-      sandbox_id: e.sb.id, state: e.sb.state === 'destroyed' ? 'stopped' : 'running', is_alive: e.sb.state === 'running',
-      status: { image_pull: { status: 'success', message: 'local image cache' }, docker_run: { status: 'success', message: e.sb.state } },
+      sandbox_id: e.sb.id, state, is_alive: alive,
+      status: { image_pull: { status: 'success', message: 'local image cache' }, docker_run: { status: 'success', message: state } },
       port_mapping: {}, host_name: e.sb.spec.hostname ?? e.sb.id, host_ip: '127.0.0.1', image: e.sb.spec.image,
-      metadata: {}, user_id: l.user_id ?? null, experiment_id: l.experiment_id ?? null, namespace: l.namespace ?? null,
+      // ROCK defaults the identity fields to "default" when their headers are absent; its
+      // TypeScript SDK's status schema rejects null, so `start()` would never see the sandbox alive.
+      metadata: {}, user_id: l.user_id ?? 'default', experiment_id: l.experiment_id ?? 'default', namespace: l.namespace ?? 'default',
       cpus: e.sb.spec.cpus, memory: fmtBytes(e.sb.spec.memoryBytes), disk: fmtBytes(e.sb.spec.diskBytes), num_gpus: e.sb.limits.gpus ?? 0,
-      create_time: new Date(e.createdAt).toISOString(), start_time: new Date(e.createdAt).toISOString(), state_history: [],
-      phase: e.phase, paused: e.sb.state === 'paused',
+      create_time: new Date(e.createdAt).toISOString(), start_time: new Date(e.createdAt).toISOString(), stop_time: stopTime,
+      state_history: life.history, phase: e.phase, paused: e.sb.state === 'paused',
     };
   };
+  const startResponse = (e: SandboxEntry) => ({ sandbox_id: e.sb.id, host_name: e.sb.spec.hostname ?? e.sb.id, host_ip: '127.0.0.1', cpus: e.sb.spec.cpus, memory: fmtBytes(e.sb.spec.memoryBytes), disk: fmtBytes(e.sb.spec.diskBytes), code: null, exit_code: null, failure_reason: null });
 
   const start = async (req: FastifyRequest) => {
     const p = principal(req);
@@ -125,16 +164,17 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
       ...(b.num_gpus ? { gpus: Math.ceil(b.num_gpus) } : {}),
     };
     const e = await core.createSandbox(p, spec);
+    lifeOf(e);
     const minutes = b.auto_clear_time_minutes ?? b.auto_clear_time;
     if (minutes) e.ttlSeconds = minutes * 60;
-    return ok({ sandbox_id: e.sb.id, host_name: e.sb.spec.hostname ?? e.sb.id, host_ip: '127.0.0.1', cpus: e.sb.spec.cpus, memory: fmtBytes(e.sb.spec.memoryBytes), disk: fmtBytes(e.sb.spec.diskBytes), code: null, exit_code: null, failure_reason: null });
+    return ok(startResponse(e));
   };
   route(app, ctx, { method: 'POST', path: `${BASE}/start`, tag: 'rock', summary: 'ROCK: start a sandbox; returns once it can execute', body: RockStartBody, errors: [404, 429, 503] }, start);
   route(app, ctx, { method: 'POST', path: `${BASE}/start_async`, tag: 'rock', summary: 'ROCK: start (same as start: the sandbox is ready when this returns)', body: RockStartBody, errors: [404, 429, 503] }, start);
 
   route(app, ctx, { method: 'GET', path: `${BASE}/is_alive`, tag: 'rock', summary: 'ROCK: liveness', query: IdQuery, errors: [404] }, async (req) => {
     const e = get(principal(req), parseInput(IdQuery, req.query, 'query').sandbox_id);
-    return ok({ is_alive: e.sb.state === 'running', message: e.sb.spec.hostname ?? e.sb.id });
+    return ok({ is_alive: statusOf(e).is_alive, message: e.sb.spec.hostname ?? e.sb.id });
   });
   route(app, ctx, { method: 'GET', path: `${BASE}/get_status`, tag: 'rock', summary: 'ROCK: status', query: IdQuery, errors: [404] }, async (req) => {
     return ok(statusOf(get(principal(req), parseInput(IdQuery, req.query, 'query').sandbox_id)));
@@ -144,20 +184,74 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
     const u = e.sb.usage();
     return ok({ sandbox_id: e.sb.id, cpu: { usage_ms: u.cpuMs, limit: e.sb.spec.cpus }, mem: { usage_bytes: u.memBytes, peak_bytes: u.memPeakBytes, limit_bytes: e.sb.spec.memoryBytes }, pids: u.pids });
   });
-  route(app, ctx, { method: 'POST', path: `${BASE}/stop`, tag: 'rock', summary: 'ROCK: stop (destroys the sandbox)', body: IdBody, errors: [404] }, async (req) => {
-    const p = principal(req);
+  route(app, ctx, { method: 'POST', path: `${BASE}/stop`, tag: 'rock', summary: 'ROCK: stop (freezes the sandbox; restart thaws it, delete destroys it)', body: IdBody, errors: [404, 409] }, async (req) => {
     const { sandbox_id } = parseInput(IdBody, req.body, 'body');
-    await core.destroy(p, sandbox_id, 'stopped through ROCK API');
-    if (stopped.size > 10_000) stopped.clear();
-    stopped.set(sandbox_id, p.tenant);
+    const e = get(principal(req), sandbox_id);
+    if (!lifeOf(e).stopped) {
+      if (e.sb.state === 'running') await e.sb.pause();
+      transition(e, true, 'stop');
+    }
     return ok(`${sandbox_id} stopped`);
   });
-  route(app, ctx, { method: 'POST', path: `${BASE}/delete`, tag: 'rock', summary: 'ROCK: delete (destroys; succeeds after stop)', body: IdBody, errors: [404] }, async (req) => {
+  const restart = async (p: Principal, id: string) => {
+    const e = get(p, id);
+    if (lifeOf(e).stopped) {
+      if (e.sb.state === 'paused') await e.sb.resume();
+      transition(e, false, 'restart');
+    }
+    return ok(startResponse(e));
+  };
+  route(app, ctx, { method: 'POST', path: `${BASE}/restart`, tag: 'rock', summary: 'ROCK: restart a stopped sandbox (thaws it)', body: IdBody, errors: [404, 409] }, async (req) => {
+    return restart(principal(req), parseInput(IdBody, req.body, 'body').sandbox_id);
+  });
+  route(app, ctx, { method: 'POST', path: `${BASE}/sandboxes/:sandbox_id/restart`, tag: 'rock', summary: 'ROCK: restart (RESTful form)', errors: [404, 409] }, async (req) => {
+    return restart(principal(req), parseInput(IdParams, req.params, 'path').sandbox_id);
+  });
+  route(app, ctx, { method: 'POST', path: `${BASE}/delete`, tag: 'rock', summary: 'ROCK: delete (destroys; an unknown id succeeds, as in ROCK)', body: IdBody, errors: [] }, async (req) => {
     const p = principal(req);
     const { sandbox_id } = parseInput(IdBody, req.body, 'body');
-    if (stopped.get(sandbox_id) === p.tenant || (p.admin && stopped.has(sandbox_id))) stopped.delete(sandbox_id);
-    else await core.destroy(p, sandbox_id, 'deleted through ROCK API');
+    // ROCK's delete is idempotent: an unknown id is a success. Another tenant's id is unknown
+    // here too, so this reveals nothing and destroys nothing of theirs.
+    let e: SandboxEntry | undefined;
+    try { e = get(p, sandbox_id); } catch (err) { if (!(err instanceof PraetorError && err.code === 'NOT_FOUND')) throw err; }
+    if (e) await core.destroy(p, sandbox_id, 'deleted through ROCK API');
     return ok(`${sandbox_id} deleted`);
+  });
+  route(app, ctx, { method: 'POST', path: `${BASE}/sandboxes/:sandbox_id/archive`, tag: 'rock', summary: 'ROCK: archive (not supported: answers Failed, as ROCK does when archiving is disabled)', errors: [404] }, async (req) => {
+    get(principal(req), parseInput(IdParams, req.params, 'path').sandbox_id);
+    throw new PraetorError('BAD_ARGUMENT', 'archive is not supported by Praetor', { hint: 'commit the sandbox as an image instead (POST commit), then delete it' });
+  });
+  route(app, ctx, { method: 'GET', path: `${BASE}/get_token`, tag: 'rock', summary: 'ROCK: OSS upload token (not supported: uploads go through upload)', query: TokenQuery, errors: [] }, async (req) => {
+    parseInput(TokenQuery, req.query, 'query');
+    throw new PraetorError('BAD_ARGUMENT', 'OSS tokens are not supported by Praetor: files never leave the host through object storage', { hint: 'upload files with POST upload (the SDKs fall back to it when OSS is not configured)' });
+  });
+
+  route(app, ctx, { method: 'POST', path: `${BASE}/commit`, tag: 'rock', summary: 'ROCK: commit the sandbox\'s filesystem as a new image (background task; poll GET commit/{id})', body: CommitBody, errors: [404, 409] }, async (req) => {
+    const b = parseInput(CommitBody, req.body, 'body');
+    const e = get(principal(req), b.sandbox_id);
+    if (commits.get(e.sb.id)?.task.phase === 'RUNNING') throw new PraetorError('CONFLICT', `a commit of ${e.sb.id} is already running`, { hint: 'poll GET commit/{sandbox_id} until it ends' });
+    if (!/^[a-z0-9][a-z0-9._-]{0,127}(:[a-zA-Z0-9._-]{1,128})?$/.test(b.image_tag) || b.image_tag === 'host') {
+      throw new PraetorError('BAD_ARGUMENT', `image_tag "${b.image_tag.slice(0, 200)}" is not a local image name`, { hint: 'use lowercase letters, digits, . _ - and an optional :tag (no registry host: Praetor keeps images in its local cache and never pushes)' });
+    }
+    if (e.sb.spec.image === 'host') throw new PraetorError('BAD_STATE', `sandbox ${e.sb.id} runs on the host's userland; there is no image layer to commit`, { hint: 'start the sandbox from an imported image to commit it' });
+    const task: CommitTask = { sandbox_id: e.sb.id, image_tag: b.image_tag, phase: 'RUNNING', started_at: new Date().toISOString(), completed_at: null, exit_code: null, failed_stage: null, error_code: null, error_message: null };
+    commits.set(e.sb.id, { tenant: e.tenant, task });
+    if (commits.size > 10_000) commits.delete(commits.keys().next().value!);
+    commitSandbox(core.manager, e.sb, b.image_tag).then(() => {
+      Object.assign(task, { phase: 'SUCCEEDED', completed_at: new Date().toISOString(), exit_code: 0 });
+    }, (err: unknown) => {
+      const pe = err instanceof PraetorError ? err : undefined;
+      Object.assign(task, { phase: 'FAILED', completed_at: new Date().toISOString(), exit_code: 1, failed_stage: 'commit', error_code: pe?.code ?? 'INTERNAL', error_message: err instanceof Error ? err.message : String(err) });
+    });
+    return ok({ ...task });
+  });
+  route(app, ctx, { method: 'GET', path: `${BASE}/commit/:sandbox_id`, tag: 'rock', summary: 'ROCK: status of the sandbox\'s latest commit', errors: [404] }, async (req) => {
+    const { sandbox_id } = parseInput(IdParams, req.params, 'path');
+    const p = principal(req);
+    const c = commits.get(sandbox_id);
+    // The task outlives the sandbox (commit, then delete, then poll), but only for its tenant.
+    if (!c || (!p.admin && c.tenant !== p.tenant)) throw new PraetorError('NOT_FOUND', `no commit of ${sandbox_id}`, { hint: 'start one with POST commit' });
+    return ok({ ...c.task });
   });
 
   route(app, ctx, { method: 'POST', path: `${BASE}/execute`, tag: 'rock', summary: 'ROCK: run a command (subprocess.run semantics)', body: RockExecuteBody, errors: [404, 409, 422, 504] }, async (req) => {

@@ -119,8 +119,10 @@ export function sandboxRoutes(app: FastifyInstance, ctx: Ctx): void {
     await e.sb.pause();
     return sandboxView(e);
   });
-  route(app, ctx, { method: 'POST', path: '/v1/sandboxes/:id/resume', tag: 'sandboxes', summary: 'thaw a paused sandbox', response: SandboxView, errors: [404, 409] }, async (req) => {
+  route(app, ctx, { method: 'POST', path: '/v1/sandboxes/:id/resume', tag: 'sandboxes', summary: 'thaw a paused sandbox', response: SandboxView, errors: [404, 409, 503] }, async (req) => {
     const e = core.sandbox(principal(req), id(req));
+    // Not while the ledger cannot record: the ledger guard froze it, and thaws it on recovery.
+    core.guard.ledger?.check();
     await e.sb.resume();
     return sandboxView(e);
   });

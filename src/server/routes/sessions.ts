@@ -1,5 +1,6 @@
-// /v1/sandboxes/{id}/sessions: long-lived shells whose working directory, variables and
-// background jobs persist between commands (ROCK's create_session/run_in_session).
+// /v1/sandboxes/{id}/sessions: shell sessions whose working directory, variables, functions and
+// options persist between commands (ROCK's create_session/run_in_session). Each command runs in
+// its own shell with an empty stdin unless `input` is given; see sandbox/session.ts.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
@@ -14,6 +15,7 @@ const CreateBody = z.object({
 const RunBody = z.object({
   command: z.string().min(1).max(1 << 20).describe('shell command line'),
   timeout_ms: z.number().int().positive().max(24 * 3600_000).optional().describe('interrupt after this long (exit 124)'),
+  input: z.string().max(8 << 20).optional().describe('the command\'s stdin (UTF-8); without it stdin is empty'),
 }).strict();
 export const SessionRunView = z.object({
   output: z.string().describe('combined stdout and stderr'),
@@ -39,10 +41,10 @@ export function sessionRoutes(app: FastifyInstance, ctx: Ctx): void {
     const p = parseInput(Params, req.params, 'path');
     const e = core.sandbox(principal(req), p.id);
     const b = parseInput(RunBody, req.body, 'body');
-    const r = await runInSession(e, p.name!, b.command, b.timeout_ms);
+    const r = await runInSession(e, p.name!, b.command, b.timeout_ms, b.input);
     return { output: r.output, exit_code: r.exitCode, timed_out: r.timedOut };
   });
-  route(app, ctx, { method: 'DELETE', path: '/v1/sandboxes/:id/sessions/:name', tag: 'sessions', summary: 'close a session (kills its shell)', errors: [404] }, async (req) => {
+  route(app, ctx, { method: 'DELETE', path: '/v1/sandboxes/:id/sessions/:name', tag: 'sessions', summary: 'close a session (kills its running command)', errors: [404] }, async (req) => {
     const p = parseInput(Params, req.params, 'path');
     const e = core.sandbox(principal(req), p.id);
     closeSession(e, p.name!);

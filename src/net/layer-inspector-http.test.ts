@@ -1,0 +1,72 @@
+// The layer inspector on plain HTTP/1 (it replaced the request-by-request HTTP inspector):
+// keep-alive fronting, later transactions, body framing, and what follows an upgrade.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { requestHost } from './protocols/index.ts';
+import { LayerInspector, type LayerVerdict } from './layer-inspector.ts';
+
+async function feed(chunks: string[]): Promise<{ out: string; denied: string[]; requests: number }> {
+  const denied: string[] = [];
+  const deny = (rule: string, protocol: string, layers: string[]): LayerVerdict => ({ rule, reason: 'no', protocol, layers });
+  const ins = new LayerInspector([], {
+    judgeProtocol: (p, layers) => (['jsonrpc-tx', 'ssh', 'stratum'].includes(p) ? deny('protocols.allow', p, layers) : null),
+    judgeRequest: (h, layers) => (requestHost(h) === 'web.example.test' ? null : deny('fronting', 'http', layers)),
+    rewriteHead: (_h, raw) => raw,
+    onDeny: (v) => denied.push(`${v.rule}:${v.protocol}`),
+    onLayers: () => {},
+  }, null, { nested: false });
+  let out = '';
+  ins.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  for (const c of chunks) { ins.write(Buffer.from(c, 'latin1')); await new Promise((r) => setImmediate(r)); }
+  ins.end(); await new Promise((r) => setImmediate(r));
+  return { out, denied, requests: ins.requests };
+}
+const req = (host: string, body = '') => `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+test('keep-alive: every request is judged; a fronted second request is cut before forwarding', async () => {
+  const first = req('web.example.test', 'a=1');
+  const r = await feed([first + req('evil.test', 'x')]);
+  assert.equal(r.out, first); assert.deepEqual(r.denied, ['fronting:http']); assert.equal(r.requests, 1);
+});
+
+test('a transaction in a later keep-alive request is cut; split across chunks', async () => {
+  const ok = req('web.example.test', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' }));
+  const tx = req('web.example.test', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'eth_sendRawTransaction', params: ['0x'] }));
+  const r = await feed([ok.slice(0, 10), ok.slice(10) + tx.slice(0, 30), tx.slice(30)]);
+  assert.equal(r.out, ok); assert.deepEqual(r.denied, ['protocols.allow:jsonrpc-tx']);
+});
+
+test('large and chunked bodies stream through and the next request is still found; garbage after them is denied', async () => {
+  const big = 'x'.repeat(200_000);
+  const chunked = 'POST /up HTTP/1.1\r\nHost: web.example.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\n\r\n';
+  const get = 'GET / HTTP/1.1\r\nHost: web.example.test\r\n\r\n';
+  const all = req('web.example.test', big) + chunked + get;
+  const parts: string[] = []; for (let i = 0; i < all.length; i += 7001) parts.push(all.slice(i, i + 7001));
+  const r = await feed(parts);
+  assert.deepEqual(r.denied, []); assert.equal(r.out.length, all.length); assert.equal(r.requests, 3);
+  const bad = await feed([get + 'SSH-2.0-OpenSSH_9\r\n']);
+  assert.equal(bad.out, get); assert.equal(bad.denied.length, 1);
+});
+
+test('after a websocket upgrade the frames are judged, not passed blind', async () => {
+  const up = 'GET /ws HTTP/1.1\r\nHost: web.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+  const ok = await feed([up + '\x81\x05hello']);
+  assert.equal(ok.out, up + '\x81\x05hello'); assert.deepEqual(ok.denied, []);
+  const login = '{"id":1,"method":"mining.subscribe","params":[]}';
+  const mined = await feed([up + '\x81' + String.fromCharCode(login.length) + login]);
+  assert.equal(mined.out, up); assert.deepEqual(mined.denied, ['protocols.allow:stratum']);
+});
+
+test('a streamed chunked upload whose body is still arriving is judged on its head, not denied', async () => {
+  const denied: string[] = []; let out = '';
+  const ins = new LayerInspector([], {
+    judgeProtocol: () => null, judgeRequest: () => null, rewriteHead: (_h, raw) => raw,
+    onDeny: (v) => denied.push(v.reason), onLayers: () => {},
+  }, null, { nested: false });
+  ins.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  const head = 'POST /logs HTTP/1.1\r\nHost: web.example.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n';
+  ins.write(Buffer.from(head));
+  await new Promise((r) => setTimeout(r, 3300));
+  assert.deepEqual(denied, []); assert.equal(out, head);
+  ins.destroy();
+});

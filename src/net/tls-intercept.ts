@@ -1,0 +1,151 @@
+// TLS interception for an allowed destination: the gateway answers the sandbox's ClientHello
+// with a leaf minted by the Praetor CA for the SNI, opens its own TLS to the real server
+// (verified against the host trust store plus network.upstreamCa), and runs the decrypted
+// client stream through the layer inspector before re-encrypting it upstream. Threat: a miner,
+// tunnel or stolen credential inside TLS to an allowed host. Fail closed: a client that refuses
+// the certificate (pinning) or an upstream that does not verify ends the connection, with an
+// event that says which.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { classify } from './protocols/index.ts';
+import { isIPv4 } from './ip.ts';
+import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
+import type { InterceptCa } from './tls-ca.ts';
+import type { TokenSet } from './token-scanner.ts';
+
+/** Client silence after its handshake before the upstream is opened anyway (server speaks first). */
+const SERVER_FIRST_MS = 150;
+/** Bigger reads per callback: bulk transfers cross fewer JS stream turns (two TLS ops each way). */
+const HWM = { highWaterMark: 256 * 1024 } as {}; // net.Socket's option; not in TLSSocketOptions' type
+
+export interface InterceptResult {
+  deny?: { rule: string; reason: string; protocol: string; layers: string[] };
+  bytesOut: number; bytesIn: number;
+}
+
+export interface InterceptJob {
+  client: net.Socket; up: net.Socket;
+  /** The ClientHello bytes already read from the client (nothing was forwarded). */
+  first: Buffer;
+  sni?: string; dstIp: string;
+  ca: InterceptCa;
+  /** Trusts what the upstream's certificate must chain to. */
+  upstream: tls.SecureContext;
+  hooks: Pick<LayerHooks, 'judgeProtocol' | 'judgeRequest' | 'rewriteHead' | 'onLayers'>;
+  /** Server-side protocol gate (a pool's push inside TLS): the denial, or null. */
+  judgeServer(protocol: string, layers: string[], detail?: string): LayerVerdict | null;
+  tokens: TokenSet | null;
+  /** Upstream session tickets (TLS resumption), shared by this sandbox's connections. */
+  sessions?: Map<string, Buffer>;
+  handshakeTimeoutMs: number;
+  /** Lets the flow cut this connection (isolate, phase switch). */
+  setCut(cut: (rule: string, reason: string) => void): void;
+}
+
+export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
+  return new Promise((resolve) => {
+    let bytesOut = 0; let bytesIn = 0; let settled = false;
+    let cts: tls.TLSSocket | undefined; let uts: tls.TLSSocket | undefined;
+    const finish = (deny?: InterceptResult['deny'], respond?: string) => {
+      if (settled) return; settled = true;
+      clearTimeout(timer);
+      if (deny) {
+        uts?.destroy(); j.up.destroy();
+        if (respond && cts && !cts.destroyed) { cts.end(respond); setTimeout(() => { cts?.destroy(); j.client.destroy(); }, 1000).unref(); }
+        else { cts?.destroy(); j.client.resetAndDestroy(); }
+      }
+      resolve({ ...(deny ? { deny } : {}), bytesOut, bytesIn });
+    };
+    const deny = (v: LayerVerdict) => finish(
+      { rule: v.rule, reason: v.reason, protocol: v.protocol, layers: v.layers },
+      v.respond === 403 ? forbidden(v.reason) : undefined,
+    );
+    j.setCut((rule, reason) => finish({ rule, reason, protocol: 'tls', layers: ['tls'] }));
+    const timer = setTimeout(() => finish({ rule: 'tls-inspection', reason: "the sandbox's TLS handshake did not finish in time", protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
+    timer.unref();
+
+    const name = j.sni ?? j.dstIp;
+    // The client's handshake first; the upstream's TLS starts only once the client's first bytes
+    // were judged (or the client waits for the server), so a denied protocol never makes the
+    // real server see so much as a ClientHello from it, and a pinning client never reaches it.
+    j.ca.contextFor(name).then((ctx) => {
+      if (settled) return;
+      // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS
+      // first (and only if nobody resumes the socket before that).
+      j.client.unshift(j.first);
+      cts = new tls.TLSSocket(j.client, { isServer: true, secureContext: ctx, ALPNProtocols: ['http/1.1'], ...HWM });
+      let clientReady = false;
+      cts.once('secure', () => { clientReady = true; clearTimeout(timer); startClient(cts!); });
+      cts.on('error', (e) => {
+        if (!clientReady) finish({ rule: 'tls-inspection', reason: `the sandbox's client refused the inspection certificate for ${name} (it pins certificates or does not trust the Praetor CA): ${e.message}`, protocol: 'tls', layers: ['tls'] });
+        else finish();
+      });
+    }, (e: Error) => finish({ rule: 'tls-inspection', reason: `cannot mint a certificate for ${name}: ${e.message}`, protocol: 'tls', layers: ['tls'] }));
+
+    const startClient = (c: tls.TLSSocket) => {
+      if (settled) return;
+      let silence: NodeJS.Timeout | undefined;
+      const ins = new LayerInspector(['tls'], { ...j.hooks, onDeny: deny }, j.tokens, { onOutput: () => openUpstream(c, ins) });
+      c.pipe(ins);
+      // Server speaks first (or the client waits): open the upstream after a short silence.
+      silence = setTimeout(() => openUpstream(c, ins), SERVER_FIRST_MS); silence.unref();
+      c.once('close', () => { clearTimeout(silence); if (!uts) finish(); });
+      clearSilence = () => clearTimeout(silence);
+    };
+    let clearSilence = () => {};
+
+    const openUpstream = (c: tls.TLSSocket, ins: LayerInspector) => {
+      clearSilence();
+      if (uts || settled) return;
+      const hsTimer = setTimeout(() => finish({ rule: 'tls-upstream', reason: `TLS handshake with ${name} did not finish in time`, protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
+      hsTimer.unref();
+      const key = `${name}:${j.dstIp}`;
+      const session = j.sessions?.get(key);
+      const u = tls.connect({
+        socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}), ...(session ? { session } : {}),
+        secureContext: j.upstream, ALPNProtocols: ['http/1.1'], ...HWM,
+      });
+      uts = u;
+      // Only a verified connection's tickets are kept: resuming one skips the certificate. A
+      // ticket may arrive before the handshake is reported complete, so it waits for that.
+      let upReady = false; let ticket: Buffer | undefined;
+      const keep = (t: Buffer) => { if (u.authorized && j.sessions && (j.sessions.size < 256 || j.sessions.has(key))) j.sessions.set(key, t); };
+      u.on('session', (t: Buffer) => { ticket = t; if (upReady) keep(t); });
+      u.on('error', (e) => {
+        if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
+        else finish();
+      });
+      u.once('secureConnect', () => {
+        upReady = true; clearTimeout(hsTimer);
+        if (ticket) keep(ticket);
+        if (settled) return;
+        ins.on('data', (d: Buffer) => { bytesOut += d.length; });
+        ins.pipe(u);
+        u.once('data', (chunk: Buffer) => {
+          // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
+          if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {
+            const sc = classify(chunk, 'server', true);
+            if (sc.state === 'done' && sc.protocol !== 'unknown' && sc.protocol !== 'incomplete') {
+              const v = j.judgeServer(sc.protocol, ['tls', sc.protocol], sc.detail);
+              if (v) { deny(v); return; }
+            }
+          }
+          bytesIn += chunk.length;
+          c.write(chunk);
+          u.on('data', (d: Buffer) => { bytesIn += d.length; });
+          u.pipe(c);
+        });
+        let ends = 0;
+        const ended = () => { if (++ends === 2) finish(); };
+        if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
+        u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
+        u.once('end', () => { if (!c.writableEnded) c.end(); });
+      });
+    };
+  });
+}
+
+function forbidden(reason: string): string {
+  const body = `praetor: ${reason}\n`;
+  return `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}

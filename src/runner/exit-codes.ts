@@ -1,0 +1,7 @@
+// Exit statuses of `praetor run` beyond the command's own (documented in the README). In a file
+// of their own so the thin client (src/daemon) names them without loading the runner.
+
+/** Praetor contained the run. */
+export const EXIT_CONTAINED = 125;
+/** The resident guard was lost mid-run or Praetor failed internally (sysexits EX_SOFTWARE). */
+export const EXIT_INTERNAL = 70;
