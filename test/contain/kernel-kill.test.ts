@@ -15,7 +15,9 @@ type Ev = Record<string, unknown> & { kind: string; id: string };
 
 function praetorRun(ws: string, argv: string[]): { status: number | null; stdout: string; stderr: string; rep: { exitCode: number; contained: boolean; events: Ev[]; alerts: Ev[]; containment: Ev[]; degraded: string[] } } {
   const report = `${dir}/report-${Math.random().toString(36).slice(2)}.json`;
-  const r = spawnSync(PRAETOR, ['run', '--state', `${dir}/state`, '--workspace', ws, '--report', report, '--', ...argv], { encoding: 'utf8', timeout: 90_000 });
+  // --no-guard: the in-process guard owns its kernel sensor, and so its kill sets. (A resident
+  // guard's shared sensor serves runs with different rules and modes: no kernel kill there yet.)
+  const r = spawnSync(PRAETOR, ['run', '--no-guard', '--state', `${dir}/state`, '--workspace', ws, '--report', report, '--', ...argv], { encoding: 'utf8', timeout: 90_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, rep: JSON.parse(readFileSync(report, 'utf8')) };
 }
 
