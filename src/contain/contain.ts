@@ -27,11 +27,8 @@ export interface ContainTarget {
   holdFrozen?: boolean;
 }
 
-export type Outcome = 'verified' | 'failed' | 'skipped';
-export interface Step {
-  action: string; outcome: Outcome; error?: string; reason?: string; by?: 'user' | 'kernel';
-  escalatedFrom?: string; targets?: number; atNs?: number;
-}
+export type { Outcome, Step } from './step.ts';
+import type { Step } from './step.ts';
 
 const ORDER: RuleAction[] = ['freeze', 'kill', 'kill-tree', 'isolate', 'terminate-episode', 'destroy'];
 /** rounds of "list, kill, list again" when the sandbox could not be frozen and may fork meanwhile */

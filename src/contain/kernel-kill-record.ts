@@ -5,7 +5,7 @@
 import type { EventOf } from '../events/index.ts';
 import { readFileSync } from 'node:fs';
 import { inCgroup, killConfirmed, Pidfd, type Sandbox } from '../sandbox/index.ts';
-import type { Step } from './contain.ts';
+import type { Step } from './step.ts';
 
 export async function confirmKernelKill(sb: Sandbox, exec: EventOf<'process.exec'>): Promise<Step> {
   const k = exec.kernelKill!;
