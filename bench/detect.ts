@@ -35,7 +35,10 @@ export async function benchDetect(o: { trials?: number; progress?: (m: string) =
   const alertMs: number[] = [];
   const containMs: number[] = [];
   const byKind: Record<'exec' | 'connect', { alert: number[]; contain: number[] }> = { exec: { alert: [], contain: [] }, connect: { alert: [], contain: [] } };
-  const perFamily: Record<string, { kind: string; alertP50Ms: number; alertP99Ms: number; containP50Ms: number; containP99Ms: number; detected: number; contained: number; trials: number }> = {};
+  // exec → contained, from the kernel's exec timestamp to the kill taking effect, split by who
+  // killed: the eBPF sensor at exec (kernel_kill rules) or user space after the alert.
+  const execContained = { kernel: [] as number[], user: [] as number[] };
+  const perFamily: Record<string, { kind: string; alertP50Ms: number; alertP99Ms: number; containP50Ms: number; containP99Ms: number; detected: number; contained: number; trials: number; kernelKills: number; execContainedP99Ms: number }> = {};
   const open = async (f: Family) => {
     const sb = await m.create({});
     guard.watch(sb);
@@ -47,6 +50,8 @@ export async function benchDetect(o: { trials?: number; progress?: (m: string) =
       let sb = f.fresh ? undefined : await open(f);
       const fa: number[] = [];
       const fc: number[] = [];
+      const fe: number[] = [];
+      let kernelKills = 0;
       for (let i = 0; i < trials; i++) {
         const cur = sb ?? await open(f);
         const seen: PraetorEvent[] = [];
@@ -72,13 +77,16 @@ export async function benchDetect(o: { trials?: number; progress?: (m: string) =
         const trigger = seen.filter((e) => alert.evidence.includes(e.id)).at(-1);
         if (trigger) fa.push((alert.ts - trigger.ts) / 1e6);
         if (cont) fc.push((cont.ts - alert.ts) / 1e6);
+        const byKernel = seen.find((e) => e.kind === 'containment' && e.ok && e.by === 'kernel');
+        if (f.kind === 'exec' && byKernel?.kind === 'containment') { kernelKills++; fe.push(byKernel.latencyMs); execContained.kernel.push(byKernel.latencyMs); }
+        else if (f.kind === 'exec' && cont?.kind === 'containment') { fe.push(cont.latencyMs); execContained.user.push(cont.latencyMs); }
       }
-      perFamily[family] = { kind: f.kind, alertP50Ms: pct(fa, 50, 2), alertP99Ms: pct(fa, 99, 2), containP50Ms: pct(fc, 50, 2), containP99Ms: pct(fc, 99, 2), detected: fa.length, contained: fc.length, trials };
+      perFamily[family] = { kind: f.kind, alertP50Ms: pct(fa, 50, 2), alertP99Ms: pct(fa, 99, 2), containP50Ms: pct(fc, 50, 2), containP99Ms: pct(fc, 99, 2), detected: fa.length, contained: fc.length, trials, kernelKills, execContainedP99Ms: pct(fe, 99, 2) };
       alertMs.push(...fa);
       containMs.push(...fc);
       byKind[f.kind].alert.push(...fa);
       byKind[f.kind].contain.push(...fc);
-      log(`${family}: ${fa.length}/${trials} detected, ${fc.length} contained, alert p50 ${pct(fa, 50, 2)} p99 ${pct(fa, 99, 2)} ms, contain p50 ${pct(fc, 50, 2)} p99 ${pct(fc, 99, 2)} ms`);
+      log(`${family}: ${fa.length}/${trials} detected, ${fc.length} contained (${kernelKills} in the kernel), alert p50 ${pct(fa, 50, 2)} p99 ${pct(fa, 99, 2)} ms, contain p50 ${pct(fc, 50, 2)} p99 ${pct(fc, 99, 2)} ms, exec→contained p99 ${pct(fe, 99, 2)} ms`);
       if (sb) await sb.destroy();
     }
   } finally {
@@ -93,6 +101,9 @@ export async function benchDetect(o: { trials?: number; progress?: (m: string) =
     alertP50Ms: pct(alertMs, 50, 2), alertP99Ms: pct(alertMs, 99, 2),
     containP50Ms: pct(containMs, 50, 2), containP99Ms: pct(containMs, 99, 2),
     execAlertP99Ms: pct(byKind.exec.alert, 99, 2), connectAlertP99Ms: pct(byKind.connect.alert, 99, 2),
+    execContainedKernel: { trials: execContained.kernel.length, p50Ms: pct(execContained.kernel, 50, 3), p99Ms: pct(execContained.kernel, 99, 3) },
+    execContainedUser: { trials: execContained.user.length, p50Ms: pct(execContained.user, 50, 2), p99Ms: pct(execContained.user, 99, 2) },
+    kernelKillDegraded: guard.degraded().filter((d) => /kernel kill/.test(d)),
     targets: { alertP99Ms: 50, containP99Ms: 20 },
     engineEventsPerSec: engine.engineEventsPerSec,
     overheadRatio: sensors.overheadRatio,

@@ -9,6 +9,15 @@ function ppidOf(pid: number): number | undefined {
   } catch { return undefined; }
 }
 
+/** The process has exited (zombie or dead) or does not exist. */
+export function hasExited(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch { return true; }
+}
+
 /** pid and every descendant of it, restricted to `members` (the sandbox's cgroup). */
 export function descendants(pid: number, members: number[]): number[] {
   const set = new Set(members);

@@ -28,6 +28,10 @@ const ExecFields = {
   stdioPeers: z.array(z.string()).optional().describe(
     'per fd 0-2: remote ip:port when it is an inet socket, else "" (a reverse shell, not a socketpair)'),
   sensor: z.enum(['ebpf', 'procfs']),
+  kernelKill: z.object({
+    rule: z.string().describe('the kernel_kill rule whose sets matched'),
+    ts: z.number().describe('wall-clock ns when the eBPF program sent SIGKILL'),
+  }).strict().optional().describe('the eBPF sensor SIGKILLed this process in the exec tracepoint, before its first instruction'),
   sha256: z.string().optional().describe('SHA-256 of the file the process runs (a #! script: its interpreter); absent when unknown'),
   tool: z.string().nullable().optional().describe(
     'known tool the executable is a copy of (ssh, socat, nc, python3 …), by content; null: checked, unknown; absent: not known yet'),
@@ -177,8 +181,13 @@ const kinds = [
   Envelope.extend({
     kind: z.literal('containment'),
     action: z.string(), alertId: z.string().optional(), rule: z.string().optional(),
-    ok: z.boolean(), error: z.string().optional(),
+    ok: z.boolean().describe('true only when the effect was verified (frozen state read back, kills confirmed gone)'), error: z.string().optional(),
     latencyMs: z.number().describe('from the triggering event to the action taking effect'),
+    outcome: z.enum(['verified', 'failed', 'skipped']).optional().describe('verified: the effect was checked; failed: tried, not confirmed (an escalation follows); skipped: nothing to act on, `reason` says why'),
+    reason: z.string().optional().describe('why an action was skipped, or what was verified'),
+    by: z.enum(['user', 'kernel']).optional().describe('kernel: the eBPF sensor killed the process at exec; user: praetor acted from user space'),
+    escalatedFrom: z.string().optional().describe('the failed action this one escalates'),
+    targets: z.number().int().optional().describe('processes the action aimed at'),
   }),
   Envelope.extend({ kind: z.literal('sensor.degraded'), sensor: z.string(), reason: z.string() }),
   Envelope.extend({

@@ -1,8 +1,9 @@
 import type { EventKind } from '../events/schema.ts';
 import { compileNode, type Compiled, type CompileEnv, type Matcher } from './compile-condition.ts';
-import { ConditionSyntaxError, parseCondition } from './condition-parser.ts';
+import { ConditionSyntaxError, parseCondition, type Node } from './condition-parser.ts';
 import { EVENT_KINDS_FOR_RULES, fieldDef, type Ctx, type FieldDef } from './fields.ts';
 import type { Diagnostic, Fragment, LoadedItem, SourcePos } from './loader.ts';
+import { kernelKillSet, type KernelKillSet } from './kernel-kill.ts';
 import { joinFragments, mergeItems, type RuleDef, type RuleSetDefs } from './ruleset.ts';
 import { Maturity, MITRE_TAG, RULE_ACTIONS, type Priority, type RuleAction } from './vocabulary.ts';
 
@@ -39,6 +40,8 @@ export type CompiledRule = {
   throttleNs: number;
   render: (c: Ctx) => string;
   condition: string;
+  /** `kernel_kill: true` and the kernel can check part of the condition: the names it kills. */
+  kernelKill?: KernelKillSet;
 };
 
 export type CompiledRuleSet = {
@@ -98,12 +101,15 @@ function compileDefs(defs: RuleSetDefs, diags: Diagnostic[]): CompiledRuleSet {
   // Macros are compiled even when unused so lint reports their errors too.
   for (const name of defs.macros.keys()) compileMacro(name);
 
+  const macros = new Map([...defs.macros].map(([k, v]) => [k, joinFragments(v.condition).text] as const));
+  const quiet: CompileEnv = { lists, macro: compileMacro, report: () => {} };
+  const kernelEnv = { lists, macros, compile: (n: Node) => compileNode(n, quiet) };
   const rules: CompiledRule[] = [];
   for (const def of defs.rules.values()) {
     const r = compileRule(def, compileText, diags);
+    if (r && def.kernel_kill) withKernelKill(r, kernelEnv, diags);
     if (r) rules.push(r);
   }
-  const macros = new Map([...defs.macros].map(([k, v]) => [k, joinFragments(v.condition).text] as const));
   return { rules, lists, macros };
 }
 
@@ -147,6 +153,26 @@ function compileRule(def: RuleDef, compileText: CompileText, diags: Diagnostic[]
     ...(window ? { window } : {}), throttleNs: (def.throttle ?? 0) * 1e6, render,
     condition: joinFragments(def.condition).text,
   };
+}
+
+/**
+ * Kernel kills are for stable rules that kill anyway: they only move the kill earlier. A rule
+ * whose condition no longer reduces to a name set (a user extended its allow-list with a
+ * condition the kernel cannot check) keeps user-space containment, with a warning.
+ */
+function withKernelKill(r: CompiledRule, env: Parameters<typeof kernelKillSet>[1], diags: Diagnostic[]): void {
+  const warn = (message: string, hint: string, severity: 'error' | 'warning' = 'warning'): void => {
+    diags.push({ ...r.pos, severity, message: `rule '${r.name}': kernel_kill ${message}`, hint });
+  };
+  if (!r.actions.includes('kill') && !r.actions.includes('kill-tree')) {
+    if (r.maturity === 'stable') warn('needs a kill or kill-tree action', 'add kill-tree to actions, or drop kernel_kill', 'error');
+    else warn(`is ignored: the rule is ${r.maturity}`, 'only stable rules contain');
+    return;
+  }
+  if (r.window) { warn('cannot apply to a windowed rule: one exec does not fire it', 'drop kernel_kill, or the window', 'error'); return; }
+  const set = kernelKillSet(r.condition, env);
+  if ('why' in set) { warn(`is off: ${set.why}`, 'user space still contains; keep the kernel-checked part to proc.name sets'); return; }
+  r.kernelKill = set;
 }
 
 function compileWindow(def: RuleDef, compileText: CompileText, problem: (m: string, h?: string) => void): CompiledWindow | undefined {

@@ -57,12 +57,14 @@ export const RuleItem = z.object({
   enabled: z.boolean().optional(),
   window: WindowSpec.optional(),
   throttle: Duration.optional().describe('suppress repeats of this alert for the same sandbox (and window key) this long'),
+  kernel_kill: z.boolean().optional().describe('also SIGKILL in the exec tracepoint, before the first instruction, when the process name is in the set the condition implies (stable rules with kill or kill-tree only)'),
   append: z.boolean().optional().describe('append text to the condition of a rule defined earlier'),
   override: z.object({
     condition: OverrideMode.optional(), output: z.literal('replace').optional(),
     priority: z.literal('replace').optional(), tags: OverrideMode.optional(),
     actions: z.literal('replace').optional(), enabled: z.literal('replace').optional(),
     window: z.literal('replace').optional(), throttle: z.literal('replace').optional(),
+    kernel_kill: z.literal('replace').optional(),
   }).strict().optional(),
 }).strict();
 

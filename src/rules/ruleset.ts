@@ -72,7 +72,7 @@ function mergeRule(it: Extract<LoadedItem, { type: 'rule' }>, rules: Map<string,
   if (cond && it.condition) prev.condition = cond === 'append' ? [...prev.condition, it.condition] : [it.condition];
   if (rest.enabled !== undefined) prev.enabled = rest.enabled;
   if (override?.tags && rest.tags) prev.tags = override.tags === 'append' ? [...(prev.tags ?? []), ...rest.tags] : rest.tags;
-  for (const k of ['output', 'priority', 'actions', 'window', 'throttle'] as const) {
+  for (const k of ['output', 'priority', 'actions', 'window', 'throttle', 'kernel_kill'] as const) {
     if (override?.[k] === 'replace' && rest[k] !== undefined) (prev as Record<string, unknown>)[k] = rest[k];
   }
   if (override?.window === 'replace' && it.after) prev.after = it.after;

@@ -8,7 +8,8 @@ import { startGateway, sweepStaleGateways, type Gateway, type ModelRoute, type P
 import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '../sandbox/index.ts';
 
 export interface GuardNetwork extends SandboxNetworkProvider {
-  isolate(sandboxId: string): void;
+  /** Cuts the sandbox's link; false when the gateway holds no network for it (it has only lo). */
+  isolate(sandboxId: string): boolean;
   setPhase(sandboxId: string, phase: 'setup' | 'agent'): void;
   close(): Promise<void>;
 }
@@ -41,7 +42,7 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
         detach: async () => { nets.delete(sandboxId); await sn.detach(); },
       };
     },
-    isolate(id) { nets.get(id)?.isolate(); },
+    isolate(id) { const n = nets.get(id); if (!n) return false; n.isolate(); return true; },
     setPhase(id, phase) {
       const sn = nets.get(id);
       if (!sn) throw new PraetorError('BAD_STATE', `sandbox ${id} has no network`, { hint: 'give it a policy with network rules' });

@@ -10,7 +10,7 @@ import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
 import { createRuleEngine, loadRules, type AlertEvent } from '../rules/index.ts';
-import type { Sandbox, SandboxNetworkProvider, SandboxSpecInput } from '../sandbox/index.ts';
+import { cgroupGroupFor, type Sandbox, type SandboxNetworkProvider, type SandboxSpecInput } from '../sandbox/index.ts';
 import { startGpuSensor, startKernelSensor, type KernelSensor } from '../sensors/index.ts';
 import { startNetwork, type GuardNetwork } from './guard-network.ts';
 import { LedgerGuard } from './ledger-guard.ts';
@@ -132,8 +132,15 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
           sandboxForPid: (pid: number) => sandboxOfPid(pid, watched),
           canaryAt: (sandboxId: string, path: string) => watched.get(sandboxId)?.sb.canaryAt(path),
         };
+        // kernel_kill rules: the eBPF sensor kills their name sets at exec, in enforce mode only
+        // (detect mode never acts); the engine still raises the alert and containment records it.
+        // A shared resident host sensor (o.host) serves many guards and has no kill sets: user
+        // space contains those rules there.
+        const kernelKill = (policy?.rules?.mode ?? 'enforce') === 'enforce'
+          ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
+          : [];
         const sensor: KernelSensor = await startKernelSensor({
-          bus: o.bus, resolver,
+          bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill, kernelKillGroup: cgroupGroupFor(o.stateDir) } : {}),
           onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
         });
         await sensor.ready;

@@ -162,17 +162,18 @@ export class LedgerGuard {
     this.#base = 0;
     this.#o.log?.(`ledger down (${this.#error.message}): freezing running sandboxes; destroying them in ${Math.round(this.#o.graceMs / 1000)} s unless it recovers`);
     this.#publish({ kind: 'ledger.unavailable', sandboxId: HOST, reason: this.#error.message, graceMs: this.#o.graceMs });
-    for (const sb of this.#o.sandboxes()) this.#hold(sb);
+    for (const sb of this.#o.sandboxes()) void this.#hold(sb);
     this.#grace = setTimeout(() => void this.#expire(), this.#o.graceMs);
     this.#retry = setInterval(() => { this.#recovering ??= this.#tryRecover().finally(() => { this.#recovering = undefined; }); }, this.#o.retryMs);
   }
 
-  #hold(sb: Sandbox): void {
+  /** Freezes asynchronously (the freeze is confirmed by the kernel's frozen state, with a deadline). */
+  async #hold(sb: Sandbox): Promise<void> {
     if (sb.state !== 'running' || this.#held.has(sb.id)) return;
     // Frozen already (containment holds it, or an owner paused it): not ours to thaw later.
     if (cgroupFrozen(sb)) return;
     let error: string | undefined;
-    try { sb.pause(); } catch (e) { error = errorMessage(e); }
+    try { await sb.pause(); } catch (e) { error = errorMessage(e); }
     const ok = error === undefined && cgroupFrozen(sb);
     this.#publish({ kind: 'ledger.hold', sandboxId: sb.id, action: 'freeze', ok, ...(ok ? {} : { error: error ?? 'the cgroup does not read frozen' }) });
     if (ok) {
@@ -224,8 +225,9 @@ export class LedgerGuard {
       this.#o.log?.(`ledger recovered after ${Math.round(downMs / 1000)} s: ${replay} events recorded late; resuming ${this.#held.size} sandbox(es)`);
       this.#publish({ kind: 'ledger.recovered', sandboxId: HOST, downMs, replayed: replay, dropped: this.#dropped });
       this.#dropped = 0;
-      for (const sb of this.#held.values()) this.#resume(sb);
+      const held = [...this.#held.values()];
       this.#held.clear();
+      await Promise.all(held.map((sb) => this.#resume(sb)));
       this.#containedDuringOutage.clear();
     } catch {
       // Still down: try again at the next tick (the queue is intact).
@@ -234,11 +236,11 @@ export class LedgerGuard {
     }
   }
 
-  #resume(sb: Sandbox): void {
+  async #resume(sb: Sandbox): Promise<void> {
     // Contained while frozen (a verdict on what it did before): its owner decides, not recovery.
     if (sb.state !== 'paused' || this.#containedDuringOutage.has(sb.id)) return;
     let error: string | undefined;
-    try { sb.resume(); } catch (e) { error = errorMessage(e); }
+    try { await sb.resume(); } catch (e) { error = errorMessage(e); }
     const ok = error === undefined && !cgroupFrozen(sb);
     this.#publish({ kind: 'ledger.hold', sandboxId: sb.id, action: 'resume', ok, ...(ok ? {} : { error: error ?? 'the cgroup still reads frozen' }) });
   }

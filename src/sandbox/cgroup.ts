@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { hierarchyRoots, type CgroupLayout, type V1Controller } from './cgroup-layout.ts';
+import { killConfirmed } from './pidfd.ts';
 
 export interface CgroupLimits {
   cpus?: number | undefined;        // fractions allowed
@@ -33,8 +34,26 @@ export interface CgroupUsage {
 
 const CPU_PERIOD_US = 100_000;
 
+/** For usage samples only: a counter file this kernel lacks (memory.peak) reads as 0. */
 function read(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}
+
+/**
+ * For containment and membership: an unreadable file is an error, never ''. An empty answer
+ * from cgroup.procs would make "kill every process" kill nothing and report success.
+ */
+function readStrict(path: string): string {
+  try { return readFileSync(path, 'utf8'); } catch (cause) {
+    throw new PraetorError('SANDBOX_FAILED', `cannot read ${path}: ${errorMessage(cause)}`, {
+      cause, hint: 'the sandbox\'s cgroup is gone or unreadable: destroy the sandbox, and check that praetor runs as root',
+    });
+  }
+}
+
+/** The error says the cgroup directory itself is gone (the sandbox was removed). */
+export function isCgroupGone(e: unknown): boolean {
+  return e instanceof PraetorError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 function keyed(text: string, key: string): number {
   const m = new RegExp(`^${key} (\\d+)`, 'm').exec(text);
@@ -77,7 +96,7 @@ export class Cgroup {
     try {
       this.applyLimits(limits);
     } catch (e) {
-      this.remove();
+      this.removeUnused();
       throw e;
     }
   }
@@ -154,57 +173,95 @@ export class Cgroup {
     };
   }
 
-  /** Host pids of every process in the sandbox. */
+  /** Host pids of every process in the sandbox; throws (never []) when they cannot be read. */
   pids(): number[] {
     const d = this.unifiedDir ?? this.v1('pids') ?? this.v1('memory');
-    return read(`${d}/cgroup.procs`).split('\n').filter(Boolean).map(Number);
+    if (!d) throw new PraetorError('HOST_UNSUPPORTED', 'no cgroup hierarchy lists the sandbox\'s processes', { hint: 'mount cgroup v2, or the v1 pids or memory controller' });
+    return readStrict(`${d}/cgroup.procs`).split('\n').filter(Boolean).map(Number);
   }
 
-  freeze(frozen: boolean): void {
+  /** Which freezer this host gives us: v2 (cgroup.freeze; SIGKILL still kills) or v1 (frozen tasks cannot die). */
+  freezer(): 'v2' | 'v1' | undefined {
     const u = this.unifiedDir;
-    if (u && existsSync(`${u}/cgroup.freeze`)) {
-      writeFileSync(`${u}/cgroup.freeze`, frozen ? '1' : '0');
-      waitFor(() => read(`${u}/cgroup.events`).includes(`frozen ${frozen ? 1 : 0}`));
-      return;
-    }
+    if (u && existsSync(`${u}/cgroup.freeze`)) return 'v2';
+    return this.v1('freezer') ? 'v1' : undefined;
+  }
+
+  /** What the kernel says now: every task of the cgroup is frozen (not merely asked to be). */
+  isFrozen(): boolean {
+    const u = this.unifiedDir;
+    if (this.freezer() === 'v2') return /^frozen 1$/m.test(readStrict(`${u}/cgroup.events`));
     const f = this.v1('freezer');
-    if (!f) throw new PraetorError('HOST_UNSUPPORTED', 'no cgroup freezer on this host', { hint: 'enable the freezer controller (v1) or use cgroup v2' });
-    writeFileSync(`${f}/freezer.state`, frozen ? 'FROZEN' : 'THAWED');
-    waitFor(() => read(`${f}/freezer.state`).trim() === (frozen ? 'FROZEN' : 'THAWED'));
+    if (!f) return false;
+    return readStrict(`${f}/freezer.state`).trim() === 'FROZEN';
   }
 
-  /** SIGKILL every process, including ones forking as we go. */
-  kill(): void {
-    const u = this.unifiedDir;
-    if (u && existsSync(`${u}/cgroup.kill`)) {
-      try { writeFileSync(`${u}/cgroup.kill`, '1'); } catch { /* already gone */ }
-      return;
+  /**
+   * Freezes or thaws, and resolves only once the kernel reports the new state (cgroup.events
+   * `frozen 1`, freezer.state FROZEN). A freeze that has not taken effect by the deadline
+   * throws TIMEOUT: containment must never record a freeze that did not happen.
+   */
+  async freeze(frozen: boolean, timeoutMs = 1000): Promise<void> {
+    const kind = this.freezer();
+    if (!kind) throw new PraetorError('HOST_UNSUPPORTED', 'no cgroup freezer on this host', { hint: 'enable the freezer controller (v1) or use cgroup v2' });
+    const dir = kind === 'v2' ? this.unifiedDir! : this.v1('freezer')!;
+    const file = kind === 'v2' ? 'cgroup.freeze' : 'freezer.state';
+    try { writeFileSync(`${dir}/${file}`, kind === 'v2' ? (frozen ? '1' : '0') : (frozen ? 'FROZEN' : 'THAWED')); } catch (cause) {
+      throw new PraetorError('SANDBOX_FAILED', `writing ${dir}/${file} failed: ${errorMessage(cause)}`, { cause, hint: 'the sandbox\'s cgroup is gone, or praetor is not root' });
     }
-    // No cgroup.kill: freeze first so nothing forks between listing and killing.
-    try { this.freeze(true); } catch { /* best effort */ }
-    for (const pid of this.pids()) try { process.kill(pid, 'SIGKILL'); } catch { /* exited */ }
-    try { this.freeze(false); } catch { /* best effort */ }
+    await waitUntil(() => this.isFrozen() === frozen, timeoutMs,
+      () => `cgroup ${this.rel} did not report ${frozen ? 'frozen' : 'thawed'} within ${timeoutMs} ms`);
   }
 
+  /** The kernel kills the whole tree for us (Linux 5.14+, unified hierarchy). */
+  hasKillFile(): boolean {
+    const u = this.unifiedDir;
+    return !!u && existsSync(`${u}/cgroup.kill`);
+  }
+
+  /**
+   * SIGKILLs every process, including ones forking as we go, and resolves once the cgroup is
+   * empty; throws TIMEOUT when processes remain at the deadline. With cgroup.kill the kernel
+   * walks the tree; without it, each process is killed through a pidfd with the cgroup frozen.
+   */
+  async kill(timeoutMs = 2000): Promise<void> {
+    if (this.hasKillFile()) {
+      const u = this.unifiedDir!;
+      try { writeFileSync(`${u}/cgroup.kill`, '1'); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; throw e; }
+    } else {
+      const kind = this.freezer();
+      // Freeze first so nothing forks between listing and killing; a v1-frozen task dies only
+      // once thawed, so thaw after the signals.
+      if (kind) await this.freeze(true).catch(() => { /* killed unfrozen: the wait below still checks */ });
+      await killConfirmed(this.pids(), this.rel, { timeoutMs: 1, beforeWait: async () => { if (kind) await this.freeze(false).catch(() => {}); } });
+    }
+    await waitUntil(() => this.empty(), timeoutMs, () => `cgroup ${this.rel} still has processes ${timeoutMs} ms after the kill`);
+  }
+
+  /** No process left (a removed cgroup is empty too). */
   empty(): boolean {
-    return this.pids().length === 0;
+    try { return this.pids().length === 0; } catch (e) { if (isCgroupGone(e)) return true; throw e; }
   }
 
   /** Kills everything, waits (bounded) for the cgroup to empty, removes every directory. */
-  remove(): void {
-    this.kill();
-    waitFor(() => this.empty(), 2000);
+  async remove(): Promise<void> {
+    try { await this.kill(); } catch { /* rmdir below fails EBUSY and says so */ }
     for (const d of this.dirs()) {
       for (let i = 0; i < 50; i++) {
         try { rmdirSync(d); break; } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') break;
           if (code !== 'EBUSY' || i === 49) throw new PraetorError('SANDBOX_FAILED', `cannot remove cgroup ${d}: ${errorMessage(e)}`, { cause: e });
-          this.kill();
-          sleepMs(2);
+          await this.kill().catch(() => {});
+          await sleep(2);
         }
       }
     }
+  }
+
+  /** Removes the directories of a cgroup that never held a process (a failed create). */
+  removeUnused(): void {
+    for (const d of this.dirs()) try { rmdirSync(d); } catch { /* not created */ }
   }
 }
 
@@ -221,15 +278,18 @@ function enableV2Controllers(unified: string, rel: string, available: Set<string
   try { writeFileSync(`${dir}/cgroup.subtree_control`, want); } catch { /* may already be set */ }
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function waitFor(ok: () => boolean, timeoutMs = 1000): void {
+/**
+ * Polls `ok` until it holds; throws TIMEOUT at the deadline. Asynchronous on purpose: a
+ * containment that waits for a freeze must not stall every other tenant's API and the gateway
+ * (which share this event loop) for up to seconds.
+ */
+async function waitUntil(ok: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) return;
-    sleepMs(1);
+  for (let delay = 1; !ok(); delay = Math.min(delay + 1, 5)) {
+    if (Date.now() > end) throw new PraetorError('TIMEOUT', what(), { hint: 'the host is overloaded or the sandbox is stuck in the kernel; it will be destroyed' });
+    await sleep(delay);
   }
 }
 

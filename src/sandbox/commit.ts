@@ -26,13 +26,13 @@ export async function commitSandbox(manager: SandboxManager, sb: Sandbox, name: 
   const tmp = mkdtempSync(`${manager.images.dir}/commit-`);
   const wasRunning = sb.state === 'running';
   try {
-    if (wasRunning) sb.pause();
+    if (wasRunning) await sb.pause();
     try {
       // --one-file-system: never descend into a mount under the root; symlinks are archived as
       // links, never followed, so a link to a host path archives the link, not the host file.
       await run('tar', ['--numeric-owner', '--one-file-system', '-C', root, '-cf', `${tmp}/rootfs.tar`, '.']);
     } finally {
-      if (wasRunning && (sb.state as string) === 'paused') sb.resume();
+      if (wasRunning && (sb.state as string) === 'paused') await sb.resume();
     }
     return await manager.images.import(`${tmp}/rootfs.tar`, name);
   } finally {

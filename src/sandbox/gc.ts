@@ -83,7 +83,7 @@ export async function gcSandboxes(stateDir: string, host: HostInfo, opts: { onRe
     // it is damaged. Its owner's destroy wins; gc reaps it once it is plainly abandoned.
     if (!rec && existsSync(`${dir}/${id}`) && youngerThan(`${dir}/${id}`, HALF_WRITTEN_GRACE_MS)) { res.kept++; continue; }
     try {
-      reapOne(host, `${dir}/${id}`, id);
+      await reapOne(host, `${dir}/${id}`, id);
       res.reaped.push(id);
       opts.onReap?.(id);
     } catch (e) { res.errors.push(`${id}: ${e instanceof Error ? e.message : String(e)}`); }
@@ -92,7 +92,7 @@ export async function gcSandboxes(stateDir: string, host: HostInfo, opts: { onRe
     if (seen.has(id)) continue;
     // Created after the listing above: its record (written before its cgroup) is there now.
     if (existsSync(`${dir}/${id}`)) { res.kept++; continue; }
-    try { new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove(); res.reaped.push(id); } catch (e) { res.errors.push(`${id}: ${String(e)}`); }
+    try { await new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove(); res.reaped.push(id); } catch (e) { res.errors.push(`${id}: ${String(e)}`); }
   }
   if (res.kept === 0) removeEmptyGroup(host);
   return res;
@@ -110,8 +110,8 @@ export function removeEmptyGroup(host: HostInfo): void {
   for (const r of hierarchyRoots(host.cgroups)) { try { rmdirSync(`${r}/${host.cgroupGroup}`); } catch { /* in use, or already gone */ } }
 }
 
-function reapOne(host: HostInfo, sbDir: string, id: string): void {
-  new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove();
+async function reapOne(host: HostInfo, sbDir: string, id: string): Promise<void> {
+  await new Cgroup(host.cgroups, `${host.cgroupGroup}/${id}`).remove();
   for (const mp of mountsUnder(sbDir)) umount(mp);
   rmSync(sbDir, { recursive: true, force: true });
 }

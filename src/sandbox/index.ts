@@ -3,8 +3,10 @@ export { Sandbox, type ExecOptions, type ExecResult, type ExecHandle, type Sandb
 export { SandboxSpecSchema, type SandboxSpec, type SandboxSpecInput } from './spec.ts';
 export { ImageStore, type ImageEntry } from './images.ts';
 export { RUNTIME_NAMES, runtimeFor, type RuntimeName } from './runtimes/index.ts';
-export { probeHost, requireRoot, HostInfo } from './host.ts';
+export { cgroupGroupFor, probeHost, requireRoot, HostInfo } from './host.ts';
 export type { CgroupUsage } from './cgroup.ts';
+export { isCgroupGone } from './cgroup.ts';
+export { identityOf, inCgroup, isSameProcess, killConfirmed, Pidfd, type KillResult, type ProcessIdentity } from './pidfd.ts';
 export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';

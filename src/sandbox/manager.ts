@@ -10,6 +10,7 @@ import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanar
 import { Cgroup } from './cgroup.ts';
 import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';
 import { createSandboxDir, gcSandboxes, removeEmptyGroup, type GcResult } from './gc.ts';
+import { identityOf, type ProcessIdentity } from './pidfd.ts';
 import { HostInfo, probeHost } from './host.ts';
 import { ImageStore } from './images.ts';
 import { InitChannel } from './init-channel.ts';
@@ -186,6 +187,10 @@ export class SandboxManager {
         });
       });
       if (net) await net.attach(sandboxNetnsPid(cgroup.pids()));
+      // Every process in the cgroup now is the runtime's own (bwrap, its pid-1, .praetor-init, the
+      // launcher, runsc's sentry and gofer): no command has run yet. Containment spares exactly
+      // these, by pid and start time, never by name: an agent can call itself `bwrap`.
+      const runtimeProcesses = cgroup.pids().map(identityOf).filter((p): p is ProcessIdentity => p !== undefined);
 
       const baseEnv: Record<string, string> = {
         PATH: BASE_PATH, HOME: home, USER: AGENT_USER, LOGNAME: AGENT_USER, SHELL: '/bin/bash',
@@ -196,7 +201,7 @@ export class SandboxManager {
       const limits = { cpus: spec.cpus, memoryBytes: spec.memoryBytes, pids: spec.pids, diskBytes: spec.diskBytes, gpus: spec.gpus === 'all' ? devices.length : spec.gpus };
       const sb = new Sandbox({
         id, spec, proc, channel, cgroup, bus: this.bus, baseEnv, createdAt: Date.now(), limits,
-        release, canaries: canaries.records,
+        release, canaries: canaries.records, runtimeProcesses,
       });
       sb.onEnded(() => this.#live.delete(id));
       this.#live.set(id, sb);

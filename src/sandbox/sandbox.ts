@@ -7,6 +7,7 @@ import { PraetorError } from '../errors.ts';
 import type { EventBus, EventInput } from '../events/index.ts';
 import type { Cgroup, CgroupUsage } from './cgroup.ts';
 import { decodeWaitStatus, type InitChannel } from './init-channel.ts';
+import type { ProcessIdentity } from './pidfd.ts';
 import type { SandboxSpec } from './spec.ts';
 import { canaryAtPath, type CanaryRecord } from './canaries.ts';
 
@@ -67,6 +68,8 @@ export interface SandboxDeps {
   limits: Record<string, number | null>;
   /** canary credentials planted in this sandbox (names, paths, hashes; never values) */
   canaries?: readonly CanaryRecord[];
+  /** the runtime's own processes, recorded when the sandbox became ready (before any command). */
+  runtimeProcesses?: readonly ProcessIdentity[];
 }
 
 const SIGNAL_NAMES = Object.fromEntries(Object.entries(osConstants.signals).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -106,6 +109,8 @@ export class Sandbox {
   get canaries(): readonly CanaryRecord[] { return this.#d.canaries ?? []; }
   /** The canary planted at this path (as the sandbox or the host sees it), if any. */
   canaryAt(path: string): string | undefined { return this.#d.canaries ? canaryAtPath(this.#d.canaries, path) : undefined; }
+  /** The runtime's processes by identity (pid + start time): containment spares these and only these. */
+  get runtimeProcesses(): readonly ProcessIdentity[] { return this.#d.runtimeProcesses ?? []; }
 
   onEnded(fn: (reason: string) => void): void { this.#endedHandlers.push(fn); }
 
@@ -194,16 +199,17 @@ export class Sandbox {
 
   usage(): CgroupUsage { return this.cgroup.usage(); }
 
-  pause(): void {
+  /** Resolves once the kernel reports every process frozen. */
+  async pause(): Promise<void> {
     if (this.#state !== 'running') throw new PraetorError('BAD_STATE', `sandbox ${this.id} is ${this.#state}, not running`, { hint: 'only a running sandbox can be paused' });
-    this.cgroup.freeze(true);
+    await this.cgroup.freeze(true);
     this.#state = 'paused';
     this.#publish({ kind: 'sandbox.paused', sandboxId: this.id });
   }
 
-  resume(): void {
+  async resume(): Promise<void> {
     if (this.#state !== 'paused') throw new PraetorError('BAD_STATE', `sandbox ${this.id} is ${this.#state}, not paused`, { hint: 'only a paused sandbox can be resumed' });
-    this.cgroup.freeze(false);
+    await this.cgroup.freeze(false);
     this.#state = 'running';
     this.#lastActive = Date.now();
     this.#publish({ kind: 'sandbox.resumed', sandboxId: this.id });
@@ -223,8 +229,10 @@ export class Sandbox {
     this.#state = 'destroyed';
     // Kill first, then thaw (it may be paused, or held frozen by containment): a v1-frozen task
     // cannot die, and a thawed one must not run again.
-    this.cgroup.kill();
-    try { this.cgroup.freeze(false); } catch { /* gone */ }
+    // cgroup.kill (or pidfd kills) and a bounded wait for the cgroup to empty; if something is
+    // left, release() removes the cgroup with its own kill-and-retry and fails loudly.
+    await this.cgroup.kill().catch(() => { /* release retries */ });
+    await this.cgroup.freeze(false).catch(() => { /* gone */ });
     this.#d.proc.stdin?.destroy();
     await new Promise<void>((r) => {
       if (this.#d.proc.exitCode !== null || this.#d.proc.signalCode !== null) return r();

@@ -9,6 +9,8 @@ export interface ExecRecord {
   type: 'exec'; ktimeNs: bigint; pid: number; ppid: number; uid: number;
   cgroupId: bigint; sandboxCgroupId: bigint; comm: string; parentComm: string;
   filename: string; argv: string[]; argvBytes: number; argvTruncated: boolean; stdio: StdioFd[];
+  /** the kill program SIGKILLed it at exec: index of the kernel_kill rule, kernel time */
+  kernelKill?: { rule: number; ktimeNs: bigint };
 }
 export interface ExitRecord {
   type: 'exit'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint; comm: string;
@@ -28,7 +30,7 @@ export interface DeniedRecord {
 }
 export type KernelRecord = ExecRecord | ExitRecord | ConnectRecord | OpenRecord | DeniedRecord;
 
-interface PendingExec { x?: string[]; file?: string; chunks: Map<number, Buffer>; since: number }
+interface PendingExec { x?: string[]; file?: string; chunks: Map<number, Buffer>; since: number; kill?: { rule: number; ktimeNs: bigint } }
 interface PendingConnect { rec?: ConnectRecord; ret?: number; since: number }
 
 /** `\x2f\x62…` (bpftrace %rx) to bytes. */
@@ -111,6 +113,8 @@ export class LineAssembler {
       case 'X': this.#exec(Number(f[2]), now).x = f; this.#tryExec(Number(f[2]), out, false); break;
       case 'F': this.#last = { fields: f, raw: rest(body, 2) }; break;
       case 'A': this.#exec(Number(f[1]), now).chunks.set(Number(f[2]), unhex(f[3] ?? '')); this.#tryExec(Number(f[1]), out, false); break;
+      // Printed by the first program on the exec tracepoint, so it comes before the exec's X/F/A.
+      case 'K': this.#exec(Number(f[2]), now).kill = { rule: Number(f[4]), ktimeNs: BigInt(f[1]!) }; break;
       case 'P': {
         out.push({ type: 'exit', ktimeNs: BigInt(f[1]!), pid: Number(f[2]), sandboxCgroupId: BigInt(f[3]!),
           ...decodeExitCode(Number(f[4])), comm: cstr(unhex(f[5] ?? '')) });
@@ -199,6 +203,7 @@ export class LineAssembler {
       cgroupId: BigInt(x[5]!), sandboxCgroupId: BigInt(x[6]!), argvBytes,
       argvTruncated: raw.length < argvBytes, argv, stdio,
       comm: cstr(unhex(x[14] ?? '')), parentComm: cstr(unhex(x[15] ?? '')), filename: p.file ?? argv[0] ?? '',
+      ...(p.kill ? { kernelKill: p.kill } : {}),
     });
   }
 

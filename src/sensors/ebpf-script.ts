@@ -14,6 +14,7 @@ import { BORING_OPEN_PREFIXES } from './sensitive-paths.ts';
 //   T R pid tid ret                                             connect() result
 //   T O ns pid sbcg flags ret commhex path…                     openat() of a non-system path
 //   T D ns pid sbcg ret commhex probe                           escape-relevant syscall refused
+//   T K ns pid sbcg rule                                        SIGKILLed at exec (kernel_kill rule)
 // Binary data is printed with %rx (\xNN per byte): unambiguous, unlike %r, which leaves a
 // literal backslash as is. Paths are printed with %s as the LAST field, because copying them a
 // second time for %rx blows the 512-byte BPF stack in bpftrace 0.17; a path holding a newline
@@ -36,6 +37,18 @@ export interface ScriptOptions {
   placeSyscalls?: readonly string[];
   /** escape-relevant syscalls whose refusal is reported (those with a sys_exit tracepoint here) */
   deniedSyscalls: readonly string[];
+  /**
+   * Kernel kills (rules with `kernel_kill: true`), by rule index: a sandbox process whose comm is
+   * in a set is SIGKILLed in the exec tracepoint. Needs bpftrace --unsafe and bpf_send_signal.
+   */
+  kernelKill?: readonly { comms: readonly string[] }[];
+  /**
+   * The `praetor-<hash>` cgroup directory of the Praetor instance whose rules these are: another
+   * instance on the host (its own state dir, its own rules and mode) is never killed for ours.
+   */
+  kernelKillGroup?: string;
+  /** wait syscalls with a sys_exit tracepoint here (wait4, waitid): where a killed one's parent stops */
+  waitSyscalls?: readonly string[];
 }
 
 /**
@@ -119,6 +132,40 @@ function fdInfo(n: number): string {
 $in${n} = (struct inode *)$f${n}->f_inode;`;
 }
 
+/**
+ * The kill program (record `T K ns pid sbcg rule`): first on the exec tracepoint, so its record
+ * precedes the exec's own on the same CPU. bpf_send_signal marks SIGKILL pending; the task dies on
+ * its way back to user space, before the new image runs one instruction: a known-bad binary
+ * cannot write, connect or fork first. The names were checked (printable, ≤ 15 bytes) when the
+ * rules were compiled, and are checked again here because they become program text.
+ */
+function kernelKillProgram(o: ScriptOptions): string | undefined {
+  const sets = (o.kernelKill ?? []).map((k, i) => ({ i, comms: k.comms.filter((c) => /^[A-Za-z0-9._+-]{1,15}$/.test(c)) })).filter((k) => k.comms.length > 0);
+  const group = o.kernelKillGroup;
+  // Without the in-kernel sandbox filter there is no sandbox to scope a kill to: no kernel kill.
+  if (!o.kernelFilter || sets.length === 0 || !group || !/^praetor-[0-9a-f]{1,24}$/.test(group)) return undefined;
+  let body = '';
+  for (const k of [...sets].reverse()) {
+    const test = k.comms.map((c) => `comm == "${c}"`).join(' || ');
+    // Only a parent in the same sandbox cgroup (never a host process), and never the sandbox's
+    // init (it reaps commands; stopping it would stop the sandbox): a process naming itself so
+    // only escapes the stop, not the kill.
+    const hit = `signal("SIGKILL");\n  $pcg = (struct cgroup *)curtask->real_parent->cgroups->dfl_cgrp;\n  if ($pcg->kn->id == $cg->kn->id && curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
+    body = body ? `if (${test}) {\n  ${hit}\n} else {\n${body.replace(/^/gm, '  ')}\n}` : `if (${test}) {\n  ${hit}\n}`;
+  }
+  const mine = `if (strncmp(str($top->name, ${group.length + 1}), "${group}", ${group.length + 1}) == 0) {\n${body.replace(/^/gm, '  ')}\n}`;
+  // The killed process's parent (the agent's shell) would run its next command the moment it
+  // reaps the child, before user space can freeze the sandbox ("nothing after the miner runs"):
+  // it is SIGSTOPped on its way out of the wait that reaped the killed child. Containment holds it
+  // stopped when the sandbox is held for its owner, and SIGCONTs it otherwise.
+  const waits = (o.waitSyscalls ?? []).map((w) => w === 'wait4'
+    // Any reaped child, not only the killed one: wait4 answers with the pid as the sandbox's pid
+    // namespace numbers it, which is not the host tgid the kill program saw.
+    ? `tracepoint:syscalls:sys_exit_wait4 /@kkp[pid]/ {\n  if (args->ret > 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`
+    : `tracepoint:syscalls:sys_exit_${w} /@kkp[pid]/ {\n  if (args->ret == 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`);
+  return [`tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, mine)}\n}`, ...waits].join('\n\n');
+}
+
 export function generateScript(o: ScriptOptions): string {
   const T = o.token;
   const exec = `$mm = (struct mm_struct *)curtask->mm;
@@ -176,9 +223,11 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
   // attempts. `probe` names the syscall, so no per-architecture number table is needed.
   const denied = `printf("${T} D %llu %d %llu %d %rx %s\\n", nsecs, pid, $sb, args->ret, buf(comm, 16), probe);`;
   const deniedProbes = o.deniedSyscalls.map((s) => `tracepoint:syscalls:sys_exit_${s}`).join(',\n');
+  const kill = kernelKillProgram(o);
   const parts = [
     `// generated by praetor src/sensors/ebpf-script.ts — do not edit`,
     `BEGIN { printf("${T} READY\\n"); }`,
+    ...(kill ? [kill] : []),
     `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, exec)}\n}`,
     `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, file)}\n}`,
     `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, argv)}\n}`,
@@ -195,7 +244,7 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
     ...(o.placeSyscalls ?? []).map((s) => `tracepoint:syscalls:sys_exit_${s} /@op[tid]/ {\n${openExit}\n}`),
     ...(o.deniedSyscalls.length > 0 ? [`${deniedProbes} /args->ret == -1 || args->ret == -13/ {\n${sandboxGuard(o, denied)}\n}`] : []),
     // bpftrace prints every non-empty map when it exits; these are scratch, not results.
-    `END { clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb); }`,
+    `END { clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb);${kill ? ' clear(@kkp);' : ''} }`,
   ];
   return parts.join('\n\n') + '\n';
 }

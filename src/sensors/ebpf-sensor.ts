@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
 import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
-import type { SandboxResolver } from './sensor-types.ts';
+import type { KernelKillRule, SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
 // The eBPF backend: one long-lived bpftrace per praetor process. bpftrace 0.17 cannot take map
@@ -26,6 +26,12 @@ export interface EbpfOptions {
   kernelFilter: boolean; praetorLevel: number; bpftrace?: string;
   /** bpftrace died after it was ready (not on stop) */
   onDied: (reason: string) => void;
+  /** rules whose comm sets are SIGKILLed at exec (needs bpf_send_signal and --unsafe) */
+  kernelKill?: readonly KernelKillRule[];
+  /** the `praetor-<hash>` cgroup group those rules belong to (required for any kernel kill) */
+  kernelKillGroup?: string;
+  /** the kernel cannot kill here (no bpf_send_signal): user space contains those rules */
+  onKernelKillUnavailable?: (why: string) => void;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -62,6 +68,12 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   // Kernels without module or kexec support have no tracepoint for those; bpftrace refuses to
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
+  const killRules = o.kernelKill?.length && o.kernelKillGroup ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
+  if (killRules.length > 0 && o.kernelKillGroup) {
+    sopts.kernelKill = killRules;
+    sopts.kernelKillGroup = o.kernelKillGroup;
+    sopts.waitSyscalls = ['wait4', 'waitid'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
+  }
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
   writeFileSync(script, generateScript(sopts), { mode: 0o600 });
@@ -71,7 +83,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   // death signal ends bpftrace (and detaches its probes) when its praetor dies, even by SIGKILL:
   // a resident guard killed mid-run must not leave probes attached to every exec on the host.
   const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; command -v setpriv >/dev/null && exec setpriv --pdeathsig KILL "$0" "$@"; exec "$0" "$@"',
-    bin!, '-B', 'line', script], {
+    bin!, ...(killRules.length > 0 ? ['--unsafe'] : []), '-B', 'line', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
   });
@@ -86,7 +98,8 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   ready.catch(() => {});
 
   const parents = new Map<number, number>();
-  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents); };
+  const killNames = killRules.map((k) => k.rule);
+  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -151,6 +164,18 @@ function sandboxOf(resolver: SandboxResolver, sb: bigint, pid: number, leaf?: bi
   return resolver.sandboxForCgroupId(sb) ?? (leaf !== undefined ? resolver.sandboxForCgroupId(leaf) : undefined) ?? resolver.sandboxForPid(pid);
 }
 
+/**
+ * The kill program needs bpf_send_signal (Linux 5.3+) and bpftrace's --unsafe; without them the
+ * rules still contain from user space, and the sensor says the kernel part is off.
+ */
+function kernelKillUsable(bin: string, rules: readonly KernelKillRule[], unavailable?: (why: string) => void): readonly KernelKillRule[] {
+  // bpftrace 0.17 prints --info on stderr.
+  const r = spawnSync(bin, ['--info'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  const info = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  if (!/^\s*send_signal: yes/m.test(info)) { unavailable?.('this kernel or bpftrace has no bpf_send_signal'); return []; }
+  return rules;
+}
+
 /** How many recent exec'd pids keep their parent (for resolving relative opens), oldest dropped first. */
 const PARENTS_MAX = 4096;
 
@@ -166,7 +191,7 @@ function openCwd(pid: number, parents: ReadonlyMap<number, number>): string | un
   return ppid === undefined ? undefined : readLink(`/proc/${ppid}/cwd`);
 }
 
-function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, parents: Map<number, number>): void {
+function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, parents: Map<number, number>, killNames: readonly string[] = []): void {
   const sandboxId = sandboxOf(resolver, r.sandboxCgroupId, r.pid, r.type === 'exec' ? r.cgroupId : undefined);
   if (sandboxId === undefined) return;
   const ts = kernelToWall(r.ktimeNs);
@@ -183,7 +208,8 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
       // now; its peer address needs /proc/<pid or parent>/net/tcp (same network namespace).
       const stdioPeers = peersForInodes(r.stdio.map((s) => ((s.mode & 0xf000) === 0xc000 ? s.ino : undefined)), [r.pid, r.ppid]);
       bus.publish({ kind: 'process.exec', sandboxId, ts, pid: r.pid, ppid: r.ppid, uid: r.uid, path: r.filename,
-        argv, comm: r.comm, parentComm: r.parentComm, stdio, stdioPeers, sensor: 'ebpf' });
+        argv, comm: r.comm, parentComm: r.parentComm, stdio, stdioPeers, sensor: 'ebpf',
+        ...(r.kernelKill && killNames[r.kernelKill.rule] !== undefined ? { kernelKill: { rule: killNames[r.kernelKill.rule]!, ts: kernelToWall(r.kernelKill.ktimeNs) } } : {}) });
       break;
     }
     case 'exit':

@@ -1,6 +1,6 @@
 // The sensors' public API. Sensors produce events on the bus; none consumes them.
 export { startKernelSensor } from './kernel-sensor.ts';
-export type { KernelSensor, KernelSensorOptions, SandboxResolver } from './sensor-types.ts';
+export type { KernelKillRule, KernelSensor, KernelSensorOptions, SandboxResolver } from './sensor-types.ts';
 export { HOST_SANDBOX } from './sensor-types.ts';
 export { startGpuSensor, type GpuSensor, type GpuResolver } from './gpu-sensor.ts';
 export { parseQueryGpu, parseComputeApps, parseSmiXml } from './gpu-parse.ts';

@@ -53,6 +53,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     const e = startEbpf({
       bus: identity ? identifyingRelay(bus, identity) : bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
+      ...(opts.kernelKill?.length && opts.kernelKillGroup ? { kernelKill: opts.kernelKill, kernelKillGroup: opts.kernelKillGroup, onKernelKillUnavailable: (why: string) => degrade(`kernel kill off (${why}); kernel_kill rules contain from user space`) } : {}),
       onDied: (reason) => {
         if (stopped) return;
         opts.bus.publish({ kind: 'sensor.failed', sandboxId: HOST_SANDBOX, sensor: 'ebpf', reason });

@@ -35,7 +35,14 @@ export interface KernelSensorOptions {
   bpftrace?: string;
   /** executable identity for proc.tool (default: a new one from rules/known-tools.yaml); false: none */
   identity?: ExecIdentity | false;
+  /** rules whose process-name sets the eBPF backend SIGKILLs at exec (enforce mode only) */
+  kernelKill?: readonly KernelKillRule[];
+  /** the guard's `praetor-<hash>` cgroup group: kernel kills apply to its sandboxes only */
+  kernelKillGroup?: string;
 }
+
+/** One `kernel_kill: true` rule as the eBPF sensor needs it: its name and its comm set. */
+export interface KernelKillRule { rule: string; comms: readonly string[] }
 
 /** Events about the sensor itself concern every sandbox on the host. */
 export const HOST_SANDBOX = 'host';

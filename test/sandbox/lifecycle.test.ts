@@ -21,13 +21,13 @@ test('pause freezes every process; resume thaws them', async () => {
   const sb = await m.create({});
   const h = sb.spawn(sh('i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done'));
   await new Promise((r) => setTimeout(r, 200));
-  sb.pause();
+  await sb.pause();
   assert.equal(sb.state, 'paused');
   assert.throws(() => sb.spawn(['true']), /paused/);
   const before = sb.usage().cpuMs;
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(sb.usage().cpuMs - before < 5, 'no CPU while frozen');
-  sb.resume();
+  await sb.resume();
   const a = (await sb.exec(['cat', '/tmp/count'])).stdout;
   await new Promise((r) => setTimeout(r, 200));
   const b = (await sb.exec(['cat', '/tmp/count'])).stdout;

@@ -188,7 +188,7 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
     const { sandbox_id } = parseInput(IdBody, req.body, 'body');
     const e = get(principal(req), sandbox_id);
     if (!lifeOf(e).stopped) {
-      if (e.sb.state === 'running') e.sb.pause();
+      if (e.sb.state === 'running') await e.sb.pause();
       transition(e, true, 'stop');
     }
     return ok(`${sandbox_id} stopped`);
@@ -196,7 +196,7 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
   const restart = async (p: Principal, id: string) => {
     const e = get(p, id);
     if (lifeOf(e).stopped) {
-      if (e.sb.state === 'paused') e.sb.resume();
+      if (e.sb.state === 'paused') await e.sb.resume();
       transition(e, false, 'restart');
     }
     return ok(startResponse(e));

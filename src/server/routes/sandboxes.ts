@@ -116,14 +116,14 @@ export function sandboxRoutes(app: FastifyInstance, ctx: Ctx): void {
   });
   route(app, ctx, { method: 'POST', path: '/v1/sandboxes/:id/pause', tag: 'sandboxes', summary: 'freeze every process of the sandbox', response: SandboxView, errors: [404, 409] }, async (req) => {
     const e = core.sandbox(principal(req), id(req));
-    e.sb.pause();
+    await e.sb.pause();
     return sandboxView(e);
   });
   route(app, ctx, { method: 'POST', path: '/v1/sandboxes/:id/resume', tag: 'sandboxes', summary: 'thaw a paused sandbox', response: SandboxView, errors: [404, 409, 503] }, async (req) => {
     const e = core.sandbox(principal(req), id(req));
     // Not while the ledger cannot record: the ledger guard froze it, and thaws it on recovery.
     core.guard.ledger?.check();
-    e.sb.resume();
+    await e.sb.resume();
     return sandboxView(e);
   });
   route(app, ctx, { method: 'POST', path: '/v1/sandboxes/:id/phase', tag: 'sandboxes', summary: 'switch the network phase (setup → agent → verifier)', body: PhaseBody, errors: [404, 409] }, async (req) => {
