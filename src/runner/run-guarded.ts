@@ -53,6 +53,31 @@ export interface RunReport {
 
 /** How long a run waits for the verdict on processes its command left running. */
 const LEFTOVER_SETTLE_MS = 500;
+/** The most a run waits for the kernel sensor to deliver its command's process records. */
+const KERNEL_CATCH_UP_MS = 300;
+
+/**
+ * Resolves once the events of `sandboxId` since its last command.start hold at least one
+ * process exit and an exit for every exec (every process the command ran was seen start and
+ * end), or after `capMs`. The sandbox's own runtime started before the command, so it is not
+ * counted.
+ */
+async function kernelCaughtUp(events: readonly PraetorEvent[], sandboxId: string, capMs: number): Promise<void> {
+  const deadline = performance.now() + capMs;
+  for (;;) {
+    let since = -1;
+    for (let i = events.length - 1; i >= 0; i--) if (events[i]!.kind === 'command.start' && events[i]!.sandboxId === sandboxId) { since = i; break; }
+    let execs = 0; let exits = 0;
+    for (let i = since + 1; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.sandboxId !== sandboxId) continue;
+      if (e.kind === 'process.exec') execs++; else if (e.kind === 'process.exit') exits++;
+    }
+    if (since >= 0 && exits > 0 && exits >= execs) return;
+    if (performance.now() >= deadline) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 export async function runGuarded(req: RunRequest): Promise<RunReport> {
   const bus = new EventBus();
@@ -118,6 +143,11 @@ export async function runGuarded(req: RunRequest): Promise<RunReport> {
     // destroyed command's own status was.
     if (req.signal?.aborted) result = { ...result, code: interruptedCode(req.signal.reason) };
     const usage = usageAtEnd ?? sb.usage();
+    // The kernel sensor's records trail the command (bpftrace drains per-CPU buffers; under a
+    // burst of runs, by tens of ms). Once the sandbox is destroyed its cgroup maps to no run and
+    // late records are dropped: a fast command's execs would go unjudged and unrecorded. Wait,
+    // bounded, until the command's own process records are in.
+    if (req.detect && !usageAtEnd) await kernelCaughtUp(events, sb.id, KERNEL_CATCH_UP_MS);
     // The command is done: whatever it left running dies with the sandbox.
     await sb.destroy(result.timedOut ? 'timeout' : 'command exited');
     await guard.flush();
