@@ -49,6 +49,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
   let kernel: KernelSensor | undefined;
   let gpu: GpuSensor | undefined;
   let pool: WarmPool | undefined;
+  let poolManager: SandboxManager | undefined;
   let closed = false;
 
   hostBus.subscribe((e) => {
@@ -86,7 +87,8 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
     // The pool's sandboxes publish on the routing bus: once handed out and watched, their events
     // reach the run's bus like those of a sandbox the run created itself.
     if (o.stateDir && (o.poolSize ?? 0) > 0 && !closed) {
-      pool = new WarmPool(await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false }), {}, o.poolSize!);
+      poolManager = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
+      pool = new WarmPool(poolManager, {}, o.poolSize!);
       void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
     }
   })();
@@ -138,7 +140,8 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
     },
     async close(opts = {}) {
       closed = true;
-      const stops = [gpu?.stop(), kernel?.stop(), pool?.close()];
+      // The pool's manager closes after the pool: it removes the instance's cgroup group once empty.
+      const stops = [gpu?.stop(), kernel?.stop(), pool?.close().then(() => poolManager?.close())];
       if (opts.wait !== false) await Promise.allSettled(stops);
     },
   };

@@ -60,6 +60,9 @@ export class WarmPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // Creations still in flight destroy their sandbox when they land (see fill): wait for them,
+    // or a guard that exits right after close leaves their cgroups behind.
+    await Promise.allSettled([...this.#inflight]);
     await Promise.all(this.#ready.splice(0).map((s) => s.destroy('pool closed')));
   }
 }
