@@ -130,8 +130,14 @@ export function processService(o: ProcessServiceOptions): ServiceImpl<typeof Pro
         config: { cmd: cfg.cmd, args: [...cfg.args], envs: { ...cfg.envs }, ...(cwd ? { cwd } : {}) },
       };
       r.procs.set(pid, proc);
-      void handle.done.then((res) => {
+      void handle.done.then(async (res) => {
         r.procs.delete(pid);
+        // A kill in the kernel (a kernel_kill rule) ends the process before user space has
+        // recorded the containment: give its record a bounded moment, so the SDK's error names
+        // the rule instead of a bare "signal: killed".
+        if (res.exitCode === null || res.exitCode >= 128) {
+          for (let i = 0; i < 60 && !o.registry.containedBecause(r, proc.startedNs); i++) await new Promise((w) => setTimeout(w, 5));
+        }
         emit(endEvent(o.registry, r, proc, res));
       }, (e: unknown) => { r.procs.delete(pid); emit({ kind: 'end', exitCode: -1, exited: false, status: 'error', error: errorMessage(e) }); });
       yield* stream(pid, sub, ctx);
