@@ -19,7 +19,13 @@ network:
     - { domain: "tls.example.test", ports: [443] }
 `);
 });
-after(async () => { await t?.teardown(); if (dir) rmSync(dir, { recursive: true, force: true }); });
+after(async () => {
+  // `praetor run` started a resident guard for this state directory: stop it (and its cgroup
+  // group) before the topology goes.
+  if (t && dir) { try { await t.execInHost(PRAETOR, ['daemon', 'stop', '--state', `${dir}/state`], { timeoutMs: 60_000 }); } catch { /* teardown kills it */ } }
+  await t?.teardown();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 const run = (args: string[]) => t.execInHost(PRAETOR, ['run', '--state', `${dir}/state`, '--policy', `${dir}/policy.yaml`, ...args], { timeoutMs: 90_000 });
 
