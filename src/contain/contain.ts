@@ -145,6 +145,9 @@ async function killStep(sb: Sandbox, action: 'kill' | 'kill-tree', pid: number |
     }
     return { action, outcome: 'verified', targets, reason: `${targets} process${targets === 1 ? '' : 'es'} confirmed gone through pidfds` };
   } catch (e) {
+    // The sandbox ended meanwhile (its run destroyed it as the command exited): a cgroup
+    // directory is removed only once it holds no task, so its absence proves every process gone.
+    if (sb.cgroup.gone()) return { action, outcome: 'verified', targets, reason: 'the sandbox\'s cgroup was removed: no process of it remains' };
     return { action, outcome: 'failed', targets, error: errorMessage(e) };
   }
 }

@@ -173,6 +173,15 @@ export class Cgroup {
     };
   }
 
+  /**
+   * The sandbox's cgroup no longer exists in the hierarchy that lists its processes. The kernel
+   * removes a cgroup directory only when it holds no task, so this proves none remains.
+   */
+  gone(): boolean {
+    const d = this.unifiedDir ?? this.v1('pids') ?? this.v1('memory');
+    return d !== undefined && !existsSync(d);
+  }
+
   /** Host pids of every process in the sandbox; throws (never []) when they cannot be read. */
   pids(): number[] {
     const d = this.unifiedDir ?? this.v1('pids') ?? this.v1('memory');
