@@ -18,6 +18,11 @@ export type ImageEntry = z.infer<typeof IndexSchema>[string] & { name: string };
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,127}(:[a-zA-Z0-9._-]{1,128})?$/;
 
+/** A name an image may be imported (or committed) under: lowercase, an optional :tag, not `host`. */
+export function isImageName(name: string): boolean {
+  return NAME_RE.test(name) && name !== 'host';
+}
+
 export class ImageStore {
   readonly dir: string;
   constructor(dir: string) { this.dir = dir; }
@@ -55,7 +60,7 @@ export class ImageStore {
   async import(path: string, name?: string): Promise<ImageEntry> {
     if (!existsSync(path)) throw new PraetorError('BAD_IMAGE', `${path} does not exist`, { hint: 'pass an OCI layout directory or an image tarball' });
     const imageName = name ?? basename(path).replace(/\.(tar|tar\.gz|tgz|oci)$/, '').toLowerCase();
-    if (!NAME_RE.test(imageName) || imageName === 'host') {
+    if (!isImageName(imageName)) {
       throw new PraetorError('BAD_ARGUMENT', `"${imageName}" is not a valid image name`, { hint: 'use lowercase letters, digits, . _ - and an optional :tag; `host` is reserved' });
     }
     mkdirSync(`${this.dir}/blobs`, { recursive: true });

@@ -1,7 +1,7 @@
 export { SandboxManager, type ManagerOptions, type SandboxNetworkProvider, type SandboxNetAttachment } from './manager.ts';
 export { Sandbox, type ExecOptions, type ExecResult, type ExecHandle, type SandboxState } from './sandbox.ts';
 export { SandboxSpecSchema, type SandboxSpec, type SandboxSpecInput } from './spec.ts';
-export { ImageStore, type ImageEntry } from './images.ts';
+export { ImageStore, isImageName, type ImageEntry } from './images.ts';
 export { RUNTIME_NAMES, runtimeFor, type RuntimeName } from './runtimes/index.ts';
 export { cgroupGroupFor, probeHost, requireRoot, HostInfo } from './host.ts';
 export type { CgroupUsage } from './cgroup.ts';

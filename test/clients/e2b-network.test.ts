@@ -4,10 +4,10 @@
 // small driver script; sandboxes reach the fake internet's web server only where the tenant's
 // ceiling and the request both allow it.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { serveInHost } from '../topology/serve.ts';
 import { createTopology, type Topology } from '../topology/index.ts';
 
 const PRAETOR = fileURLToPath(new URL('../../bin/praetor', import.meta.url));
@@ -39,7 +39,7 @@ for (const [name, opts] of Object.entries(cases)) {
 process.stdout.write(JSON.stringify(out));
 `;
 
-let t: Topology; let dir: string; let token: string; let server: ChildProcess | undefined;
+let t: Topology; let dir: string; let token: string; let stopServer: (() => Promise<void>) | undefined;
 
 before(async () => {
   t = await createTopology({ servers: ['web', 'dns'] });
@@ -49,21 +49,11 @@ before(async () => {
   const tok = await t.execInHost(PRAETOR, ['token', 'create', '--tenant', 'team', '--state', `${dir}/state`]);
   assert.equal(tok.code, 0, tok.stderr);
   token = tok.stdout.trim().split('\n').at(-1)!;
-  server = t.spawnInHost(PRAETOR, ['serve', '--port', String(API_PORT), '--e2b-port', String(E2B_PORT), '--state', `${dir}/state`, '--no-detect'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = ''; server.stderr!.on('data', (d) => { stderr += d; });
-  for (let i = 0; ; i++) {
-    const h = await t.execInHost('curl', ['-sf', '-m', '2', `http://127.0.0.1:${E2B_PORT}/health`]);
-    if (h.code === 0) break;
-    if (i > 100 || server.exitCode !== null) throw new Error(`praetor serve did not come up: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  ({ stop: stopServer } = await serveInHost(t, ['--port', String(API_PORT), '--e2b-port', String(E2B_PORT), '--state', `${dir}/state`, '--no-detect'], `http://127.0.0.1:${E2B_PORT}/health`));
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => { server!.once('exit', r); setTimeout(r, 20_000).unref(); });
-  }
+  await stopServer?.();
   await t?.teardown();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
+import { serveInHost } from '../topology/serve.ts';
 import { createTopology, HOST_IP, type Topology } from '../topology/index.ts';
 
 const PRAETOR = fileURLToPath(new URL('../../bin/praetor', import.meta.url));
@@ -27,7 +27,7 @@ http.createServer((req, res) => {
   });
 }).listen(${UP_PORT}, '${HOST_IP}');`;
 
-let t: Topology; let dir: string; let token: string; let server: ChildProcess | undefined;
+let t: Topology; let dir: string; let token: string; let stopServer: (() => Promise<void>) | undefined;
 
 before(async () => {
   t = await createTopology({ servers: ['dns'] });
@@ -36,23 +36,11 @@ before(async () => {
   const tok = await t.execInHost(PRAETOR, ['token', 'create', '--tenant', 'team', '--state', `${dir}/state`]);
   assert.equal(tok.code, 0, tok.stderr);
   token = tok.stdout.trim().split('\n').at(-1)!;
-  server = t.spawnInHost(PRAETOR, ['serve', '--port', String(API_PORT), '--state', `${dir}/state`, '--no-detect', '--model-upstream', `http://${HOST_IP}:${UP_PORT}/v1`], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PRAETOR_MODEL_API_KEY: UPSTREAM_KEY },
-  });
-  let stderr = ''; server.stderr!.on('data', (d) => { stderr += d; });
-  for (let i = 0; ; i++) {
-    const h = await t.execInHost('curl', ['-sf', '-m', '2', `http://127.0.0.1:${API_PORT}/healthz`]);
-    if (h.code === 0) break;
-    if (i > 100 || server.exitCode !== null) throw new Error(`praetor serve did not come up: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  ({ stop: stopServer } = await serveInHost(t, ['--port', String(API_PORT), '--state', `${dir}/state`, '--no-detect', '--model-upstream', `http://${HOST_IP}:${UP_PORT}/v1`], `http://127.0.0.1:${API_PORT}/healthz`, { env: { ...process.env, PRAETOR_MODEL_API_KEY: UPSTREAM_KEY } }));
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => { server!.once('exit', r); setTimeout(r, 20_000).unref(); });
-  }
+  await stopServer?.();
   await t?.teardown();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

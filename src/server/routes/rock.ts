@@ -13,7 +13,7 @@ import { parseSize } from '../../util/size.ts';
 import type { Principal } from '../auth.ts';
 import type { SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
-import { commitSandbox } from '../../sandbox/index.ts';
+import { commitSandbox, isImageName } from '../../sandbox/index.ts';
 import { closeSession, execIn, openSession, readFile, runInSession, SandboxPath, SessionName, writeFile } from '../sandbox-ops.ts';
 import { ROCK_SANDBOX_BASE, rockOk } from './rock-envelope.ts';
 
@@ -230,7 +230,7 @@ export function rockRoutes(app: FastifyInstance, ctx: Ctx): void {
     const b = parseInput(CommitBody, req.body, 'body');
     const e = get(principal(req), b.sandbox_id);
     if (commits.get(e.sb.id)?.task.phase === 'RUNNING') throw new PraetorError('CONFLICT', `a commit of ${e.sb.id} is already running`, { hint: 'poll GET commit/{sandbox_id} until it ends' });
-    if (!/^[a-z0-9][a-z0-9._-]{0,127}(:[a-zA-Z0-9._-]{1,128})?$/.test(b.image_tag) || b.image_tag === 'host') {
+    if (!isImageName(b.image_tag)) {
       throw new PraetorError('BAD_ARGUMENT', `image_tag "${b.image_tag.slice(0, 200)}" is not a local image name`, { hint: 'use lowercase letters, digits, . _ - and an optional :tag (no registry host: Praetor keeps images in its local cache and never pushes)' });
     }
     if (e.sb.spec.image === 'host') throw new PraetorError('BAD_STATE', `sandbox ${e.sb.id} runs on the host's userland; there is no image layer to commit`, { hint: 'start the sandbox from an imported image to commit it' });
