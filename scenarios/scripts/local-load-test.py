@@ -1,5 +1,6 @@
-# A local load test: two HTTP servers on loopback, 600 requests alternating between them.
-import http.server, socketserver, threading, urllib.request
+# A local load test: two HTTP servers on loopback, N requests (argv[1], default 600) alternating
+# between them.
+import http.server, socketserver, sys, threading, urllib.request
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
 servers = []
@@ -8,7 +9,7 @@ for _ in range(2):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     servers.append(srv)
 ok = 0
-for i in range(600):
+for i in range(int(sys.argv[1]) if len(sys.argv) > 1 else 600):
     port = servers[i % 2].server_address[1]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
         ok += r.status == 200

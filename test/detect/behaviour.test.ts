@@ -3,7 +3,7 @@
 // so that no command line names it: scripts split across files, renamed copies of the tools.
 // Each benign case is the look-alike the matching rule must not fire on.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { assertClean, assertContained, openHarness, type Harness } from './harness.ts';
 
@@ -281,22 +281,9 @@ print("swept")
 });
 
 test('benign: a local load test, 400 requests on two loopback ports', async () => {
-  const load = `import http.server, socketserver, threading, urllib.request
-class Q(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a): pass
-servers = []
-for _ in range(2):
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Q)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    servers.append(srv)
-ok = 0
-for i in range(400):
-    port = servers[i % 2].server_address[1]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-        ok += r.status == 200
-print("ok", ok)
-`;
-  const c = await h.run('load-test', ['python3', 'load.py'], { files: { 'load.py': load }, flags: ['--timeout', '60'], timeoutMs: 90_000 });
+  // The arena's own look-alike script (scenarios/benign-local-load-test.yaml), fewer requests.
+  const load = readFileSync(new URL('../../scenarios/scripts/local-load-test.py', import.meta.url), 'utf8');
+  const c = await h.run('load-test', ['python3', 'load.py', '400'], { files: { 'load.py': load }, flags: ['--timeout', '60'], timeoutMs: 90_000 });
   assertClean(c);
   assert.match(c.r.stdout, /ok 400/);
 });
