@@ -65,3 +65,9 @@ test('command.end lines name the exit code (or its absence) and a rounded durati
   assert.equal(summarize({ ...base, exitCode: 3, durationMs: 1234.56 }), 'command ended exit=3 after 1235 ms');
   assert.equal(summarize({ ...base, exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 61_234 }), 'command ended with no exit code signal=SIGKILL (timed out) after 61.2 s');
 });
+
+test('a tracked credential read says how many values are kept in, never the values', () => {
+  assert.equal(summarize({ kind: 'secret.tracked', path: '/workspace/deploy/id_rsa', secrets: [{ name: 'read:id_rsa#1', what: 'private key', sha256: 'ab' }, { name: 'read:id_rsa#2', what: 'private key', sha256: 'cd' }], cut: 1 } as never),
+    'credential /workspace/deploy/id_rsa read: 2 secret values kept from egress, 1 open connection(s) cut');
+  assert.match(summarize({ kind: 'secret.tracked', path: '/x/.netrc', secrets: [], cut: 0, reason: 'not a regular file' } as never), /nothing tracked: not a regular file/);
+});

@@ -149,12 +149,19 @@ export function summarize(e: Ev): string {
     case 'net.connect': return `connect → ${s('dstIp')}:${s('dstPort')}${e.comm ? ` by ${s('comm')}` : ''}`;
     case 'dns.query': return `dns ${s('name')} ${s('qtype')} ${s('decision')} (${s('rule')})`;
     case 'file.open': return `open ${s('path')}${e.write ? ' (write)' : ''}`;
+    case 'secret.tracked': return secretTracked(e);
     case 'alert': return `ALERT [${s('priority')}] ${s('rule')}: ${clip(s('output'))}`;
     case 'containment': return `CONTAINMENT ${s('action')} ${e.ok ? 'ok' : `failed: ${s('error')}`} ${s('latencyMs')}ms`;
     case 'episode.created': return `episode created${e.task ? `: ${s('task')}` : ''}`;
     case 'episode.ended': return `episode ended: ${s('reason')}`;
     default: return String(e.kind);
   }
+}
+
+function secretTracked(e: Ev): string {
+  const n = Array.isArray(e.secrets) ? e.secrets.length : 0;
+  if (n === 0) return `credential ${String(e.path)} read, nothing tracked: ${String(e.reason ?? '')}`;
+  return `credential ${String(e.path)} read: ${n} secret value${n === 1 ? '' : 's'} kept from egress${e.cut ? `, ${String(e.cut)} open connection(s) cut` : ''}`;
 }
 
 function clip(t: string, n = 100): string {

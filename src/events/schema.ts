@@ -135,6 +135,14 @@ const kinds = [
     canary: z.string().optional().describe('name of the canary credential Praetor planted at this path in this sandbox'),
   }),
   Envelope.extend({
+    kind: z.literal('secret.tracked'),
+    path: z.string().describe('the credential file a process in the sandbox read'),
+    secrets: z.array(z.object({ name: z.string(), what: z.string(), sha256: z.string(), domains: z.array(z.string()).optional() }))
+      .describe('values of it the gateway now keeps in (names and hashes, never values)'),
+    cut: z.number().int().describe('open connections cut because they were not scanned for these values'),
+    reason: z.string().optional().describe('why nothing was tracked (unreadable, not a regular file, nothing secret-shaped)'),
+  }),
+  Envelope.extend({
     kind: z.literal('syscall.denied'),
     syscall: z.string().describe('escape-relevant syscall the kernel refused, e.g. unshare, mount, setns, bpf'),
     errno: z.number().int().describe('positive errno: 1 EPERM, 13 EACCES'),

@@ -22,7 +22,7 @@ import { allocateSlot, claimGateway, releaseGateway, releaseSlot, safeList, slot
 import { createSpliceEngine, type SpliceEngine } from './splice-engine.ts';
 import { createPidLookup } from './pid-lookup.ts';
 import { FAST_CIPHERS, loadOrCreateCa, type InterceptCa } from './tls-ca.ts';
-import { allTokens, brokerSecrets, describeSecrets, type SandboxInspection } from './inspection.ts';
+import { allTokens, brokerSecrets, describeSecrets, withKeyMaterial, type SandboxInspection } from './inspection.ts';
 import type { EgressToken } from './token-scanner.ts';
 
 export const PROXY_PORT = 3128;
@@ -69,7 +69,7 @@ export interface PrepareOptions {
    * in outbound bytes, at any layer, to a destination not among the token's domains is cut with
    * 0 bytes of it delivered.
    */
-  egressTokens?: readonly { name: string; value: string; kind: 'canary' | 'placeholder'; domains?: readonly string[] }[];
+  egressTokens?: readonly EgressToken[];
 }
 
 export interface SandboxNet {
@@ -83,6 +83,12 @@ export interface SandboxNet {
   setPhase(phase: string): void;
   readonly phase: string;
   isolate(): void;
+  /**
+   * Keeps more values in from now on (a credential the agent read: see secret-fingerprints.ts).
+   * New connections are scanned for them; with `cutOpen`, every connection already open is cut,
+   * since it was not scanned for them and could carry them next. Returns how many it cut.
+   */
+  track(tokens: readonly EgressToken[], o: { cutOpen: boolean; why: string }): number;
   detach(): Promise<void>;
 }
 
@@ -254,7 +260,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       for (const sec of secrets) if (/[\r\n]/.test(sec.value)) throw new PraetorError('BAD_POLICY', `network.secrets ${sec.name}: the value contains a line break`, { hint: 'a header value is one line' });
       const inspection: SandboxInspection = {
         ca, upstream: ca ? upstreamContext(policy.upstreamCa) : null, secrets,
-        tokens: allTokens(popts.egressTokens as readonly EgressToken[] | undefined, secrets),
+        tokens: allTokens(popts.egressTokens, secrets),
         sessions: new Map(),
       };
       // Leaves for the names the policy allows are minted now, off the first connection's path.
@@ -348,6 +354,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           isolated = true;
           for (const f of [...flows, ...st.modelFlows]) f.cut('isolated', 'sandbox isolated');
           void removeLink(table, addrs.hostIf, sandboxIp);
+        },
+        track(tokens, t) {
+          inspection.tokens = withKeyMaterial([...inspection.tokens, ...tokens.filter((x) => !inspection.tokens.some((y) => y.value === x.value))]);
+          if (!t.cutOpen || isolated) return 0;
+          const open = [...flows];
+          for (const f of open) f.cut('egress-token-tracked', t.why);
+          return open.length;
         },
         async detach() {
           if (detached) return;

@@ -9,6 +9,7 @@ import type { LayerHooks, LayerVerdict } from './layer-inspector.ts';
 import { l7Violation } from './l7-rules.ts';
 import type { Decision, PhaseMatcher } from './policy-matcher.ts';
 import type { InterceptCa } from './tls-ca.ts';
+import { KEY_MATERIAL_TOKENS } from './secret-fingerprints.ts';
 import { tokenHash, tokensFor, type EgressToken, type TokenSet } from './token-scanner.ts';
 import { normaliseName } from './policy-matcher.ts';
 import type { BrokeredSecretConfig } from '../config/policy.ts';
@@ -40,13 +41,20 @@ export function brokerSecrets(cfg: readonly BrokeredSecretConfig[] | undefined, 
 
 /** Tokens kept from leaving: the caller's (canaries), each placeholder and each real secret, allowed only to its domain. */
 export function allTokens(extra: readonly EgressToken[] | undefined, secrets: readonly BrokeredSecret[]): EgressToken[] {
-  return [
+  const named = [
     ...(extra ?? []),
     ...secrets.flatMap((s): EgressToken[] => [
       { name: s.name, value: s.placeholder, kind: 'placeholder', domains: [s.domain] },
       { name: s.name, value: s.value, kind: 'secret', domains: [s.domain] },
     ]),
   ];
+  // A sandbox whose flows are scanned anyway also keeps private key material in: no extra cost.
+  return named.length > 0 ? withKeyMaterial(named) : [];
+}
+
+/** `tokens` plus the PEM private-key marker (secret-fingerprints.ts), once. */
+export function withKeyMaterial(tokens: readonly EgressToken[]): EgressToken[] {
+  return [...tokens, ...KEY_MATERIAL_TOKENS.filter((k) => !tokens.some((t) => t.value === k.value))];
 }
 
 /** Names and hashes of what the sandbox was given, for the record: never values. */

@@ -4,13 +4,15 @@
 import { policyAllowsNothing, type Policy } from '../config/policy.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { startGateway, sweepStaleGateways, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';
+import { startGateway, sweepStaleGateways, type EgressToken, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';
 import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '../sandbox/index.ts';
 
 export interface GuardNetwork extends SandboxNetworkProvider {
   /** Cuts the sandbox's link; false when the gateway holds no network for it (it has only lo). */
   isolate(sandboxId: string): boolean;
   setPhase(sandboxId: string, phase: 'setup' | 'agent'): void;
+  /** See SandboxNet.track; undefined when the sandbox has no network (nothing can leave it). */
+  track(sandboxId: string, tokens: readonly EgressToken[], o: { cutOpen: boolean; why: string }): number | undefined;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
       };
     },
     isolate(id) { const n = nets.get(id); if (!n) return false; n.isolate(); return true; },
+    track: (id, tokens, t) => nets.get(id)?.track(tokens, t),
     setPhase(id, phase) {
       const sn = nets.get(id);
       if (!sn) throw new PraetorError('BAD_STATE', `sandbox ${id} has no network`, { hint: 'give it a policy with network rules' });

@@ -14,6 +14,7 @@ import { cgroupGroupFor, type Sandbox, type SandboxNetworkProvider, type Sandbox
 import { startGpuSensor, startKernelSensor, type KernelSensor } from '../sensors/index.ts';
 import { startNetwork, type GuardNetwork } from './guard-network.ts';
 import { LedgerGuard } from './ledger-guard.ts';
+import { trackSecretReads } from './secret-taint.ts';
 import type { HostAttachment, ResidentHost } from './resident-host.ts';
 
 export interface GuardOptions {
@@ -120,6 +121,11 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         onAlert: (alert, trigger) => { void onAlert(alert, trigger); },
       });
       cleanups.push(engine.attach(o.bus));
+      // A credential read makes its secrets egress tokens (secret-taint.ts); only with a network.
+      if (network) {
+        const ownerTools = new Set(['credential_owner_binaries', 'extra_credential_owner_binaries'].flatMap((l) => rules.lists.get(l) ?? []));
+        cleanups.push(trackSecretReads({ bus: o.bus, network, sandbox: (id) => watched.get(id)?.sb, ownerTools, log: o.log }));
+      }
       if (o.host) {
         const a = o.host.attach(o.bus);
         attachment = a;

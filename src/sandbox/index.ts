@@ -11,4 +11,5 @@ export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';
 export { commitSandbox, sandboxRootDir } from './commit.ts';
+export { readAsSeen, type SeenFile } from './read-as-seen.ts';
 export { MAX_FILE_BYTES, SandboxPath, readFile, writeFile, editFile, toArgv, execIn, type Tags, type ExecRequest } from './file-ops.ts';

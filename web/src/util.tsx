@@ -43,6 +43,7 @@ export function summarize(e: Ev): string {
     case 'tool.call': return `tool ${s('tool')} ${s('input').slice(0, 120)}`;
     case 'model.call': return `model ${s('model')} (${Number(e.latencyMs).toFixed(0)} ms)`;
     case 'reward': return `reward ${s('value')}`;
+    case 'secret.tracked': return `credential ${s('path')} read: ${Array.isArray(e.secrets) ? e.secrets.length : 0} value(s) kept from egress`;
     default: return e.kind;
   }
 }
