@@ -42,6 +42,21 @@ export function identityOfDer(raw: Buffer | undefined): PeerIdentity | undefined
   try { return identityOfCert(new x509.X509Certificate(raw)); } catch { return undefined; }
 }
 
+/**
+ * The certificates of a CA bundle. ca.pem may hold several CAs while a cluster rotates its CA
+ * (old and new side by side); a certificate signed by any of them is the cluster's.
+ */
+export function caBundle(pem: string): NodeX509[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('no PEM certificate in the CA bundle');
+  return blocks.map((b) => new NodeX509(b));
+}
+
+/** Whether `cert` is signed by one of the bundle's CAs. */
+export function signedByBundle(cert: NodeX509, bundle: NodeX509[]): boolean {
+  return bundle.some((ca) => ca.ca && cert.checkIssued(ca) && cert.verify(ca.publicKey));
+}
+
 export interface ClusterIdentity {
   dir: string;
   role: ClusterRole;
@@ -76,13 +91,13 @@ export function loadIdentity(dir: string, expect: ClusterRole, o: { now?: Date; 
   const certPem = readPem(dir, IDENTITY_FILES.cert, `${expect} certificate`, setup);
   const keyPem = readPem(dir, IDENTITY_FILES.key, `${expect} key`, setup);
   const caPem = readPem(dir, IDENTITY_FILES.ca, 'cluster CA bundle', `copy the cluster's ca.pem (from \`praetor cluster init\`) into ${dir}`);
-  let cert: NodeX509; let ca: NodeX509; let parsed: x509.X509Certificate;
+  let cert: NodeX509; let cas: NodeX509[]; let parsed: x509.X509Certificate;
   try {
-    cert = new NodeX509(certPem); ca = new NodeX509(caPem); parsed = new x509.X509Certificate(certPem);
+    cert = new NodeX509(certPem); cas = caBundle(caPem); parsed = new x509.X509Certificate(certPem);
   } catch (e) {
     throw new PraetorError('CERT_INVALID', `${dir}: cert.pem or ca.pem is not a PEM certificate: ${errorMessage(e)}`, { hint: setup, cause: e });
   }
-  if (!cert.verify(ca.publicKey)) {
+  if (!signedByBundle(cert, cas)) {
     throw new PraetorError('CERT_INVALID', `${join(dir, IDENTITY_FILES.cert)} is not signed by the cluster CA in ${join(dir, IDENTITY_FILES.ca)}`, { hint: `put this cluster's ca.pem beside it, or ${setup}` });
   }
   try {

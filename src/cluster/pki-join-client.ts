@@ -14,7 +14,7 @@ import '../net/x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { ERROR_CODES, PraetorError, errorMessage, type ErrorCode } from '../errors.ts';
 import { ALG, newKeyPair, writeIdentity } from './pki-ca.ts';
-import { IDENTITY_FILES, identityOfCert } from './pki-identity.ts';
+import { IDENTITY_FILES, caBundle, identityOfCert, signedByBundle } from './pki-identity.ts';
 import { JOIN_PATH, JoinResponseSchema, advertiseHost, type JoinRequest } from './pki-join-route.ts';
 import { explainTlsError, joinClientTlsOptions } from './pki-tls.ts';
 
@@ -38,8 +38,8 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   const url = controlJoinUrl(o.controlUrl);
   advertiseHost(o.advertise); // refuse a bad address here, before the token is spent
   const caFile = o.caFile ?? join(o.dir, IDENTITY_FILES.ca);
-  let caPem: string; let ca: NodeX509;
-  try { caPem = readFileSync(caFile, 'utf8'); ca = new NodeX509(caPem); } catch (e) {
+  let caPem: string; let cas: NodeX509[];
+  try { caPem = readFileSync(caFile, 'utf8'); cas = caBundle(caPem); } catch (e) {
     throw new PraetorError('CERT_INVALID', `cannot read the cluster CA bundle ${caFile}: ${errorMessage(e)}`, { hint: 'give the node this cluster\'s ca.pem (from `praetor cluster init`; never ca-key.pem) with --ca FILE', cause: e });
   }
   const { keys, keyPem } = await newKeyPair();
@@ -55,7 +55,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
     throw new PraetorError('CERT_INVALID', `the control replica sent no valid certificate: ${errorMessage(e)}`, { hint: 'check the control replica\'s log', cause: e });
   }
   const who = identityOfCert(new x509.X509Certificate(certPem));
-  if (!cert.verify(ca.publicKey) || !cert.checkPrivateKey(createPrivateKey(keyPem)) || who?.role !== 'node' || who.id !== o.nodeId) {
+  if (!signedByBundle(cert, cas) || !cert.checkPrivateKey(createPrivateKey(keyPem)) || who?.role !== 'node' || who.id !== o.nodeId) {
     throw new PraetorError('CERT_INVALID', `the control replica's certificate is not a node certificate for ${o.nodeId} signed by ${caFile}`, { hint: 'check that the node and the control replica use the same cluster CA' });
   }
   writeIdentity(o.dir, { certPem, keyPem, caPem });
