@@ -84,16 +84,18 @@ function get(url: string, tls: object): Promise<{ status: number; body: string }
 }
 
 /** A node's mTLS server, as the routed code will run it; answers with the caller's identity. */
-async function serveNode(dir: string): Promise<{ url: string; refusals: PraetorError[] }> {
+async function serveNode(dir: string): Promise<{ url: string; refusals: PraetorError[]; handled: () => number }> {
   const refusals: PraetorError[] = [];
+  let handled = 0;
   const srv = createServer(nodeServerTlsOptions(dir), (req, res) => {
+    handled++;
     const who = assertControlPeer(req.socket as TLSSocket);
     res.end(JSON.stringify(who));
   });
   guardControlPeers(srv, (e) => refusals.push(e));
   servers.push(srv);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `https://127.0.0.1:${(srv.address() as AddressInfo).port}/`, refusals };
+  return { url: `https://127.0.0.1:${(srv.address() as AddressInfo).port}/`, refusals, handled: () => handled };
 }
 
 /** The node refuses in the handshake and logs why; the log line may trail the client's reset. */
@@ -225,6 +227,30 @@ test('a node certificate used as a client is refused by another node', { skip },
   const e = await refusalOf(node1.refusals, 1);
   assert.equal(e.code, 'CERT_WRONG_ROLE', e.message);
   assert.match(e.hint!, /control replica/);
+});
+
+test('behind the handshake, the node refuses a client-capable certificate without the control role before any HTTP', { skip }, async () => {
+  // Certificates this cluster never issues (signLeaf gives clientAuth to control only), made by
+  // hand with the CA key: the SAN role check is what stops them.
+  const ca = await loadClusterCa(at('ca'));
+  const node1 = await serveNode(at('node-1'));
+  const cases: Array<[string, x509.JsonGeneralName[], string]> = [
+    ['client-as-node', [{ type: 'url', value: 'urn:praetor:node:node-8' }], 'CERT_WRONG_ROLE'],
+    ['client-anon', [{ type: 'dns', value: 'anyone.test' }], 'CERT_INVALID'],
+  ];
+  for (const [i, [name, sans, code]] of cases.entries()) {
+    const { keys, keyPem } = await newKeyPair();
+    const cert = await x509.X509CertificateGenerator.create({
+      subject: `CN=${name}`, issuer: ca.cert.subject, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
+      publicKey: keys.publicKey, signingKey: ca.key, signingAlgorithm: ALG,
+      extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]), new x509.SubjectAlternativeNameExtension(sans)],
+    });
+    writeIdentity(at(name), { certPem: cert.toString('pem'), keyPem, caPem: ca.certPem });
+    await assert.rejects(get(node1.url, rawTls(at(name))));
+    const e = await refusalOf(node1.refusals, i + 1);
+    assert.equal(e.code, code, `${name}: ${e.message}`);
+  }
+  assert.equal(node1.handled(), 0, 'no request reached the node\'s handler');
 });
 
 test('a certificate from a foreign CA is refused, in both directions', { skip }, async () => {
