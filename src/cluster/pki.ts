@@ -4,6 +4,7 @@ export { initClusterCa, loadClusterCa, issueControlCertificate, CA_FILES, NODE_C
 export { loadIdentity, expiryReport, identityOfDer, roleUrn, IDENTITY_FILES, type ClusterIdentity, type ClusterRole, type ExpiryReport, type PeerIdentity } from './pki-identity.ts';
 export { createJoinToken, redeemJoinToken, ensureJoinTokenSchema, pruneJoinTokens, JOIN_TOKENS_SCHEMA, MAX_TOKEN_TTL_MS, type JoinToken } from './pki-join-tokens.ts';
 export { registerJoinRoute, JOIN_PATH, JoinRequestSchema, JoinResponseSchema, type JoinRouteOptions } from './pki-join-route.ts';
+export { startJoinServer, type JoinServer } from './pki-join-server.ts';
 export { joinCluster, type JoinOptions, type JoinResult } from './pki-join-client.ts';
 export {
   nodeServerTlsOptions, guardControlPeers, assertControlPeer, peerOf, controlClientTlsOptions, controlServerTlsOptions,

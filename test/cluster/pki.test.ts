@@ -18,7 +18,7 @@ import pg from 'pg';
 import {
   assertControlPeer, controlClientTlsOptions, controlServerTlsOptions, createJoinToken, expiryReport, guardControlPeers,
   initClusterCa, issueControlCertificate, joinCluster, joinClientTlsOptions, loadClusterCa, loadIdentity, nodeServerTlsOptions,
-  redeemJoinToken, registerJoinRoute, JOIN_PATH,
+  redeemJoinToken, registerJoinRoute, startJoinServer, JOIN_PATH, type JoinServer,
 } from '../../src/cluster/pki.ts';
 import { ALG, newKeyPair, signLeaf, writeIdentity } from '../../src/cluster/pki-ca.ts';
 import { explainTlsError } from '../../src/cluster/pki-tls.ts';
@@ -34,11 +34,14 @@ let pool: pg.Pool;
 let dbUrl: string;
 let joinApp: FastifyInstance;
 let controlUrl: string;
+let pluginUrl: string;
+let joinServer: JoinServer | undefined;
 const servers: Server[] = [];
 
 after(async () => {
   for (const s of servers) { s.closeAllConnections(); await new Promise((r) => s.close(r)); }
   await joinApp?.close();
+  await joinServer?.close();
   await pool?.end();
   await pgServer?.stop();
   rmSync(tmp, { recursive: true, force: true });
@@ -53,10 +56,15 @@ before(async () => {
   await initClusterCa(at('ca'));
   await initClusterCa(at('foreign-ca'));
   await issueControlCertificate({ caDir: at('ca'), name: 'control-0', outDir: at('control-0'), hosts: ['127.0.0.1'] });
+  // The route as a replica's cluster port runs it, and once more on an app of our own (the
+  // integrator's other option) to check the plugin's error shape stays inside its scope.
+  joinServer = await startJoinServer({ pool, caDir: at('ca'), identityDir: at('control-0'), host: '127.0.0.1' });
+  controlUrl = joinServer.url;
   joinApp = Fastify({ https: controlServerTlsOptions(at('control-0')) });
+  joinApp.get('/other', async () => { throw new Error('boom'); });
   await registerJoinRoute(joinApp, { pool, caDir: at('ca') });
   await joinApp.listen({ host: '127.0.0.1', port: 0 });
-  controlUrl = `https://127.0.0.1:${(joinApp.server.address() as AddressInfo).port}`;
+  pluginUrl = `https://127.0.0.1:${(joinApp.server.address() as AddressInfo).port}`;
 });
 
 /** PraetorError with this code and a fix; anything else fails the test. */
@@ -192,7 +200,12 @@ test('a garbage or unknown token fails', { skip }, async () => {
 test('a token bound to a node id is refused for another id and still works for its own', { skip }, async () => {
   const t = await createJoinToken(pool, 3_600_000, { nodeId: 'node-5' });
   await refused(join1('node-6', t.token), 'JOIN_TOKEN_INVALID', /for node node-5, not node-6/);
-  assert.equal((await join1('node-5', t.token)).nodeId, 'node-5');
+  // Through the plugin registered on an app of our own this time.
+  const r = await joinCluster({ controlUrl: pluginUrl, token: t.token, nodeId: 'node-5', advertise: 'https://127.0.0.1:7443', dir: at('node-5'), caFile: at('ca', 'ca.pem') });
+  assert.equal(r.nodeId, 'node-5');
+  const other = await get(`${pluginUrl}/other`, { ca: readFileSync(at('ca', 'ca.pem'), 'utf8'), checkServerIdentity: () => undefined });
+  assert.equal(other.status, 500);
+  assert.ok(!other.body.includes('the join failed'), 'the join route\'s error handler does not answer for the host app\'s routes');
 });
 
 test('the certificate names the redeemed node id only, whatever the CSR asks for; a bad CSR does not spend the token', { skip }, async () => {
