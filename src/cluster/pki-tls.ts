@@ -10,7 +10,7 @@
 //  - Only the cluster CA is trusted (never the system store), and only TLS 1.3.
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 import { PraetorError, errorMessage } from '../errors.ts';
-import { assertCurrent, identityOfDer, loadIdentity, renewHint, type ClusterIdentity, type ClusterRole, type PeerIdentity } from './pki-identity.ts';
+import { CLUSTER_ID, assertCurrent, identityOfDer, loadIdentity, renewHint, type ClusterIdentity, type ClusterRole, type PeerIdentity } from './pki-identity.ts';
 
 export type NodeServerTlsOptions = TlsOptions & { requestCert: true; rejectUnauthorized: true };
 /** tls.connect options; `maxCachedSessions: 0` is read by https.Agent and undici's connector. */
@@ -81,6 +81,7 @@ export function guardControlPeers(server: Server, onRefuse: (e: PraetorError, re
  * check must run on every connection.
  */
 export function controlClientTlsOptions(dir: string, nodeId: string): ControlClientTlsOptions {
+  if (!CLUSTER_ID.test(nodeId)) throw new PraetorError('BAD_ARGUMENT', `"${String(nodeId).slice(0, 80)}" is not a node id to expect`, { hint: 'pass the node id the sandbox or the cluster_nodes row names' });
   const me = loadIdentity(dir, 'control');
   return {
     ...base(me), rejectUnauthorized: true, maxCachedSessions: 0,
