@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   GUARD_VERSION_MISMATCH: 409,
   GUARD_LOST: 503,
   GUARD_UNAVAILABLE: 503,
+  // Cluster links (src/cluster/pki-*): a join token or a peer certificate that is refused.
+  JOIN_TOKEN_INVALID: 401,
+  JOIN_TOKEN_EXPIRED: 401,
+  JOIN_TOKEN_USED: 409,
+  CERT_INVALID: 401,
+  CERT_EXPIRED: 401,
+  CERT_WRONG_ROLE: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   trace: { summary: "an episode's timeline from reward back to the packet", load: () => import('./trace.ts') },
   serve: { summary: 'the HTTP + WebSocket API (sandboxes, episodes, ROCK/GEM, MCP, model gateway)', load: () => import('./serve.ts') },
   token: { summary: 'create API tokens (tenants, admin scope)', load: () => import('./token.ts') },
+  cluster: { summary: 'the cluster PKI: CA, join tokens, control certificates, node join (mutual TLS links)', load: () => import('./cluster.ts') },
   nodes: { summary: 'the cluster\'s nodes: health, capacity, sandboxes, degraded sensors', load: () => import('./nodes.ts') },
   bench: { summary: 'benchmarks (JSON results)', load: () => import('./bench.ts') },
   demo: { summary: 'a short guided demo of praetor run', load: () => import('./demo.ts') },
