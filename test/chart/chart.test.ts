@@ -240,10 +240,17 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
     paths: { '/var/lib/praetor': '/tmp/node-c/state' },
   });
   assert.deepEqual(r.control.command, ['praetor']);
-  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster', 'postgres://praetor@127.0.0.1:5432/praetor', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
-  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--cluster', 'postgres://praetor@127.0.0.1:5432/praetor', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
   assert.deepEqual(r.node.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor', PRAETOR_NODE_ID: 'host-c', POD_IP: '10.77.0.5', PRAETOR_JOIN_TOKEN: 'join-secret' });
   assert.deepEqual(r.control.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor' });
+  // The database URL (it carries the password) reaches the process through its environment
+  // only: arguments are readable host-wide (/proc/PID/cmdline).
+  for (const p of [r.control, r.node]) assert.ok(!p.args.join(' ').includes('postgres://'), 'the database URL is in argv');
+  // The node's init container puts the operator's CA bundle next to the identity the join writes.
+  assert.deepEqual(r.node.init.map((i) => i.command), [['cp', '/etc/praetor/cluster-ca/ca.pem', '/etc/praetor/tls/ca.pem']]);
+  assert.deepEqual(r.node.init[0]!.mounts.find((m) => m.mountPath === '/etc/praetor/cluster-ca')!.files, { 'ca.pem': 'CA' });
+  assert.deepEqual(r.control.init, []);
   // Another pod of the same DaemonSet, from the same render.
   const other = processOf(r.objects, 'node', { nodeName: 'host-d', podIP: '10.77.0.6' }, { secrets: { 'rollouts-db': { DATABASE_URL: 'x' }, 'rollouts-praetor-join': { 'join-token': 'y' } } });
   assert.ok(other.args.includes('https://10.77.0.6:7070') && other.args.includes('host-d'));

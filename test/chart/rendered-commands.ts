@@ -1,7 +1,9 @@
 // The command, arguments and environment the chart gives the control and node containers, as
 // the kubelet would run them: downward-API values (spec.nodeName, status.podIP) replaced by the
 // given pod's, secretKeyRef values looked up, and $(VAR) references expanded the Kubernetes way.
-// The multi-node test starts its processes from this, so it runs exactly what the chart renders.
+// The multi-node test starts its processes from this, so it runs exactly what the chart renders
+// (`init`: the init containers, run first and to completion; materializeMounts writes the files
+// of the Secret and ConfigMap mounts where `paths` puts them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { findObject, renderChart, type ChartValues, type K8sObject } from './render.ts';
@@ -40,7 +42,7 @@ type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPa
 type Container = { name: string; command?: string[]; args?: string[]; env?: EnvVar[]; volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[] };
 type Volume = { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] }; configMap?: { name: string; items?: { key: string; path: string }[] }; hostPath?: { path: string }; emptyDir?: object };
 
-export function renderedCommands(o: RenderedCommandsOptions): { control: RenderedProcess; node: RenderedProcess; objects: K8sObject[] } {
+export function renderedCommands(o: RenderedCommandsOptions): { control: RenderedProcess & { init: RenderedProcess[] }; node: RenderedProcess & { init: RenderedProcess[] }; objects: K8sObject[] } {
   const objects = renderChart(o);
   return {
     control: processOf(objects, 'control', o.control, o),
@@ -50,15 +52,22 @@ export function renderedCommands(o: RenderedCommandsOptions): { control: Rendere
 }
 
 /** The process of one role from already rendered objects (render once, then one per pod). */
-export function processOf(objects: K8sObject[], role: Role, pod: PodFacts, o: Pick<RenderedCommandsOptions, 'secrets' | 'paths'> = {}): RenderedProcess {
+export function processOf(objects: K8sObject[], role: Role, pod: PodFacts, o: Pick<RenderedCommandsOptions, 'secrets' | 'paths'> = {}): RenderedProcess & { init: RenderedProcess[] } {
   const workload = role === 'control' ? findObject(objects, 'Deployment', '-control') : findObject(objects, 'DaemonSet', '-node');
-  const spec = (workload as unknown as { spec: { template: { spec: { containers: Container[]; volumes?: Volume[] } } } }).spec.template.spec;
+  const spec = (workload as unknown as { spec: { template: { spec: { containers: Container[]; initContainers?: Container[]; volumes?: Volume[] } } } }).spec.template.spec;
   const c = spec.containers.find((x) => x.name === role);
   if (!c) throw new Error(`the ${workload.kind} has no container named ${role}`);
+  const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
+  // Init containers run first, in order, each to completion (the node's copies the cluster CA).
+  const init = (spec.initContainers ?? []).map((ic) => containerProcess(objects, ic, volumes, pod, o, `${role}/${ic.name}`));
+  return { ...containerProcess(objects, c, volumes, pod, o, role), init };
+}
+
+function containerProcess(objects: K8sObject[], c: Container, volumes: Map<string, Volume>, pod: PodFacts, o: Pick<RenderedCommandsOptions, 'secrets' | 'paths'>, what: string): RenderedProcess {
   const secret = (name: string, key: string): string => {
     const v = o.secrets?.[name]?.[key] ?? renderedData(objects, 'Secret', name)?.[key];
     // The kubelet refuses to start the container (CreateContainerConfigError) in this case.
-    if (v === undefined) throw new Error(`${role}: Secret ${name} has no key ${key}: pass it in secrets, or let the chart create it`);
+    if (v === undefined) throw new Error(`${what}: Secret ${name} has no key ${key}: pass it in secrets, or let the chart create it`);
     return v;
   };
   const env: Record<string, string> = {};
@@ -69,16 +78,15 @@ export function processOf(objects: K8sObject[], role: Role, pod: PodFacts, o: Pi
     else if (e.valueFrom?.secretKeyRef) v = secret(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
     else if (e.valueFrom?.configMapKeyRef) {
       const cm = renderedData(objects, 'ConfigMap', e.valueFrom.configMapKeyRef.name)?.[e.valueFrom.configMapKeyRef.key];
-      if (cm === undefined) throw new Error(`${role}: ConfigMap ${e.valueFrom.configMapKeyRef.name} has no key ${e.valueFrom.configMapKeyRef.key}`);
+      if (cm === undefined) throw new Error(`${what}: ConfigMap ${e.valueFrom.configMapKeyRef.name} has no key ${e.valueFrom.configMapKeyRef.key}`);
       v = cm;
-    } else throw new Error(`${role}: env ${e.name} has a source this helper does not know`);
+    } else throw new Error(`${what}: env ${e.name} has a source this helper does not know`);
     env[e.name] = v;
   }
   const mapPath = (a: string): string => mappedPath(o.paths ?? {}, a) ?? a;
-  const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
   const mounts = (c.volumeMounts ?? []).map((m): RenderedMount => {
     const v = volumes.get(m.name);
-    if (!v) throw new Error(`${role}: volumeMount ${m.name} names no volume`);
+    if (!v) throw new Error(`${what}: volumeMount ${m.name} names no volume`);
     const base = { mountPath: m.mountPath, readOnly: m.readOnly ?? false, ...(m.subPath ? { subPath: m.subPath } : {}) };
     if (v.secret) {
       const data = o.secrets?.[v.secret.secretName] ?? renderedData(objects, 'Secret', v.secret.secretName) ?? {};
@@ -88,8 +96,9 @@ export function processOf(objects: K8sObject[], role: Role, pod: PodFacts, o: Pi
     if (v.hostPath) return { ...base, source: { kind: 'hostPath', path: v.hostPath.path } };
     return { ...base, source: { kind: 'emptyDir' } };
   });
+  // The kubelet expands $(VAR) in command and args alike; paths are mapped in both.
   return {
-    command: (c.command ?? []).map((a) => expand(a, env)),
+    command: (c.command ?? []).map((a) => mapPath(expand(a, env))),
     args: (c.args ?? []).map((a) => mapPath(expand(a, env))),
     env,
     mounts,
