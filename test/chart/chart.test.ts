@@ -13,8 +13,17 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkPolicyText } from '../../src/config/policy.ts';
 import { lintRuleFiles } from '../../src/rules/index.ts';
-import { CHART_DIR, findObject, helm, renderChart, type ChartValues, type K8sObject } from './render.ts';
+import { CHART_DIR, findObject, helm, renderChart as renderOnce, type ChartValues, type K8sObject } from './render.ts';
 import { processOf, renderedCommands } from './rendered-commands.ts';
+import { unknownFields } from './unknown-fields.ts';
+
+// One helm run per set of values (the machine's CPUs are shared); tests only read the objects.
+const renders = new Map<string, K8sObject[]>();
+function renderChart(v: ChartValues = {}): K8sObject[] {
+  const key = JSON.stringify(v);
+  if (!renders.has(key)) renders.set(key, renderOnce(v));
+  return renders.get(key)!;
+}
 
 const EXISTING_PG = join(CHART_DIR, 'ci/existing-postgres-values.yaml');
 const INLINE = join(CHART_DIR, 'ci/inline-secrets-values.yaml');
@@ -79,6 +88,8 @@ for (const [name, v] of CASES) {
       await validateAgainstKubernetesSchema(o);
       assert.deepEqual(apiServerRules(o), [], `${o.kind}/${o.metadata.name}`);
     }
+    // The schemas accept unknown keys; the API server would drop them: a misplaced field is a bug.
+    assert.deepEqual(unknownFields(objs), []);
   });
 
   test(`control: >= 2 replicas, a Service and a PDB on exactly the control pods (${name})`, () => {
@@ -196,6 +207,22 @@ test('the policy ConfigMap holds a policy Praetor accepts, with the rule tuning 
   } finally { rmSync(dir, { recursive: true, force: true }); }
   // The default policy too.
   assert.deepEqual(checkPolicyText((findObject(renderChart(), 'ConfigMap', '-policy') as K8sObject & { data: Record<string, string> }).data['policy.yaml']!).problems, []);
+});
+
+test('the unknown-field check finds a misplaced or misspelt key (so its silence above means something)', () => {
+  const objs = renderChart();
+  const ds = structuredClone(workload(objs, 'DaemonSet')) as Workload & { spec: { template: { spec: Record<string, unknown> } } };
+  const c = ds.spec.template.spec.containers[0] as unknown as { securityContext: Record<string, unknown>; volumeMounts: Record<string, unknown>[] };
+  c.securityContext.capabilites = c.securityContext.capabilities;
+  c.volumeMounts[0]!.readonly = true;
+  ds.spec.template.spec.apparmorProfile = { type: 'Unconfined' };
+  assert.deepEqual(unknownFields([ds]).sort(), [
+    'DaemonSet/praetor-node:.spec.template.spec.apparmorProfile',
+    'DaemonSet/praetor-node:.spec.template.spec.containers[0].securityContext.capabilites',
+    'DaemonSet/praetor-node:.spec.template.spec.containers[0].volumeMounts[0].readonly',
+  ]);
+  // A Kubernetes object in the chart but not in kubernetes-models is reported, not skipped.
+  assert.match(unknownFields([{ apiVersion: 'example.test/v1', kind: 'Widget', metadata: { name: 'w' } }]).join(), /no type for example\.test\/v1 Widget/);
 });
 
 const BAD: [string, Record<string, unknown>, RegExp][] = [
