@@ -6,16 +6,18 @@
 // capability set (each with its reason), secrets referenced and never inlined, bad values refused
 // with a message naming the key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { globSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { checkPolicyText } from '../../src/config/policy.ts';
 import { lintRuleFiles } from '../../src/rules/index.ts';
 import { CHART_DIR, findObject, helm, renderChart as renderOnce, type ChartValues, type K8sObject } from './render.ts';
 import { processOf, renderedCommands } from './rendered-commands.ts';
 import { unknownFields } from './unknown-fields.ts';
+import { policyJsonSchema, VALUES_SCHEMA } from './policy-schema.ts';
 
 // One helm run per set of values (the machine's CPUs are shared); tests only read the objects.
 const renders = new Map<string, K8sObject[]>();
@@ -209,6 +211,18 @@ test('the policy ConfigMap holds a policy Praetor accepts, with the rule tuning 
   assert.deepEqual(checkPolicyText((findObject(renderChart(), 'ConfigMap', '-policy') as K8sObject & { data: Record<string, string> }).data['policy.yaml']!).problems, []);
 });
 
+test('the values schema checks the policy with Praetor\'s own policy schema, and every starter profile passes it', () => {
+  const values = JSON.parse(readFileSync(VALUES_SCHEMA, 'utf8')) as { properties: { policy: unknown } };
+  assert.deepEqual(values.properties.policy, policyJsonSchema(), 'values.schema.json is stale: run node test/chart/policy-schema.ts --write');
+  const profiles = globSync(fileURLToPath(new URL('../../policies/*.yaml', import.meta.url)));
+  assert.ok(profiles.length >= 3);
+  for (const f of profiles) {
+    // helm checks the patterns with Go's regexp: a JavaScript-only regex would fail here.
+    const r = helm('template', { values: { policy: parseYaml(readFileSync(f, 'utf8')) as Record<string, unknown> } });
+    assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+  }
+});
+
 test('the unknown-field check finds a misplaced or misspelt key (so its silence above means something)', () => {
   const objs = renderChart();
   const ds = structuredClone(workload(objs, 'DaemonSet')) as Workload & { spec: { template: { spec: Record<string, unknown> } } };
@@ -235,6 +249,8 @@ const BAD: [string, Record<string, unknown>, RegExp][] = [
   ['no join token', { joinToken: { existingSecret: '', value: '' } }, /joinToken: a join token for the nodes' first join/],
   ['nodes on every host', { node: { nodeSelector: null } }, /node: nodeSelector is required/],
   ['a misspelt key', { control: { replica: 3 } }, /control: Additional property replica is not allowed/],
+  ['a policy typo', { policy: { network: { alow: [] } } }, /policy\.network: Additional property alow is not allowed/],
+  ['a policy value Praetor refuses', { policy: { sandbox: { runtime: 'docker' } } }, /policy\.sandbox\.runtime/],
   ['a rule tuning file that would replace the policy', { ruleTuning: { 'policy.yaml': 'x' } }, /ruleTuning: Must not validate the schema/],
 ];
 
