@@ -15,7 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { checkPolicyText } from '../../src/config/policy.ts';
 import { lintRuleFiles } from '../../src/rules/index.ts';
 import { CHART_DIR, findObject, helm, renderChart as renderOnce, type ChartValues, type K8sObject } from './render.ts';
-import { processOf, renderedCommands } from './rendered-commands.ts';
+import { materializeMounts, processOf, renderedCommands } from './rendered-commands.ts';
 import { unknownFields } from './unknown-fields.ts';
 import { policyJsonSchema, VALUES_SCHEMA } from './policy-schema.ts';
 
@@ -300,6 +300,19 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
   const policy = r.node.mounts.find((m) => m.mountPath === '/etc/praetor/policy')!;
   assert.ok(policy.files?.['policy.yaml']?.includes('mirrors.yaml'));
   assert.throws(() => processOf(r.objects, 'node', { nodeName: 'n', podIP: '1' }), /Secret rollouts-db has no key DATABASE_URL/);
+  // The files of the Secret and ConfigMap mounts land where the test's paths put them.
+  const dir = mkdtempSync(join(tmpdir(), 'praetor-chart-'));
+  try {
+    const paths = { '/etc/praetor/policy': join(dir, 'policy'), '/etc/praetor/cluster-ca': join(dir, 'ca'), '/var/lib/praetor': join(dir, 'state') };
+    materializeMounts(r.node, paths);
+    materializeMounts(r.node.init[0]!, paths);
+    assert.match(readFileSync(join(dir, 'policy/policy.yaml'), 'utf8'), /mirrors\.yaml/);
+    assert.match(readFileSync(join(dir, 'policy/mirrors.yaml'), 'utf8'), /allowed_private_networks/);
+    assert.equal(readFileSync(join(dir, 'ca/ca.pem'), 'utf8'), 'CA');
+    const control = processOf(r.objects, 'control', { nodeName: 'a', podIP: '1' }, { secrets: { 'rollouts-db': { DATABASE_URL: 'x' }, 'rollouts-praetor-tokens': { 'tokens.json': '{"version":1,"tokens":[]}' }, 'rollouts-praetor-control-tls': { 'ca.pem': 'CA' } } });
+    materializeMounts(control, paths);
+    assert.equal(readFileSync(join(dir, 'state/server/tokens.json'), 'utf8'), '{"version":1,"tokens":[]}');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 test('the README says what each node privilege is for', () => {
