@@ -1,0 +1,113 @@
+// One hash chain per node in the cluster's shared PostgreSQL. Each chain lives in a PostgreSQL
+// schema of its own (praetor_node_<id>), reached through the connection's search_path: the
+// single-node store already scopes every table, object check and its writer lock to
+// current_schema(), so a node chain is the exact single-node ledger, written and verified by the
+// same code (a chain-id column would have touched every query, key and index the verifier
+// checks). Threat: two writers extending one chain from the same head would fork it; the
+// store's session advisory lock on the schema refuses the second one, and PostgreSQL releases
+// it when the first one's session dies (kill -9, cut link), so a restarted node continues.
+import { hash } from 'node:crypto';
+import pg from 'pg';
+import { NodeId } from '../cluster/schema.ts';
+import { errorMessage, isPraetorError, PraetorError } from '../errors.ts';
+import { loadOrCreateSigningKey } from './keys.ts';
+import { openLedger, type Ledger, type LedgerOptions } from './ledger.ts';
+import { POSTGRES_URL, type LedgerStore } from './store.ts';
+
+/** Where the cluster chain lives; node chains are in NODE_SCHEMA_PREFIX + id. */
+export const CLUSTER_SCHEMA = 'praetor_cluster_ledger';
+export const NODE_SCHEMA_PREFIX = 'praetor_node_';
+
+export function checkNodeId(nodeId: string): string {
+  const r = NodeId.safeParse(nodeId);
+  if (!r.success) throw new PraetorError('BAD_ARGUMENT', `node id "${nodeId}": ${r.error.issues[0]!.message}`, { hint: 'use the node id the node registered with (praetor nodes)' });
+  return nodeId;
+}
+
+export function checkClusterUrl(url: string): string {
+  if (!POSTGRES_URL.test(url)) throw new PraetorError('BAD_ARGUMENT', 'the cluster ledger needs a postgres:// URL', { hint: 'pass the cluster database URL (postgres://…), the one given to --cluster' });
+  return url;
+}
+
+/**
+ * The schema holding a node's chain. Node ids have no underscores, so mapping '-' to '_' is
+ * one-to-one; ids too long for PostgreSQL's 63-byte names keep a prefix and a digest.
+ */
+export function nodeChainSchema(nodeId: string): string {
+  const id = checkNodeId(nodeId).replaceAll('-', '_');
+  if (NODE_SCHEMA_PREFIX.length + id.length <= 63) return NODE_SCHEMA_PREFIX + id;
+  return `${NODE_SCHEMA_PREFIX}${id.slice(0, 33)}_${hash('sha256', nodeId, 'hex').slice(0, 16)}`;
+}
+
+/** The URL with its search_path set to one schema: every store query then lands there. */
+export function scopedUrl(url: string, schema: string): string {
+  const u = new URL(checkClusterUrl(url));
+  const prev = u.searchParams.get('options');
+  u.searchParams.set('options', `${prev ? `${prev} ` : ''}-c search_path=${schema}`);
+  return u.toString();
+}
+
+/** A URL on which the single-node tools (audit verify --db, export, trace) see that node's chain. */
+export function nodeChainUrl(url: string, nodeId: string): string {
+  return scopedUrl(url, nodeChainSchema(nodeId));
+}
+export function clusterChainUrl(url: string): string {
+  return scopedUrl(url, CLUSTER_SCHEMA);
+}
+
+/** Creates a schema once; two starters racing are serialised by a transaction lock. */
+export async function ensureSchema(url: string, schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+    await c.query('BEGIN');
+    await c.query(`SELECT pg_advisory_xact_lock(hashtext('praetor-ledger-schema'))`);
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await c.query('COMMIT');
+  } catch (e) {
+    throw new PraetorError('LEDGER_UNAVAILABLE', `cannot create the ledger schema ${schema}: ${errorMessage(e)}`, {
+      hint: 'check that the cluster database is reachable and that praetor may CREATE SCHEMA in it', cause: e,
+    });
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export type NodeLedgerOptions = Omit<LedgerOptions, 'url' | 'path' | 'inProcess'> & {
+  /** The cluster database (postgres://…), shared by every node and control replica. */
+  url: string;
+  /** This node's id, as it registered in the cluster. */
+  nodeId: string;
+};
+
+/**
+ * Opens this node's chain (creating it on first start) and takes its single-writer lock. A
+ * restart with the same state directory continues the chain: same key, next seq, the tail a
+ * crash left sealed by the open. A second writer gets CONFLICT naming the node.
+ */
+export async function openNodeLedger(o: NodeLedgerOptions): Promise<Ledger> {
+  const { url, nodeId, ...rest } = o;
+  const schema = nodeChainSchema(nodeId);
+  await ensureSchema(checkClusterUrl(url), schema);
+  try {
+    return await openLedger({ ...rest, url: scopedUrl(url, schema) });
+  } catch (e) {
+    if (isPraetorError(e) && e.code === 'CONFLICT') {
+      throw new PraetorError('CONFLICT', `node ${nodeId}'s ledger chain (schema ${schema}) is being written by another process`, {
+        hint: 'one writer per node chain: stop the other praetor serving this node id, or give this node its own id', cause: e,
+      });
+    }
+    throw e;
+  }
+}
+
+/** The node's ledger public key (PEM), what the control plane pins when the node joins. */
+export function nodeLedgerPublicKey(stateDir: string): string {
+  return loadOrCreateSigningKey(stateDir).publicPem;
+}
+
+/** A read-only store on a node's chain (trace, export from any control replica). */
+export async function openNodeReader(url: string, nodeId: string): Promise<LedgerStore> {
+  const { PostgresStore } = await import('./stores/postgres.ts');
+  return PostgresStore.connect(nodeChainUrl(url, nodeId), { writer: false });
+}
