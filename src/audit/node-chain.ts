@@ -111,3 +111,31 @@ export async function openNodeReader(url: string, nodeId: string): Promise<Ledge
   const { PostgresStore } = await import('./stores/postgres.ts');
   return PostgresStore.connect(nodeChainUrl(url, nodeId), { writer: false });
 }
+
+/**
+ * The pinned nodes whose chains hold records of an episode (usually one: an episode's sandboxes
+ * live on one node). A query for trace from any control replica, not a check: verify --cluster
+ * says whether the records are genuine.
+ */
+export async function findEpisodeNodes(url: string, episodeId: string): Promise<string[]> {
+  const c = new pg.Client({ connectionString: checkClusterUrl(url) });
+  try {
+    await c.connect();
+    const has = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${CLUSTER_SCHEMA}.ledger_records`]);
+    if (has.rows[0]?.t == null) return [];
+    const ids = (await c.query<{ id: string }>(`SELECT DISTINCT body::jsonb->>'nodeId' AS id FROM ${CLUSTER_SCHEMA}.ledger_records WHERE kind = 'cluster.node_pinned'`)).rows
+      .map((r) => r.id).filter((id) => NodeId.safeParse(id).success).sort();
+    const out: string[] = [];
+    for (const id of ids) {
+      const s = nodeChainSchema(id);
+      const t = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${s}.ledger_records`]);
+      if (t.rows[0]?.t == null) continue;
+      if ((await c.query(`SELECT 1 FROM ${s}.ledger_records WHERE episode_id = $1 LIMIT 1`, [episodeId])).rows.length > 0) out.push(id);
+    }
+    return out;
+  } catch (e) {
+    throw new PraetorError('LEDGER_UNAVAILABLE', `cannot read the cluster ledger: ${errorMessage(e)}`, { hint: 'check the --cluster URL', cause: e });
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

@@ -16,7 +16,7 @@ import {
 } from '../../src/audit/index.ts';
 import { isPraetorError } from '../../src/errors.ts';
 import type { PraetorEvent } from '../../src/events/schema.ts';
-import { eventStream } from '../audit/events.ts';
+import { episodeEvents, eventStream } from '../audit/events.ts';
 import { TAMPER_CASES, TAMPER_LEDGER_OPTIONS, TAMPER_RECORDS, writeTamperLedger, type TamperTarget } from '../audit/tamper-cases.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { crashNodeWriter, recordsLost } from './node-ledger-crash.ts';
@@ -277,9 +277,19 @@ describe('cluster ledger', () => {
     assert.match(r.problems[0]!.message, /cluster chain: tail: rolled back/);
   });
 
-  it('praetor audit verify --cluster: exit 0 intact, 1 tampered (naming node and record), --json, 2 without a key', async () => {
+  it('praetor trace --cluster finds the episode\'s node; praetor audit verify --cluster: exit 0 intact, 1 tampered (naming node and record), --json, 2 without a key', async () => {
     const c = await tamperCluster();
     const praetor = (...args: string[]) => spawnSync(BIN, ['audit', 'verify', ...args], { encoding: 'utf8', env: { ...process.env, PRAETOR_STATE: '/nonexistent-praetor-state' } });
+    const lc = await openNodeLedger({ url: c.url, nodeId: 'node-c', stateDir: c.states.get('node-c')! });
+    for (const e of episodeEvents({ episodeId: 'ep-only-c', sandboxId: 'sb-c', steps: 2 })) lc.append(e);
+    await lc.close();
+    await c.cl.anchorAll();
+    const trace = (...args: string[]) => spawnSync(BIN, ['trace', ...args], { encoding: 'utf8', env: { ...process.env, PRAETOR_STATE: '/nonexistent-praetor-state' } });
+    const tr = trace('ep-only-c', '--cluster', c.url);
+    assert.equal(tr.status, 0, tr.stderr);
+    assert.match(tr.stdout, /step 2 {2}reward 1/);
+    assert.match(tr.stdout, /CONTAINMENT kill ok/);
+    assert.equal(trace('ep-nowhere', '--cluster', c.url).status, 2);
     const ok = praetor('--cluster', c.url, '--pubkey', c.pubkeyFile);
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /cluster ledger intact: 3 node chains/);
