@@ -352,6 +352,8 @@ async function tx<T>(pool: pg.Pool, fn: (c: pg.ClientBase) => Promise<T>): Promi
   try {
     await c.query('BEGIN');
     await c.query('SET LOCAL synchronous_commit = on');
+    // A stuck holder (a single-node tool pointed at this schema) must not hang every replica.
+    await c.query("SET LOCAL lock_timeout = '15s'");
     await c.query(`SELECT pg_advisory_xact_lock(${LOCK_KEY})`);
     const out = await fn(c);
     await c.query('COMMIT');

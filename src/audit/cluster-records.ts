@@ -2,7 +2,7 @@
 // anchors of node checkpoints. The bodies are canonical JSON in an ordinary ledger table, so the
 // single-node verifier checks the cluster chain itself; these schemas say what a body may hold.
 import { z } from 'zod';
-import { NodeId } from '../cluster/schema.ts';
+import { NodeId } from './node-chain.ts';
 
 const Hash = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256, hex');
 

@@ -8,7 +8,7 @@
 // it when the first one's session dies (kill -9, cut link), so a restarted node continues.
 import { hash } from 'node:crypto';
 import pg from 'pg';
-import { NodeId } from '../cluster/schema.ts';
+import { z } from 'zod';
 import { errorMessage, isPraetorError, PraetorError } from '../errors.ts';
 import { loadOrCreateSigningKey } from './keys.ts';
 import { openLedger, type Ledger, type LedgerOptions } from './ledger.ts';
@@ -17,6 +17,12 @@ import { POSTGRES_URL, type LedgerStore } from './store.ts';
 /** Where the cluster chain lives; node chains are in NODE_SCHEMA_PREFIX + id. */
 export const CLUSTER_SCHEMA = 'praetor_cluster_ledger';
 export const NODE_SCHEMA_PREFIX = 'praetor_node_';
+
+/**
+ * A node id as the cluster registers it (src/cluster/schema.ts NodeId; a test pins the two
+ * equal). Kept here so the ledger does not import cluster/, which sits above server/ → audit/.
+ */
+export const NodeId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a node id is 1-63 lowercase letters, digits and dashes').describe('node name, unique in the cluster');
 
 export function checkNodeId(nodeId: string): string {
   const r = NodeId.safeParse(nodeId);

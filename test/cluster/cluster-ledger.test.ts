@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import {
-  ClusterLedger, clusterChainUrl, createClusterLedgerKey, nodeChainUrl, nodeLedgerPublicKey, openLedger, openNodeLedger,
+  ClusterLedger, clusterChainUrl, createClusterLedgerKey, nodeChainSchema, nodeChainUrl, nodeLedgerPublicKey, openLedger, openNodeLedger,
   recordHash, verifyCluster, type ClusterVerifyReport,
 } from '../../src/audit/index.ts';
+import { NodeId as LedgerNodeId } from '../../src/audit/node-chain.ts';
+import { NodeId } from '../../src/cluster/schema.ts';
 import { isPraetorError } from '../../src/errors.ts';
 import type { PraetorEvent } from '../../src/events/schema.ts';
 import { episodeEvents, eventStream } from '../audit/events.ts';
@@ -83,6 +85,15 @@ describe('cluster ledger', () => {
     return c;
   }
   const nodeOf = (r: ClusterVerifyReport, id: string) => r.nodes.find((n) => n.nodeId === id)!;
+
+  it('the ledger\'s node id rule is the cluster\'s', () => {
+    assert.equal(LedgerNodeId.description, NodeId.description);
+    for (const id of ['a', 'node-1', 'x'.repeat(63), '', '-a', 'A', 'a_b', 'x'.repeat(64), 'a.b']) {
+      assert.equal(LedgerNodeId.safeParse(id).success, NodeId.safeParse(id).success, id);
+    }
+    assert.equal(nodeChainSchema('x'.repeat(63)).length <= 63, true, 'a long id still makes a PostgreSQL name');
+    assert.notEqual(nodeChainSchema('x'.repeat(63)), nodeChainSchema(`${'x'.repeat(62)}y`));
+  });
 
   it('three node chains written concurrently and anchored while they write verify as one ledger', async () => {
     const c = await newCluster();
@@ -202,6 +213,29 @@ describe('cluster ledger', () => {
     // The anchorer notices a chain cut back below its newest anchor at once, not only verify.
     await nodeTarget.exec(nodeChainUrl(c.url, 'node-a'), 'DELETE FROM ledger_records WHERE seq > 100; DELETE FROM ledger_checkpoints WHERE seq > 100');
     await assert.rejects(c.cl.anchorNode('node-a'), (e) => isPraetorError(e) && e.code === 'LEDGER_TAMPERED' && /went back: the cluster anchored record 130/.test(e.message));
+  });
+
+  it('a node chain pruned with a signed prune still verifies against its anchors; records cut below one do not', async () => {
+    const c = await newCluster();
+    const state = await joinNode(c, 'node-p');
+    const open = () => openNodeLedger({ url: c.url, nodeId: 'node-p', stateDir: state });
+    let l = await open();
+    for (const e of eventStream(100)) l.append(e);
+    await l.close();
+    assert.equal((await c.cl.anchorNode('node-p')).seq, 100);
+    l = await open();
+    for (const e of eventStream(50)) l.append(e);
+    assert.equal(await l.prune(120), 100, 'pruned through the newest checkpoint at or below 120');
+    await l.close();
+    assert.equal((await c.cl.anchorNode('node-p')).seq, 150);
+    let r = await verifyCluster({ url: c.url, pubkeyFile: c.pubkeyFile });
+    assert.equal(r.ok, true, r.problems.map((p) => p.message).join('\n'));
+    assert.equal(r.nodes[0]!.report!.prunedThrough, 100);
+    // Records cut below the anchor, back to the prune point.
+    await nodeTarget.exec(nodeChainUrl(c.url, 'node-p'), 'DELETE FROM ledger_records WHERE seq > 100');
+    r = await verifyCluster({ url: c.url, pubkeyFile: c.pubkeyFile });
+    assert.equal(r.ok, false);
+    assert.match(r.problems.map((p) => p.message).join('\n'), /node node-p: record 150: anchored in cluster record \d+, but the chain ends at record 100: cut back below the anchor/);
   });
 
   it('kill -9 of a node writer loses no acknowledged record (recordsLost 0), and the node restarts on its chain', async () => {
