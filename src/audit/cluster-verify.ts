@@ -79,7 +79,7 @@ export async function verifyCluster(o: { url: string; pubkeyFile: string; stateD
 
     // 1. The cluster chain, under the cluster key.
     const cstore = await PostgresStore.connect(clusterChainUrl(o.url), { writer: false });
-    location = cstore.location;
+    location = redacted(o.url);
     const pins = new Map<string, NodePinned & { key: KeyObject; at: number }>();
     const anchors = new Map<string, (Anchor & { at: number })[]>();
     try {
@@ -212,6 +212,10 @@ async function verifyNode(c: pg.Client, url: string, pin: NodePinned & { key: Ke
   problems.sort((x, y) => (x.seq ?? -1) - (y.seq ?? -1));
   node.ok = problems.length === 0;
   return { node, problems, warnings };
+}
+
+function redacted(url: string): string {
+  try { const u = new URL(url); if (u.password) u.password = '***'; return u.toString(); } catch { return 'postgres://…'; }
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
