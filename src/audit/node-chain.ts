@@ -46,10 +46,10 @@ export function nodeChainSchema(nodeId: string): string {
 }
 
 /** The URL with its search_path set to one schema: every store query then lands there. */
-export function scopedUrl(url: string, schema: string): string {
+export function scopedUrl(url: string, schema: string, extra = ''): string {
   const u = new URL(checkClusterUrl(url));
   const prev = u.searchParams.get('options');
-  u.searchParams.set('options', `${prev ? `${prev} ` : ''}-c search_path=${schema}`);
+  u.searchParams.set('options', `${prev ? `${prev} ` : ''}-c search_path=${schema}${extra}`);
   return u.toString();
 }
 
@@ -79,6 +79,13 @@ export async function ensureSchema(url: string, schema: string): Promise<void> {
   }
 }
 
+/**
+ * The server probes a node writer's idle link (about 25 s to give up): when a node host dies
+ * without closing its connection, its chain's writer lock is released then, not after the
+ * operating system's two hours, so the node that comes back can continue its chain.
+ */
+const WRITER_KEEPALIVES = ' -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
+
 export type NodeLedgerOptions = Omit<LedgerOptions, 'url' | 'path' | 'inProcess'> & {
   /** The cluster database (postgres://…), shared by every node and control replica. */
   url: string;
@@ -96,7 +103,7 @@ export async function openNodeLedger(o: NodeLedgerOptions): Promise<Ledger> {
   const schema = nodeChainSchema(nodeId);
   await ensureSchema(checkClusterUrl(url), schema);
   try {
-    return await openLedger({ ...rest, url: scopedUrl(url, schema) });
+    return await openLedger({ ...rest, url: scopedUrl(url, schema, WRITER_KEEPALIVES) });
   } catch (e) {
     if (isPraetorError(e) && e.code === 'CONFLICT') {
       throw new PraetorError('CONFLICT', `node ${nodeId}'s ledger chain (schema ${schema}) is being written by another process`, {
