@@ -16,6 +16,13 @@ export { traceEpisode, renderTrace, type EpisodeTrace } from './trace.ts';
 export { exportJsonl, exportAtif } from './export.ts';
 export { openReader } from './open-store.ts';
 
+// One ledger across a cluster: a chain per node, a cluster chain pinning their keys and
+// anchoring their checkpoints, and the verifier that checks all of it.
+export { openNodeLedger, nodeLedgerPublicKey, openNodeReader, findEpisodeNodes, nodeChainUrl, nodeChainSchema, clusterChainUrl, type NodeLedgerOptions } from './node-chain.ts';
+export { ClusterLedger, type ClusterLedgerOptions, type PinResult, type AnchorResult, type AnchorRound } from './cluster-ledger.ts';
+export { createClusterLedgerKey, CLUSTER_LEDGER_KEY_FILES } from './cluster-key.ts';
+export { verifyCluster, type ClusterVerifyReport, type ClusterProblem, type NodeVerify } from './cluster-verify.ts';
+
 export type LedgerTarget = {
   /** SQLite file or postgres:// URL; default <stateDir>/audit/ledger.db. */
   db?: string | undefined;

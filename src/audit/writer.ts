@@ -75,7 +75,7 @@ export class ChainWriter {
         v: 1, ledger: ledgerId, n: 1, seq: 0, hash: genesis, ts: Date.now(), keyId: opts.keyId,
         prev: '', prunedThrough: 0, prunedHash: genesis, reason: 'open',
       };
-      last = sign(stmt, key);
+      last = signCheckpoint(stmt, key);
       await store.append([], last.row);
     }
     const head = (await store.tail()) ?? { seq: last.stmt.prunedThrough, hash: last.stmt.prunedHash };
@@ -146,7 +146,7 @@ export class ChainWriter {
   }
 
   #next(reason: CheckpointStatement['reason'], seq: number, hash: string, prunedThrough: number, prunedHash: string): Signed {
-    return sign({
+    return signCheckpoint({
       v: 1, ledger: this.ledgerId, n: this.#cp.n + 1, seq, hash, ts: Date.now(), keyId: this.#opts.keyId,
       prev: this.#cpLink, prunedThrough, prunedHash, reason,
     }, this.#key);
@@ -166,9 +166,9 @@ export class ChainWriter {
 }
 
 /** A signed checkpoint row, with the statement it was built from (no need to parse it back). */
-type Signed = { row: CheckpointRow; stmt: CheckpointStatement };
+export type Signed = { row: CheckpointRow; stmt: CheckpointStatement };
 
-function sign(stmt: CheckpointStatement, key: KeyObject): Signed {
+export function signCheckpoint(stmt: CheckpointStatement, key: KeyObject): Signed {
   const payload = statementBytes(stmt);
   return { row: { n: stmt.n, seq: stmt.seq, payload, sig: signStatement(key, payload) }, stmt };
 }

@@ -3,7 +3,7 @@
 // directory's key or --pubkey, never a key the ledger carries.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { exportAtif, exportJsonl, ledgerAt, openLedger, openReader, resolveDb, verifyLedger } from '../audit/index.ts';
+import { exportAtif, exportJsonl, ledgerAt, openLedger, openReader, resolveDb, verifyCluster, verifyLedger } from '../audit/index.ts';
 import { PraetorError } from '../errors.ts';
 import { parseFlags, parseNumberFlag, stateDir } from './common.ts';
 
@@ -11,6 +11,10 @@ const USAGE = `praetor audit <verify|export|prune> [options]
 
   verify [--db PATH|URL] [--pubkey FILE] [--state DIR] [--json]
       check every record, checkpoint and table; exit 0 when intact, 1 when not
+  verify --cluster URL --pubkey FILE [--state DIR] [--json]
+      a cluster's shared ledger: the cluster chain (under the cluster ledger key FILE), every
+      node chain (under the key the cluster chain pinned for it) and every anchor; --state: a
+      control replica's state directory, whose witness catches the cluster chain cut back
   export --format jsonl|atif [--episode ID] [--out FILE] [--db PATH|URL] [--state DIR]
       jsonl: every record (seq, hash, event); atif: ATIF-v1.4 trajectories, one per episode
   prune --through-seq N | --older-than DAYS [--db PATH|URL] [--state DIR]
@@ -33,8 +37,9 @@ export async function main(argv: string[]): Promise<number> {
 
 async function verify(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
-    db: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' },
+    db: { type: 'string' }, pubkey: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' }, cluster: { type: 'string' },
   }, USAGE);
+  if (values.cluster !== undefined) return verifyClusterCmd(values.cluster, values);
   const state = stateDir(values.state);
   const r = await verifyLedger({ db: resolveDb({ db: values.db, stateDir: state }), stateDir: state, pubkeyFile: values.pubkey });
   if (values.json) {
@@ -51,6 +56,32 @@ async function verify(argv: string[]): Promise<number> {
   const [first, ...more] = r.problems;
   process.stdout.write(`LEDGER NOT INTACT (${r.location}): ${first!.where}: ${first!.reason}\n`);
   for (const p of more) process.stdout.write(`  also ${p.where}: ${p.reason}\n`);
+  return 1;
+}
+
+async function verifyClusterCmd(url: string, values: { db?: string | undefined; pubkey?: string | undefined; state?: string | undefined; json?: boolean | undefined }): Promise<number> {
+  if (values.db !== undefined) throw new PraetorError('BAD_ARGUMENT', '--cluster and --db name two ledgers', { hint: 'give one: --cluster URL for the whole cluster, --db URL for one chain' });
+  if (values.pubkey === undefined) {
+    throw new PraetorError('BAD_ARGUMENT', 'verify --cluster needs --pubkey FILE: the cluster ledger public key', {
+      hint: 'pass the ledger-key.pub.pem written beside the cluster CA by praetor cluster init; the key stored in the database is never trusted',
+    });
+  }
+  const r = await verifyCluster({ url, pubkeyFile: values.pubkey, stateDir: values.state });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return r.ok ? 0 : 1;
+  }
+  for (const w of r.warnings) process.stderr.write(`praetor: warning: ${w}\n`);
+  const records = r.nodes.reduce((s, n) => s + n.records, 0);
+  const anchors = r.nodes.reduce((s, n) => s + n.anchors, 0);
+  if (r.ok) {
+    process.stdout.write(`cluster ledger intact: ${r.nodes.length} node chains (${records} records), ${anchors} anchors, ` +
+      `cluster chain ${r.cluster?.ledgerId} of ${r.cluster?.records} records — verified in ${r.durationMs} ms\n`);
+    for (const n of r.nodes) process.stdout.write(`  node ${n.nodeId}: ${n.records} records through ${n.lastSeq ?? '-'}, key ${n.keyId}, anchored through ${n.anchoredThrough}\n`);
+    return 0;
+  }
+  process.stdout.write(`CLUSTER LEDGER NOT INTACT (${r.location || url}): ${r.problems.length} problem(s)\n`);
+  for (const p of r.problems) process.stdout.write(`  ${p.message}\n`);
   return 1;
 }
 

@@ -21,6 +21,7 @@ const BENCHES: Record<string, { summary: string; load: () => Promise<Bench> }> =
   cli: { summary: 'praetor run wall times: resident guard warm and cold, --no-detect, --timeout 1, 20 in parallel, vs node and bwrap', load: async () => (await import('../../bench/cli.ts')).benchCli as Bench },
   dashboard: { summary: 'rule firing to alert drawn; longest frame with 500 sandboxes', load: async () => (await import('../../bench/dashboard.ts' as string)).benchDashboard as Bench },
   cluster: { summary: 'cluster coordination on PostgreSQL: node loss detection (kill -9), placement', load: async () => (await import('../../bench/cluster.ts')).benchCluster as Bench },
+  'cluster-ledger': { summary: 'one ledger across nodes: records lost after kill -9 of node writers, anchor lag, cluster-wide verify speed', load: async () => (await import('../../bench/cluster-ledger.ts')).benchClusterLedger as Bench },
 };
 
 const USAGE = `praetor bench <${Object.keys(BENCHES).join('|')}|all> [--json] [--runs N] [--max-idle N] [--trials N] [--events N] [--minutes N] [--out DIR]

@@ -16,9 +16,11 @@ describe('audit API', () => {
 
   it('exports exactly the pinned names', () => {
     assert.deepEqual(Object.keys(audit).sort(), [
-      'LEDGER_FORMAT', 'Ledger', 'LedgerOptionsSchema', 'canonicalJson', 'defaultLedgerPath', 'exportAtif',
-      'exportJsonl', 'genesisHash', 'ledgerAt', 'loadTrustedPublicKey', 'openLedger', 'openReader', 'publicKeyPath',
-      'recordHash', 'renderTrace', 'resolveDb', 'traceEpisode', 'verifyLedger',
+      'CLUSTER_LEDGER_KEY_FILES', 'ClusterLedger', 'LEDGER_FORMAT', 'Ledger', 'LedgerOptionsSchema', 'canonicalJson',
+      'clusterChainUrl', 'createClusterLedgerKey', 'defaultLedgerPath', 'exportAtif', 'exportJsonl', 'findEpisodeNodes', 'genesisHash',
+      'ledgerAt', 'loadTrustedPublicKey', 'nodeChainSchema', 'nodeChainUrl', 'nodeLedgerPublicKey', 'openLedger',
+      'openNodeLedger', 'openNodeReader', 'openReader', 'publicKeyPath', 'recordHash', 'renderTrace', 'resolveDb',
+      'traceEpisode', 'verifyCluster', 'verifyLedger',
     ]);
   });
 

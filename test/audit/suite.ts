@@ -1,14 +1,16 @@
 // The store-parity suite: every ledger guarantee, run unchanged against SQLite and PostgreSQL.
-// Each tamper case acts as an attacker with write access to the ledger (but not to the state
-// directory holding the key) and must be detected, naming the first bad record and why.
+// The tamper cases (tamper-cases.ts, shared with the cluster test) act as an attacker with write
+// access to the ledger (but not to the state directory holding the key) and must be detected,
+// naming the first bad record and why.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openLedger, openReader, recordHash, traceEpisode, verifyLedger, exportAtif, type VerifyReport } from '../../src/audit/index.ts';
+import { openLedger, openReader, traceEpisode, verifyLedger, exportAtif, type VerifyReport } from '../../src/audit/index.ts';
 import { isPraetorError } from '../../src/errors.ts';
 import { episodeEvents } from './events.ts';
+import { EVENTS_PER_EPISODE, TAMPER_CASES, TAMPER_LEDGER_OPTIONS, writeTamperLedger } from './tamper-cases.ts';
 
 export type SuiteTarget = {
   name: string;
@@ -25,7 +27,7 @@ export type SuiteTarget = {
   wipe(db: string): Promise<void>;
 };
 
-export const EVENTS_PER_EPISODE = 58; // episodeEvents with 5 steps
+export { EVENTS_PER_EPISODE } from './tamper-cases.ts';
 
 export function ledgerSuite(t: SuiteTarget): void {
   describe(`ledger on ${t.name}`, () => {
@@ -37,21 +39,10 @@ export function ledgerSuite(t: SuiteTarget): void {
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
 
-    /**
-     * A closed ledger with two episodes, committed 10 records at a time with a checkpoint due
-     * every 25: checkpoints seal records 30, 60, 90, 116, then close adds its mark.
-     */
+    /** A closed ledger written by writeTamperLedger (checkpoints seal 30, 60, 90, 116, then close). */
     async function written(state = stateDir()): Promise<{ db: string; state: string }> {
       const db = await t.fresh();
-      const l = await openLedger({ ...t.where(db), stateDir: state, checkpointEvery: 25 });
-      let i = 0;
-      for (const ep of ['ep-a', 'ep-b']) {
-        for (const e of episodeEvents({ episodeId: ep, sandboxId: `sb-${ep}`, steps: 5 })) {
-          l.append(e);
-          if (++i % 10 === 0) await l.flush();
-        }
-      }
-      await l.close();
+      await writeTamperLedger(await openLedger({ ...t.where(db), stateDir: state, ...TAMPER_LEDGER_OPTIONS }));
       return { db, state };
     }
     const verify = (db: string, state: string): Promise<VerifyReport> => verifyLedger({ db, stateDir: state });
@@ -78,137 +69,17 @@ export function ledgerSuite(t: SuiteTarget): void {
       assert.equal(r.records, 2 * EVENTS_PER_EPISODE + 14);
     });
 
-    it('detects an edited body', async () => {
-      const { db, state } = await written();
-      await t.exec(db, "UPDATE ledger_records SET body = replace(body, 'curl', 'wget') WHERE seq = 6");
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 6, firstBad(r));
-      assert.match(r.problems[0]!.reason, /hash does not match/);
-    });
-
-    it('detects an edited indexed column (what trace reads)', async () => {
-      const { db, state } = await written();
-      await t.exec(db, "UPDATE ledger_records SET episode_id = 'ep-innocent' WHERE seq = 12");
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 12, firstBad(r));
-      assert.match(r.problems[0]!.reason, /column episode_id/);
-    });
-
-    it('detects an edit whose own hash was recomputed', async () => {
-      const { db, state } = await written();
-      const [p] = await t.query(db, 'SELECT hash FROM ledger_records WHERE seq = 5');
-      const [row] = await t.query(db, 'SELECT body FROM ledger_records WHERE seq = 6');
-      const body = String(row!.body).replace('curl', 'wget');
-      assert.notEqual(body, String(row!.body));
-      await t.exec(db, `UPDATE ledger_records SET body = '${body.replaceAll("'", "''")}', hash = '${recordHash(String(p!.hash), 6, body)}' WHERE seq = 6`);
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 7, firstBad(r));
-    });
-
-    it('detects a rewrite re-chained to the end (signed checkpoints disagree)', async () => {
-      const { db, state } = await written();
-      const rows = await t.query(db, 'SELECT seq, body, hash FROM ledger_records WHERE seq >= 5 ORDER BY seq');
-      let prev = String(rows[0]!.hash);
-      for (const row of rows.slice(1)) {
-        const seq = Number(row.seq);
-        const body = seq === 6 ? String(row.body).replace('curl', 'wget') : String(row.body);
-        prev = recordHash(prev, seq, body);
-        await t.exec(db, `UPDATE ledger_records SET body = '${body.replaceAll("'", "''")}', hash = '${prev}' WHERE seq = ${seq}`);
-      }
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 30, firstBad(r));
-      assert.match(r.problems[0]!.reason, /differs from the hash signed in checkpoint 2/);
-    });
-
-    it('detects a deleted record', async () => {
-      const { db, state } = await written();
-      await t.exec(db, 'DELETE FROM ledger_records WHERE seq = 20');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 21, firstBad(r));
-      assert.match(r.problems[0]!.reason, /20\.\.20 are missing/);
-    });
-
-    it('detects reordered records', async () => {
-      const { db, state } = await written();
-      await t.exec(db, 'UPDATE ledger_records SET seq = -1 WHERE seq = 30');
-      await t.exec(db, 'UPDATE ledger_records SET seq = 30 WHERE seq = 31');
-      await t.exec(db, 'UPDATE ledger_records SET seq = 31 WHERE seq = -1');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 30, firstBad(r));
-    });
-
-    it('detects a truncated tail', async () => {
-      const { db, state } = await written();
-      await t.exec(db, `DELETE FROM ledger_records WHERE seq > ${2 * EVENTS_PER_EPISODE - 3}`);
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(firstBad(r), /truncated/);
-    });
-
-    it('detects a tail cut back to an older checkpoint, records and checkpoints together (witness)', async () => {
-      const { db, state } = await written();
-      await t.exec(db, 'DELETE FROM ledger_records WHERE seq > 60');
-      await t.exec(db, 'DELETE FROM ledger_checkpoints WHERE seq > 60');
-      const consistent = await verifyLedger({ db, pubkeyFile: join(state, 'audit', 'ledger-signing-key.pub.pem') });
-      assert.equal(consistent.ok, true, 'without the state directory the cut-back ledger is self-consistent');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(firstBad(r), /rolled back/);
-    });
-
-    it('detects records cut off the front without a signed prune', async () => {
-      const { db, state } = await written();
-      await t.exec(db, 'DELETE FROM ledger_records WHERE seq <= 30');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.equal(r.problems[0]?.seq, 31, firstBad(r));
-    });
-
-    it('detects a deleted checkpoint', async () => {
-      const { db, state } = await written();
-      await t.exec(db, 'DELETE FROM ledger_checkpoints WHERE n = 3');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(firstBad(r), /checkpoint 3 is missing/);
-    });
-
-    it('detects an edited checkpoint', async () => {
-      const { db, state } = await written();
-      await t.exec(db, "UPDATE ledger_checkpoints SET payload = replace(payload, '\"reason\":\"interval\"', '\"reason\":\"close\"') WHERE n = 2");
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(firstBad(r), /checkpoint 2: signature does not verify/);
-    });
-
-    it('detects a trigger planted on the ledger', async () => {
-      const { db, state } = await written();
-      await t.exec(db, t.name === 'sqlite'
-        ? 'CREATE TRIGGER evil AFTER INSERT ON ledger_records BEGIN SELECT 1; END'
-        : 'CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$; CREATE TRIGGER evil BEFORE INSERT ON ledger_records FOR EACH ROW EXECUTE FUNCTION evil()');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(firstBad(r), /unexpected object trigger:evil/);
-    });
-
-    it('detects the whole ledger replaced by a re-chained forgery signed by another key', async () => {
-      const { db, state } = await written();
-      await t.wipe(db);
-      const forger = stateDir();
-      const l = await openLedger({ ...t.where(db), stateDir: forger, checkpointEvery: 25 });
-      for (const e of episodeEvents({ episodeId: 'ep-a', sandboxId: 'sb-ep-a', steps: 5 })) l.append(e);
-      await l.close();
-      assert.equal((await verify(db, forger)).ok, true, 'the forgery is self-consistent under its own key');
-      const r = await verify(db, state);
-      assert.equal(r.ok, false);
-      assert.match(r.problems.map((p) => p.reason).join('\n'), /signature does not verify with the trusted key/);
-      assert.match(r.problems.map((p) => p.reason).join('\n'), /no checkpoint signed by the trusted key/);
-    });
+    for (const c of TAMPER_CASES) {
+      it(`detects ${c.name}`, async () => {
+        const { db, state } = await written();
+        await c.tamper({
+          t: { backend: t.name === 'sqlite' ? 'sqlite' : 'postgres', where: t.where, exec: t.exec, query: t.query, wipe: t.wipe },
+          db, state, newStateDir: stateDir,
+          open: (at, s) => openLedger({ ...t.where(at), stateDir: s, ...TAMPER_LEDGER_OPTIONS }),
+        });
+        c.check(await verify(db, state));
+      });
+    }
 
     it('refuses a second writer', async () => {
       const db = await t.fresh();

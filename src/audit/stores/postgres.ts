@@ -6,7 +6,8 @@ import pg from 'pg';
 import { errorMessage, PraetorError } from '../../errors.ts';
 import { RECORD_COLS, ROW_STRIDE, recordFromRaw, type ChainRow, type CheckpointRow, type ColumnMismatch, type Flat, type LedgerStore, type RawRecord, type RecordRow } from '../store.ts';
 
-const SCHEMA = `
+/** The ledger's tables in the current schema; the cluster chain writer (cluster-writer.ts) reuses it. */
+export const POSTGRES_DDL = `
 CREATE TABLE IF NOT EXISTS ledger_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger_records (
   seq bigint PRIMARY KEY, ts double precision NOT NULL, kind text NOT NULL, sandbox_id text,
@@ -24,7 +25,8 @@ export const POSTGRES_OBJECTS = [
   'index:ledger_checkpoints_pkey',
 ].sort();
 
-const LOCK_KEY = "hashtext('praetor-ledger:' || current_schema())";
+/** The writer lock of the ledger in the current schema: per schema, so each node chain has its own. */
+export const LOCK_KEY = "hashtext('praetor-ledger:' || current_schema())";
 
 function redact(url: string): string {
   try { const u = new URL(url); if (u.password) u.password = '***'; return u.toString(); } catch { return 'postgres://…'; }
@@ -76,7 +78,7 @@ export class PostgresStore implements LedgerStore {
   }
 
   async createSchema(): Promise<void> {
-    await this.#q(SCHEMA);
+    await this.#q(POSTGRES_DDL);
   }
 
   async readMeta(): Promise<Record<string, string>> {
