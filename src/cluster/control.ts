@@ -145,9 +145,21 @@ export class ClusterControl {
     return rows.map((r) => ({ sandboxId: String(r.sandbox_id), nodeId: String(r.node_id), tenant: String(r.tenant), state: String(r.state), createdAt: new Date(r.created_at as string).toISOString() }));
   }
 
-  /** The node created the sandbox: it is running. */
-  async confirm(sandboxId: string): Promise<void> {
-    await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'running' WHERE sandbox_id = $1 AND state = 'reserved'`, [sandboxId]);
+  /** The node created the sandbox: it is running. False when the reservation is gone (expired, or the node was declared lost). */
+  async confirm(sandboxId: string): Promise<boolean> {
+    const r = await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'running' WHERE sandbox_id = $1 AND state IN ('reserved', 'running') RETURNING 1`, [sandboxId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Ends reservations no node confirmed within `olderThanMs`: the replica that made one died
+   * before forwarding the create, or the node died while creating. Their capacity and quota
+   * return; a node that still finishes such a create finds it unconfirmable and destroys it.
+   */
+  async expireReservations(olderThanMs: number): Promise<number> {
+    const r = await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'ended', ended_at = now(), end_reason = 'reservation expired: no node confirmed it'
+      WHERE state = 'reserved' AND created_at < now() - ($1::double precision * interval '1 millisecond')`, [olderThanMs]);
+    return r.rowCount ?? 0;
   }
 
   /** The sandbox ended (or its creation failed): its capacity and quota return. */

@@ -11,6 +11,8 @@ export interface DirectoryOptions {
   /** a node silent this long (and whose session is gone) is lost (default 5 s). */
   lostAfterMs?: number;
   onLost?: (n: LostNode) => void;
+  /** reservations no node confirmed in this long are ended (default 10 min: an image's first pull may be slow). */
+  reservationTtlMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -22,6 +24,7 @@ export class NodeDirectory {
   #refreshing: Promise<void> | undefined;
   #lastError: string | undefined;
   #ticking = false;
+  #ticks = 0;
 
   constructor(ctl: ClusterControl, o: DirectoryOptions = {}) {
     this.#ctl = ctl;
@@ -64,6 +67,10 @@ export class NodeDirectory {
       for (const n of lost) {
         this.#o.log?.(`cluster: node ${n.nodeId} (epoch ${n.epoch}) is lost; ${n.sandboxes.length} sandboxes lost with it`);
         this.#o.onLost?.(n);
+      }
+      if (++this.#ticks % 10 === 0) {
+        const n = await this.#ctl.expireReservations(this.#o.reservationTtlMs ?? 600_000).catch(() => 0);
+        if (n) this.#o.log?.(`cluster: ${n} reservations expired unconfirmed`);
       }
       await this.refresh();
     } finally {

@@ -21,7 +21,10 @@ export class NodeSandboxIds implements SandboxIdSource {
   /** principals (one per request) whose reservation a create already used. */
   readonly #used = new WeakSet<Principal>();
 
-  constructor(ctl: ClusterControl, me: () => NodeIdentity | undefined, settingsOf: (tenant: string) => TenantSettings, log: (msg: string) => void) {
+  readonly #onUnreserved: (id: string) => void;
+
+  constructor(ctl: ClusterControl, me: () => NodeIdentity | undefined, settingsOf: (tenant: string) => TenantSettings, log: (msg: string) => void, onUnreserved: (id: string) => void) {
+    this.#onUnreserved = onUnreserved;
     this.#ctl = ctl;
     this.#me = me;
     this.#settingsOf = settingsOf;
@@ -45,7 +48,11 @@ export class NodeSandboxIds implements SandboxIdSource {
   }
 
   confirm(id: string): void {
-    this.#ctl.confirm(id).catch((e: unknown) => this.#log(`cluster: confirming ${id}: ${errorMessage(e)}`));
+    this.#ctl.confirm(id).then((ok) => {
+      // Its reservation expired or its node was declared lost meanwhile: the cluster counts it
+      // nowhere, so it must not run (threat: a sandbox outside every quota and every listing).
+      if (!ok) { this.#log(`cluster: ${id} has no reservation any more: destroying it`); this.#onUnreserved(id); }
+    }, (e: unknown) => this.#log(`cluster: confirming ${id}: ${errorMessage(e)}`));
   }
 
   ended(id: string, reason: string): void {

@@ -38,7 +38,8 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
   const frozen = new Set<string>();
   const ids = new NodeSandboxIds(ctl, () => (member && !member.lost ? { nodeId: member.nodeId, epoch: member.epoch, ordinal: member.ordinal, fenced: member.fenced } : undefined),
     // Quotas come from the same tenants file as the control replicas' (one token store).
-    (t) => server!.core.tenants.get(t), log);
+    (t) => server!.core.tenants.get(t), log,
+    (id) => { void server?.core.manager.get(id)?.destroy('its cluster reservation is gone').catch(() => undefined); });
 
   const fence = (why: string) => {
     log(`cluster: fencing (${why}): freezing every sandbox`);
