@@ -15,7 +15,7 @@ import { Tenants } from '../server/quotas.ts';
 import { ClusterControl } from './control.ts';
 import { NodeDirectory } from './node-directory.ts';
 import { nodeLink, type NodeLink, type NodeLinkOptions } from './node-link.ts';
-import { forward, forwardHeaders, holdFrames, lost, pipeWebSocket, readAll, responseHeaders, type Forwarded } from './proxy.ts';
+import { forward, forwardHeaders, holdFrames, lost, pipeWebSocket, responseHeaders, type Forwarded } from './proxy.ts';
 import { ROUTES, type IdAt, type RouteRule } from './routes.ts';
 import { ordinalOfId, type NodeRow } from './schema.ts';
 import { fanIn, fanOut, splitBatch } from './control-fanout.ts';

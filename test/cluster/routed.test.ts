@@ -11,12 +11,14 @@ import { ordinalOfId } from '../../src/cluster/schema.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { ClusterProcs, type Proc } from './cluster-procs.ts';
+import { cuttableLink } from './pg-link.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
 const small = { cpus: 0.1, memory: '64m' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let pg: TestPostgres | undefined;
+let dbUrl = '';
 let procs: ClusterProcs;
 let ctl: ClusterControl;
 let token = '';
@@ -29,6 +31,7 @@ before(async () => {
   if (skip) return;
   pg = await startPostgres();
   const url = await pg.createDatabase();
+  dbUrl = url;
   procs = new ClusterProcs(url);
   token = createToken(procs.tokensDir, 'alice').token;
   other = createToken(procs.tokensDir, 'bob').token;
@@ -154,6 +157,24 @@ test('an episode steps through replica A then B; kill -9 of its node: SANDBOX_LO
   const batch = ok(await call(A, 'POST', '/v1/episodes/step', { steps: [{ episode_id: ep.episode_id, action: { tool: 'bash', arguments: { command: 'echo b' } } }, { episode_id: 'ep-n77-0123456789ab', action: { tool: 'bash', arguments: { command: 'true' } } }] }), 'batch');
   assert.match(batch.results[0].observation, /b/);
   assert.equal(batch.results[1].error.code, 'NOT_FOUND');
+  // MCP of the episode, through the other replica.
+  const mcp = await call(B, 'POST', `/v1/episodes/${ep.episode_id}/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { headers: { accept: 'application/json, text/event-stream' } });
+  assert.equal(mcp.status, 200, mcp.text);
+  assert.ok(mcp.json.result.tools.some((t: { name: string }) => t.name === 'bash'));
+  // The sandbox's live event stream, through A, sees a step taken through B.
+  const events = await new Promise<string[]>((resolve, reject) => {
+    const seen: string[] = [];
+    const ws = new WebSocket(`${A.url.replace('http', 'ws')}/v1/sandboxes/${ep.sandbox_id}/events`, { headers: { authorization: `Bearer ${token}` } });
+    const timer = setTimeout(() => { ws.terminate(); resolve(seen); }, 20_000);
+    ws.on('message', (m) => {
+      const e = JSON.parse(m.toString());
+      seen.push(e.kind);
+      if (e.kind === 'stream.open') void call(B, 'POST', `/v1/episodes/${ep.episode_id}/step`, { action: { tool: 'bash', arguments: { command: 'echo via-b' } } });
+      if (e.kind === 'tool.call') { clearTimeout(timer); ws.close(); resolve(seen); }
+    });
+    ws.on('error', reject);
+  });
+  assert.ok(events.includes('stream.open') && events.includes('tool.call'), `events through A: ${events}`);
   const gem = ok(await call(B, 'POST', '/apis/v1/envs/gem/make', { env_id: 'task-1' }), 'gem make');
   ok(await call(A, 'POST', '/apis/v1/envs/gem/step', { sandbox_id: gem.sandbox_id, action: 'echo gem' }), 'gem step');
 
@@ -236,4 +257,36 @@ test('a control replica killed and restarted under load loses nothing: every ack
   for (const id of acked) assert.ok(onNodes.includes(id), `${id} acknowledged and still there`);
   assert.ok(acked.length >= 15, `most creates acknowledged (${acked.length}/18, ${retried} calls retried)`);
   for (const id of onNodes) ok(await call(B, 'DELETE', `/v1/sandboxes/${id}`, undefined, { token: loadToken }), 'delete');
+  A = A2; // the restarted replica takes A's place for what follows
+});
+
+test('a node whose database link is cut fences (freezes its sandboxes), is declared lost, and on reconnecting destroys them and joins again', { skip }, async () => {
+  const link = await cuttableLink(dbUrl);
+  const n4 = await procs.start('n4', ['--role', 'node', '--node-id', 'n4', '--cluster', link.url, '--no-detect'], procs.stateDir('n4'));
+  // Straight to the node: a create it starts itself reserves on itself.
+  const sb = ok(await call(n4, 'POST', '/v1/sandboxes', small), 'create on n4');
+  assert.equal((await ctl.sandboxState(sb.id))?.nodeId, 'n4');
+  ok(await call(A, 'POST', `/v1/sandboxes/${sb.id}/exec`, { command: 'true' }), 'exec through A before the cut');
+  await link.cut();
+  let state = '';
+  for (let i = 0; i < 200 && state !== 'paused'; i++) { state = (await call(n4, 'GET', `/v1/sandboxes/${sb.id}`)).json?.state; if (state !== 'paused') await sleep(100); }
+  assert.equal(state, 'paused', 'fenced: the sandbox is frozen');
+  const refused = await call(n4, 'POST', '/v1/sandboxes', small);
+  assert.equal(refused.status, 503, `a fenced node starts nothing: ${refused.text}`);
+  let lostRow;
+  for (let i = 0; i < 300 && !lostRow; i++) { lostRow = (await ctl.nodes()).find((n) => n.nodeId === 'n4' && n.state === 'lost'); if (!lostRow) await sleep(100); }
+  assert.ok(lostRow, 'n4 declared lost');
+  // Replicas read the membership table about once a second: within a few, B answers lost too
+  // (until then the frozen sandbox's own node answers, BAD_STATE: paused).
+  let code = '';
+  for (let i = 0; i < 50 && code !== 'SANDBOX_LOST'; i++) { code = (await call(B, 'POST', `/v1/sandboxes/${sb.id}/exec`, { command: 'true' })).json?.error?.code; if (code !== 'SANDBOX_LOST') await sleep(100); }
+  assert.equal(code, 'SANDBOX_LOST');
+  await link.restore();
+  let gone = false;
+  for (let i = 0; i < 300 && !gone; i++) { gone = (await call(n4, 'GET', `/v1/sandboxes/${sb.id}`)).status === 404; if (!gone) await sleep(100); }
+  assert.ok(gone, 'back on the link, declared lost: its sandboxes are destroyed');
+  let back;
+  for (let i = 0; i < 300 && !back; i++) { back = (await ctl.nodes()).find((n) => n.nodeId === 'n4' && n.state === 'up'); if (!back) await sleep(100); }
+  assert.ok(back && back.epoch >= 2, 'and it joins again in a new epoch');
+  await procs.stop(n4);
 });
