@@ -137,7 +137,10 @@ function idOf(req: FastifyRequest, at: IdAt): string | undefined {
 /** The live node an id names; NOT_FOUND for an id no node could have made, SANDBOX_LOST for a lost node's. */
 async function nodeFor(h: Handlers, id: string | undefined): Promise<NodeRow> {
   const ordinal = id === undefined ? undefined : ordinalOfId(id);
-  const node = ordinal === undefined ? undefined : await h.dir.byOrdinal(ordinal);
+  let node = ordinal === undefined ? undefined : await h.dir.byOrdinal(ordinal);
+  // The cache is up to a second old: a node that came back meanwhile is up again (its new
+  // epoch then answers for what it has), so read once more before answering lost.
+  if (node && node.state !== 'up') { await h.dir.refresh(); node = await h.dir.byOrdinal(ordinal!); }
   const what = id?.startsWith('ep-') ? 'episode' : 'sandbox';
   if (!node) throw notFound(what, (id ?? '').slice(0, 80));
   if (node.state !== 'up') throw lost(`${what} ${id}`, `its node ${node.nodeId} is ${node.state}`);
@@ -166,7 +169,17 @@ async function httpRoute(h: Handlers, r: RouteRule, req: FastifyRequest, reply: 
     node = id === undefined && r.optional ? anyLive(h) : await nodeFor(h, id);
   } else node = anyLive(h);
   const what = `${id?.startsWith('ep-') ? 'episode' : 'sandbox'} ${id ?? ''}`.trim();
-  const f = await forward(h.link, new URL(node.address), { ...base, headers: forwardHeaders(req.headers), what });
+  let f: Forwarded;
+  try {
+    f = await forward(h.link, new URL(node.address), { ...base, headers: forwardHeaders(req.headers), what });
+  } catch (e) {
+    // A node that restarted elsewhere (a new address in a new epoch) is not the one that died:
+    // nothing reached the dead process, so the call goes to the live one once.
+    await h.dir.refresh();
+    const now = h.dir.nodes.find((n) => n.nodeId === node.nodeId);
+    if (!now || now.state !== 'up' || now.address === node.address) throw e;
+    f = await forward(h.link, new URL(now.address), { ...base, headers: forwardHeaders(req.headers), what });
+  }
   // The node no longer knows it: if the catalog says lost (the node came back in a new
   // epoch), say so rather than a bare 404.
   if (f.status === 404 && id?.startsWith('sb-')) {

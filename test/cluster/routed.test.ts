@@ -242,10 +242,12 @@ test('a control replica killed and restarted under load loses nothing: every ack
   };
   const load = Promise.all([worker(), worker(), worker()]);
   await sleep(400);
+  const atKill = acked.length;
   await procs.kill9(A);
   const A2 = await procs.control('ca2');
   replicas.push(A2);
   await load;
+  assert.ok(atKill < acked.length, `the replica died under load (${atKill} of ${acked.length} acknowledged by then)`);
   // Every acknowledged sandbox answers through the surviving and the restarted replica.
   for (const id of acked) {
     for (const via of [B, A2]) assert.equal(ok(await call(via, 'POST', `/v1/sandboxes/${id}/exec`, { command: 'true' }, { token: loadToken }), 'exec after').exit_code, 0);
