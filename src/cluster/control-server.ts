@@ -7,7 +7,7 @@
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
-import { PraetorError, errorMessage, notFound } from '../errors.ts';
+import { PraetorError, errorMessage, isPraetorError, notFound } from '../errors.ts';
 import { TokenStore, type Principal } from '../server/auth.ts';
 import { asPraetorError, presentedToken, sendError, VERSION } from '../server/app.ts';
 import { DEFAULT_BODY_LIMIT } from '../server/core.ts';
@@ -166,7 +166,9 @@ async function httpRoute(h: Handlers, r: RouteRule, req: FastifyRequest, reply: 
   let id: string | undefined;
   if (r.kind === 'id') {
     id = idOf(req, r.id);
-    node = id === undefined && r.optional ? anyLive(h) : await nodeFor(h, id);
+    node = id === undefined && r.optional ? anyLive(h)
+      : r.unknownToAny ? await nodeFor(h, id).catch((e: unknown) => { if (isPraetorError(e) && (e.code === 'NOT_FOUND' || e.code === 'SANDBOX_LOST')) return anyLive(h); throw e; })
+      : await nodeFor(h, id);
   } else node = anyLive(h);
   const what = `${id?.startsWith('ep-') ? 'episode' : 'sandbox'} ${id ?? ''}`.trim();
   let f: Forwarded;

@@ -22,7 +22,8 @@ export type RouteRule = { method: Method; path: string; websocket?: boolean } & 
   /** a create: reserve on a node (best-of-K, quota), then forward with the reserved id. */
   | { kind: 'place'; want: (body: Record<string, unknown>) => Want }
   /** a call about one sandbox or episode: proxied to the node its id names. */
-  | { kind: 'id'; id: IdAt; /** no id (or a header left out): any live node answers. */ optional?: boolean }
+  | { kind: 'id'; id: IdAt; /** no id (or a header left out): any live node answers. */ optional?: boolean;
+      /** an id no live node holds still goes to a node, which answers as for any unknown id (ROCK's idempotent delete). */ unknownToAny?: boolean }
   /** every live node answers; the arrays under `key` are merged. */
   | { kind: 'fanout'; key: string }
   /** batch step: split by node, forwarded, results put back in order. */
@@ -70,7 +71,7 @@ export const ROUTES: readonly RouteRule[] = [
   { method: 'POST', path: `${R}/start`, kind: 'place', want: rockWant },
   { method: 'POST', path: `${R}/start_async`, kind: 'place', want: rockWant },
   rockQuery('is_alive'), rockQuery('get_status'), rockQuery('get_sandbox_statistics'),
-  rockBody('stop'), rockBody('restart'), rockBody('delete'), rockBody('commit'), rockBody('execute'),
+  rockBody('stop'), rockBody('restart'), { method: 'POST', path: `${R}/delete`, kind: 'id', id: { body: 'sandbox_id' }, unknownToAny: true }, rockBody('commit'), rockBody('execute'),
   rockBody('create_session'), rockBody('run_in_session'), rockBody('close_session'), rockBody('read_file'), rockBody('write_file'),
   { method: 'POST', path: `${R}/upload`, kind: 'id', id: { multipart: 'sandbox_id' } },
   { method: 'POST', path: `${R}/sandboxes/:sandbox_id/restart`, kind: 'id', id: { param: 'sandbox_id' } },

@@ -139,6 +139,8 @@ test('placement spreads over the nodes; exec, WebSocket exec, sessions, files an
   assert.equal(rock.result.stdout.trim(), 'rock');
   assert.equal(ok(await call(A, 'GET', `/apis/envs/sandbox/v1/is_alive?sandbox_id=${ids[2]}`), 'is_alive').result.is_alive, true);
 
+  // ROCK's delete is idempotent: an id no node holds still succeeds, as on one machine.
+  assert.equal(ok(await call(A, 'POST', '/apis/envs/sandbox/v1/delete', { sandbox_id: 'sb-n99-0123456789ab' }), 'rock delete unknown').status, 'Success');
   for (const [i, id] of ids.entries()) ok(await call(i % 2 ? B : A, 'DELETE', `/v1/sandboxes/${id}`), 'delete');
   for (let i = 0; i < 50 && (await ctl.catalog('alice')).length > 0; i++) await sleep(100);
   assert.deepEqual(await ctl.catalog('alice'), [], 'every end reported: nothing live in the catalog');
