@@ -4,8 +4,8 @@
 // from the kill to the transaction that records the node lost. Placement is the reservation
 // transaction that every create pays, alone and with two replicas racing.
 // Issue 14's target: a node's loss detected within 10 s p99.
-// Not measured yet: routedCreateExecP50Ms / routedAddedP50Ms / stepsPerSec / recordsLost, which
-// need the routed control plane (not built).
+// The routed control plane (real node and control processes: create → exec routed and direct,
+// steps per second, records lost after kill -9 of a node) is bench/cluster-routed.ts.
 import { spawn } from 'node:child_process';
 import { ClusterControl } from '../src/cluster/control.ts';
 import { NodeMembership } from '../src/cluster/membership.ts';
@@ -13,12 +13,13 @@ import { TenantSettingsSchema } from '../src/server/quotas.ts';
 import { postgresAvailable, startPostgres } from '../test/helpers/postgres.ts';
 import { nodeBinary } from '../test/topology/node.ts';
 import { pct } from './stats.ts';
+import { benchRouted } from './cluster-routed.ts';
 
 const HEARTBEAT_MS = 1000; // the node default
 const LOST_AFTER_MS = 5000; // the control default
 const POLL_MS = 500; // how often a control replica runs detectLost
 
-export async function benchCluster(opts: { trials?: number; progress?: (m: string) => void } = {}): Promise<Record<string, number | string>> {
+export async function benchCluster(opts: { trials?: number; routedTrials?: number; episodes?: number; progress?: (m: string) => void } = {}): Promise<Record<string, number | string>> {
   if (!postgresAvailable()) throw new Error('bench cluster needs PostgreSQL 15 and root (installed by npm test\'s setup)');
   const trials = opts.trials ?? 20;
   const pg = await startPostgres();
@@ -51,8 +52,11 @@ export async function benchCluster(opts: { trials?: number; progress?: (m: strin
         const n = Math.min(batch, trials - start);
         detect.push(...await Promise.all(Array.from({ length: n }, (_, i) => lossTrial(url, ctl, `victim-${start + i}`))));
       }
+      opts.progress?.('cluster: routed control plane');
+      const routed = await benchRouted(await pg.createDatabase('bench_routed'), { trials: opts.routedTrials ?? 30, episodes: opts.episodes ?? 50, ...(opts.progress ? { progress: opts.progress } : {}) });
       return {
         trials,
+        ...routed,
         heartbeatMs: HEARTBEAT_MS, lostAfterMs: LOST_AFTER_MS, detectPollMs: POLL_MS,
         nodeLossDetectP50Ms: Math.round(pct(detect, 50)), nodeLossDetectP99Ms: Math.round(pct(detect, 99)), nodeLossDetectMaxMs: Math.round(Math.max(...detect)),
         placeP50Ms: +pct(lone, 50).toFixed(2), placeP99Ms: +pct(lone, 99).toFixed(2),

@@ -1,12 +1,22 @@
 // `praetor serve`: the HTTP + WebSocket API in the foreground until SIGINT/SIGTERM, then every
 // sandbox it created is destroyed and the ledger flushed.
 import { existsSync } from 'node:fs';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { PraetorError } from '../errors.ts';
 import { startServer } from '../server/app.ts';
 import { parseSize } from '../util/size.ts';
 import { parseFlags, parseNumberFlag, say, stateDir } from './common.ts';
 
-const USAGE = `praetor serve [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
+const USAGE = `praetor serve [--role all|node|control] [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
+
+  --role R            all (default): this machine alone, no database. node: run sandboxes for a
+                      cluster. control: a stateless API replica that places and routes to nodes
+  --cluster URL       the cluster's PostgreSQL (default $PRAETOR_CLUSTER; node and control only)
+  --node-id ID        this node's name in the cluster (default $PRAETOR_NODE_ID, else the host name)
+  --advertise URL     base URL control replicas reach this node on (default $PRAETOR_ADVERTISE,
+                      else the address it listens on)
+  --capacity N        most sandboxes at once on this node (default $PRAETOR_CAPACITY, else 64);
+                      CPUs and memory offered are the host's
 
   --host H            listen address (default 127.0.0.1)
   --port P            port (default 7070; 0 picks a free one)
@@ -31,7 +41,9 @@ export async function main(argv: string[]): Promise<number> {
     host: { type: 'string' }, port: { type: 'string' }, state: { type: 'string' }, db: { type: 'string' },
     'body-limit': { type: 'string' }, policy: { type: 'string' }, 'model-upstream': { type: 'string' }, 'no-detect': { type: 'boolean' },
     'image-alias': { type: 'string', multiple: true },
+    role: { type: 'string' }, cluster: { type: 'string' }, 'node-id': { type: 'string' }, advertise: { type: 'string' }, capacity: { type: 'string' },
   }, USAGE);
+  const cluster = clusterFlags(v);
   const imageAliases = parseImageAliases(v['image-alias'] ?? []);
   const port = parseNumberFlag('port', v.port, { int: true, min: 0 }) ?? 7070;
   if (port > 65535) throw new PraetorError('BAD_ARGUMENT', `--port ${port} is not a port`, { hint: 'use 1-65535, or 0 for any free port' });
@@ -48,7 +60,18 @@ export async function main(argv: string[]): Promise<number> {
   const state = stateDir(v.state);
   if (v.policy && !existsSync(v.policy)) throw new PraetorError('BAD_POLICY', `no policy file ${v.policy}`, { hint: 'pass an existing YAML file' });
   const upstream = v['model-upstream'] ?? process.env.PRAETOR_MODEL_UPSTREAM;
-  const server = await startServer({
+  if (cluster.role === 'control') {
+    // A control replica runs no sandbox: settings for sandboxes belong on the nodes.
+    const misplaced = (['db', 'policy', 'model-upstream', 'image-alias', 'no-detect', 'e2b-port', 'e2b-template', 'e2b-keepalive'] as const).filter((k) => v[k] !== undefined);
+    if (misplaced.length) throw new PraetorError('BAD_ARGUMENT', `--${misplaced.join(', --')} configure sandboxes, and a control replica runs none`, { hint: 'give them to the nodes (`praetor serve --role node`)' });
+    const { startControl } = await import('../cluster/control-server.ts');
+    const ctl = await startControl({ cluster: cluster.url, stateDir: state, host: v.host ?? '127.0.0.1', port, ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}), log: say });
+    process.stdout.write(`praetor: control replica serving on ${ctl.url} (cluster ${redact(cluster.url)}, ${ctl.directory.live.length} nodes up)\n`);
+    await untilSignal();
+    await ctl.close();
+    return 0;
+  }
+  const serveOptions = {
     host: v.host ?? '127.0.0.1', port, stateDir: state, db: v.db,
     ...(e2bPort !== undefined ? { e2b: { port: e2bPort, templates, ...(keepalive !== undefined ? { keepaliveMs: keepalive * 1000 } : {}) } } : {}),
     ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}),
@@ -57,19 +80,66 @@ export async function main(argv: string[]): Promise<number> {
     detect: !v['no-detect'],
     imageAliases,
     log: say,
-  });
+  };
+  const server = cluster.role === 'node'
+    ? await (await import('../cluster/node-role.ts')).startNode({ ...serveOptions, cluster: cluster.url, nodeId: cluster.nodeId, advertise: cluster.advertise, capacity: cluster.capacity })
+    : await startServer(serveOptions);
   const tokens = server.core.tokens.count;
   process.stdout.write(`praetor: serving on ${server.url} (state ${state}, ledger ${server.core.ledger?.location ?? 'off'})\n`);
   if (server.e2b) process.stdout.write(`praetor: E2B API on ${server.e2b.url} (E2B_API_URL and E2B_SANDBOX_URL)\n`);
   if (tokens === 0) say(`no tokens yet: create one with \`praetor token create --tenant NAME --state ${state}\``);
   for (const d of server.core.guard.degraded()) say(`degraded: ${d}`);
-  await new Promise<void>((resolve) => {
+  await untilSignal();
+  await server.close();
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (sig: string) => { say(`${sig}: shutting down`); resolve(); };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  await server.close();
-  return 0;
+}
+
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+
+type ClusterFlags =
+  | { role: 'all' }
+  | { role: 'control'; url: string }
+  | { role: 'node'; url: string; nodeId: string; advertise: string | undefined; capacity: { cpus: number; memoryBytes: number; maxSandboxes: number } };
+
+/** --role and the cluster flags, each also from its environment variable (the Helm chart sets either). */
+function clusterFlags(v: { role?: string | undefined; cluster?: string | undefined; 'node-id'?: string | undefined; advertise?: string | undefined; capacity?: string | undefined }): ClusterFlags {
+  const role = v.role ?? process.env.PRAETOR_ROLE ?? 'all';
+  if (role !== 'all' && role !== 'node' && role !== 'control') throw new PraetorError('BAD_ARGUMENT', `--role ${role} is not a role`, { hint: 'use all (one machine), node or control' });
+  const url = v.cluster ?? process.env.PRAETOR_CLUSTER;
+  if (role === 'all') {
+    if (v.cluster !== undefined) throw new PraetorError('BAD_ARGUMENT', '--cluster is for --role node or --role control; --role all runs this machine alone, without a database', { hint: 'add --role node or --role control, or drop --cluster' });
+    for (const k of ['node-id', 'advertise', 'capacity'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'add --role node --cluster URL, or drop it' });
+    return { role };
+  }
+  if (!url) throw new PraetorError('BAD_ARGUMENT', `--role ${role} needs the cluster's database`, { hint: 'pass --cluster postgres://USER@HOST/DB or set PRAETOR_CLUSTER' });
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new PraetorError('BAD_ARGUMENT', `--cluster ${redact(url)} is not a postgres:// URL`, { hint: 'pass --cluster postgres://USER@HOST/DB' });
+  if (role === 'control') {
+    for (const k of ['node-id', 'advertise', 'capacity'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'drop it from the control replica' });
+    return { role, url };
+  }
+  const nodeId = v['node-id'] ?? process.env.PRAETOR_NODE_ID ?? hostNodeId();
+  const advertise = v.advertise ?? process.env.PRAETOR_ADVERTISE;
+  if (advertise !== undefined) {
+    let u: URL | undefined;
+    try { u = new URL(advertise); } catch { u = undefined; }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/') throw new PraetorError('BAD_ARGUMENT', `--advertise ${advertise} is not a base URL`, { hint: 'pass http(s)://HOST:PORT, the address control replicas reach this node on' });
+  }
+  const raw = v.capacity ?? process.env.PRAETOR_CAPACITY;
+  const maxSandboxes = parseNumberFlag('capacity', raw, { int: true, min: 1 }) ?? 64;
+  return { role, url, nodeId, advertise: advertise?.replace(/\/$/, ''), capacity: { cpus: availableParallelism(), memoryBytes: totalmem(), maxSandboxes } };
+}
+
+/** The host name as a node id: lowercase, letters, digits and dashes, at most 63. */
+function hostNodeId(): string {
+  return hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '') || 'node';
 }
 
 function parseImageAliases(pairs: string[]): Record<string, string> {

@@ -86,7 +86,7 @@ export class ClusterControl {
    * Reserves room for one sandbox of `tenant` on a live node, within the tenant's cluster-wide
    * quota. Throws QUOTA_EXCEEDED or CLUSTER_FULL; never over-commits a node or a tenant.
    */
-  async place(tenant: string, settings: TenantSettings, want: { cpus: number; memoryBytes: number }): Promise<Placement> {
+  async place(tenant: string, settings: TenantSettings, want: { cpus: number; memoryBytes: number }, where: { only?: string; exclude?: readonly string[] } = {}): Promise<Placement> {
     const c = await this.#pool.connect();
     try {
       await c.query('BEGIN');
@@ -95,10 +95,10 @@ export class ClusterControl {
         `SELECT count(*)::int AS n, coalesce(sum(cpus), 0)::double precision AS cpus, coalesce(sum(memory_bytes), 0)::bigint AS mem
          FROM cluster_sandboxes WHERE tenant = $1 AND state IN ${LIVE_STATES}`, [tenant]);
       checkQuota(tenant, settings, { sandboxes: u.n, cpus: Number(u.cpus), memoryBytes: Number(u.mem) }, want);
-      const tried = new Set<string>();
+      const tried = new Set<string>(where.exclude ?? []);
       for (;;) {
         const { rows } = await c.query(`${NODES_SQL} WHERE n.state = 'up' AND n.heartbeat_at > now() - ($1::double precision * interval '1 millisecond')`, [this.#freshMs]);
-        const candidates = rows.map(toNode).filter((n) => !tried.has(n.nodeId) && fits(n, want));
+        const candidates = rows.map(toNode).filter((n) => !tried.has(n.nodeId) && (where.only === undefined || n.nodeId === where.only) && fits(n, want));
         if (candidates.length === 0) {
           throw new PraetorError('CLUSTER_FULL', `no live node has room for ${want.cpus} CPUs and ${want.memoryBytes} bytes`, { hint: 'retry later, ask for less, or add nodes' });
         }
@@ -128,9 +128,38 @@ export class ClusterControl {
     }
   }
 
-  /** The node created the sandbox: it is running. */
-  async confirm(sandboxId: string): Promise<void> {
-    await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'running' WHERE sandbox_id = $1 AND state = 'reserved'`, [sandboxId]);
+  /**
+   * Whether `sandboxId` is reserved for `tenant` on this node in its current epoch: a node checks
+   * the id a create carries before using it (threat: a caller naming an id it was not given,
+   * another tenant's, or one reserved for another node).
+   */
+  async holdsReservation(sandboxId: string, node: { nodeId: string; epoch: number }, tenant: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(`SELECT 1 FROM cluster_sandboxes WHERE sandbox_id = $1 AND node_id = $2 AND node_epoch = $3 AND tenant = $4 AND state = 'reserved'`, [sandboxId, node.nodeId, node.epoch, tenant]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Live and lost sandboxes in the catalog (listing across nodes; admin: every tenant). */
+  async catalog(tenant: string | undefined): Promise<Array<{ sandboxId: string; nodeId: string; tenant: string; state: string; createdAt: string }>> {
+    const { rows } = await this.#pool.query(`SELECT sandbox_id, node_id, tenant, state, created_at FROM cluster_sandboxes
+      WHERE state IN ('reserved', 'running', 'lost') AND ($1::text IS NULL OR tenant = $1) ORDER BY created_at`, [tenant ?? null]);
+    return rows.map((r) => ({ sandboxId: String(r.sandbox_id), nodeId: String(r.node_id), tenant: String(r.tenant), state: String(r.state), createdAt: new Date(r.created_at as string).toISOString() }));
+  }
+
+  /** The node created the sandbox: it is running. False when the reservation is gone (expired, or the node was declared lost). */
+  async confirm(sandboxId: string): Promise<boolean> {
+    const r = await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'running' WHERE sandbox_id = $1 AND state IN ('reserved', 'running') RETURNING 1`, [sandboxId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Ends reservations no node confirmed within `olderThanMs`: the replica that made one died
+   * before forwarding the create, or the node died while creating. Their capacity and quota
+   * return; a node that still finishes such a create finds it unconfirmable and destroys it.
+   */
+  async expireReservations(olderThanMs: number): Promise<number> {
+    const r = await this.#pool.query(`UPDATE cluster_sandboxes SET state = 'ended', ended_at = now(), end_reason = 'reservation expired: no node confirmed it'
+      WHERE state = 'reserved' AND created_at < now() - ($1::double precision * interval '1 millisecond')`, [olderThanMs]);
+    return r.rowCount ?? 0;
   }
 
   /** The sandbox ended (or its creation failed): its capacity and quota return. */

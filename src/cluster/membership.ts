@@ -162,6 +162,7 @@ export class NodeMembership {
       const { rows: [k] } = await c.query(nodeLockKey(this.nodeId));
       const { rows: [l] } = await c.query('SELECT pg_try_advisory_lock($1) AS ok', [k.k]);
       if (!l.ok) { await c.end(); return; } // the old session still holds it: try next beat
+      if (this.#lost || this.#closed) { await c.end(); return; } // over meanwhile: release the lock at once
       this.#client = c;
     } catch { /* still unreachable: the next beat tries again */ }
   }
@@ -170,6 +171,12 @@ export class NodeMembership {
     if (this.#lost) return;
     this.#lost = true;
     if (this.#timer) clearInterval(this.#timer);
+    // This membership is over: its session (and the lock a reconnect may have taken again) must
+    // go, or the node could never join again under its own id.
+    const c = this.#client;
+    c.removeAllListeners('error');
+    c.on('error', () => undefined);
+    void c.end().catch(() => undefined);
     this.#o.log?.(`node ${this.nodeId}: ${why}: destroying its sandboxes`);
     this.#o.onDestroy?.(why);
   }

@@ -63,3 +63,14 @@ export function nodeOrdinalOf(sandboxId: string): number | undefined {
   const m = /^sb-n(\d{1,9})-[0-9a-f]{12}$/.exec(sandboxId);
   return m ? Number(m[1]) : undefined;
 }
+
+/** Episode ids on a cluster node name it the same way: `ep-n<ordinal>-<12 hex>`. */
+export function clusterEpisodeId(ordinal: number, random: string): string {
+  return `ep-n${ordinal}-${random}`;
+}
+
+/** The node ordinal a sandbox or episode id names (the GEM handle is a sandbox id). */
+export function ordinalOfId(id: string): number | undefined {
+  const m = /^(?:sb|ep)-n(\d{1,9})-[0-9a-f]{12}$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}

@@ -47,6 +47,8 @@ export const EPISODE_RETENTION_MS = 15 * 60_000;
 export interface EpisodeServiceOptions {
   /** retention of ended episodes (default 15 min). */
   retentionMs?: number | undefined;
+  /** episode ids (default `ep-<12 hex>`); a cluster node's name its ordinal so any control replica routes them. */
+  newId?: (() => string) | undefined;
 }
 
 /** What a step's safety verdict is judged on. */
@@ -59,12 +61,14 @@ export class EpisodeService {
   readonly #stepping = new Map<string, PraetorEvent[]>();
   readonly #unsubscribe: () => void;
   readonly #retentionMs: number;
+  readonly #newId: () => string;
   readonly #forgetTimers = new Set<NodeJS.Timeout>();
   readonly #forgetHandlers: Array<(episodeId: string) => void> = [];
 
   constructor(core: EpisodeHost, opts: EpisodeServiceOptions = {}) {
     this.#core = core;
     this.#retentionMs = opts.retentionMs ?? EPISODE_RETENTION_MS;
+    this.#newId = opts.newId ?? (() => newId('ep'));
     // One listener for all episodes: the bus fans out synchronously on the containment path, so
     // a listener per running step would make every event pay for every concurrent episode.
     this.#unsubscribe = core.bus.subscribe((e) => {
@@ -91,7 +95,7 @@ export class EpisodeService {
   }
 
   async create(p: Caller, c: EpisodeCreate): Promise<Episode> {
-    const id = newId('ep');
+    const id = this.#newId();
     const entry = await this.#core.createSandbox(p, c.spec, { ...(c.policy !== undefined ? { policy: c.policy } : {}), phase: c.setup?.length ? 'setup' : 'agent', episodeId: id });
     const ep: Episode = {
       id, tenant: p.tenant, task: c.task ?? '', seed: c.seed ?? null, entry, status: 'running', endReason: null,

@@ -92,10 +92,14 @@ export class SandboxManager {
     return { spec, runtime, devices, lower };
   }
 
-  async create(input: SandboxSpecInput = {}): Promise<Sandbox> {
+  /** `opts.id`: an id chosen elsewhere (a cluster node takes the one the control plane reserved). */
+  async create(input: SandboxSpecInput = {}, opts: { id?: string } = {}): Promise<Sandbox> {
     const { spec, runtime, devices, lower } = this.validate(input);
+    // The id names a directory and a cgroup: only the shape newId makes, never a path.
+    if (opts.id !== undefined && !/^sb-[a-z0-9-]{1,40}$/.test(opts.id)) throw new PraetorError('BAD_ARGUMENT', `sandbox id "${opts.id.slice(0, 80)}" is not sb-[a-z0-9-]`, { hint: 'let the manager choose the id' });
+    if (opts.id !== undefined && this.#live.has(opts.id)) throw new PraetorError('CONFLICT', `sandbox ${opts.id} already exists`, { hint: 'reserve a new id' });
 
-    const id = newId('sb');
+    const id = opts.id ?? newId('sb');
     const dir = `${this.stateDir}/sandboxes/${id}`;
     const cgroup = new Cgroup(this.host.cgroups, `${this.host.cgroupGroup}/${id}`);
     const undo: Array<() => void | Promise<void>> = [];

@@ -38,6 +38,11 @@ export interface ServeOptions extends CoreOptions {
   episodeRetentionMs?: number;
   /** the E2B-compatible API (control plane + envd) on its own port; off when absent. */
   e2b?: E2bOptions;
+  /**
+   * Cluster node: a create's X-Praetor-Reservation header names the id the control plane
+   * reserved (checked by `sandboxIds` before use); episode ids come from `episodeIds`.
+   */
+  clusterNode?: { episodeIds: () => string };
 }
 
 export interface PraetorServer {
@@ -104,7 +109,7 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
   const ctx: Ctx = { core, registry, bodyLimit };
   const limiter = new RateLimiter(o.rateLimit ?? { perSecond: 200, burst: 400 });
   const metrics = new Metrics(core);
-  const episodes = new EpisodeService(core, { retentionMs: o.episodeRetentionMs });
+  const episodes = new EpisodeService(core, { retentionMs: o.episodeRetentionMs, ...(o.clusterNode ? { newId: o.clusterNode.episodeIds } : {}) });
   const log = o.log ?? (() => {});
   let e2b: E2bServer | undefined;
 
@@ -116,12 +121,14 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
       const path = req.url.split('?')[0]!;
       if (OPEN_PATHS.has(path) || isDashboardOpenPath(path)) return;
       const token = presentedToken(req.headers);
-      const p: Principal | undefined = token ? core.tokens.verify(token) : undefined;
+      let p: Principal | undefined = token ? core.tokens.verify(token) : undefined;
       if (!p) {
         throw new PraetorError('UNAUTHORIZED', token ? 'invalid token' : 'no token', { hint: 'send Authorization: Bearer TOKEN (or X-API-Key for ROCK routes); create one with `praetor token create --tenant NAME`' });
       }
       const wait = limiter.take(p.tokenId);
       if (wait > 0) throw Object.assign(new PraetorError('RATE_LIMITED', 'too many requests for this token', { hint: `retry after ${wait} s` }), { retryAfter: wait });
+      const reserved = req.headers['x-praetor-reservation'];
+      if (o.clusterNode && typeof reserved === 'string') p = { ...p, reservedId: reserved };
       (req as FastifyRequest & { principal?: Principal }).principal = p;
     });
     app.addHook('onResponse', async (req, reply) => { metrics.observe(req, reply); });

@@ -24,6 +24,11 @@ export interface Principal {
   tenant: string;
   admin: boolean;
   tokenId: string;
+  /**
+   * Cluster node only: the sandbox id a control replica reserved for this request's create
+   * (X-Praetor-Reservation). The node checks it against the reservation table before use.
+   */
+  reservedId?: string;
 }
 
 export function tokensPath(stateDir: string): string {

@@ -58,6 +58,21 @@ export interface CoreOptions {
    * for `python:3.11` by default). An alias never hides a real image of the same name.
    */
   imageAliases?: Readonly<Record<string, string>>;
+  /** cluster node: sandbox ids reserved by the control plane (default: chosen here). */
+  sandboxIds?: SandboxIdSource;
+}
+
+/**
+ * Where a cluster node's sandbox ids come from, and where their ends go: the control plane's
+ * reservation table (src/cluster/node-ids.ts). Absent in single-machine mode.
+ */
+export interface SandboxIdSource {
+  /** the id for a new sandbox of `p` (throws when the reservation is not this node's, or quota/capacity is gone). */
+  claim(p: Principal, want: Usage): Promise<string>;
+  /** the sandbox now runs. */
+  confirm(id: string): void;
+  /** the sandbox ended, or its creation failed: capacity and quota return. */
+  ended(id: string, reason: string): void;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
@@ -79,6 +94,7 @@ export class ServerCore {
   readonly #modelRoute: { close(): void } | undefined;
 
   readonly #imageAliases: Readonly<Record<string, string>>;
+  readonly #ids: SandboxIdSource | undefined;
 
   private constructor(o: CoreOptions, bus: EventBus, manager: SandboxManager, guard: Guard, modelRoute: { close(): void } | undefined) {
     this.#modelRoute = modelRoute;
@@ -90,6 +106,7 @@ export class ServerCore {
     this.tenants = o.tenants ?? Tenants.load(o.stateDir);
     this.#log = o.log ?? (() => {});
     this.#imageAliases = o.imageAliases ?? {};
+    this.#ids = o.sandboxIds;
     this.#reaper = setInterval(() => this.#reapIdle(), o.reapIntervalMs ?? 5000);
     this.#reaper.unref();
   }
@@ -188,10 +205,20 @@ export class ServerCore {
     pend.sandboxes++; pend.cpus += want.cpus; pend.memoryBytes += want.memoryBytes;
     this.#pending.set(p.tenant, pend);
     let sb: Sandbox;
+    let id: string | undefined;
     try {
-      sb = await this.manager.create(full);
+      id = await this.#ids?.claim(p, { sandboxes: 1, ...want });
+      sb = await this.manager.create(full, id !== undefined ? { id } : {});
+    } catch (e) {
+      if (id !== undefined) this.#ids!.ended(id, `creation failed: ${errorMessage(e)}`);
+      throw e;
     } finally {
       pend.sandboxes--; pend.cpus -= want.cpus; pend.memoryBytes -= want.memoryBytes;
+    }
+    if (id !== undefined) {
+      const ids = this.#ids!;
+      ids.confirm(id);
+      sb.onEnded((reason) => ids.ended(id, reason));
     }
     const entry: SandboxEntry = {
       sb, tenant: p.tenant, sessions: new Map(), phase: opts.phase ?? 'agent', policy,

@@ -3,8 +3,6 @@
 // when a node's link to the database is cut, and a short outage that must not reap anyone.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { ClusterControl } from '../../src/cluster/control.ts';
 import { NodeMembership } from '../../src/cluster/membership.ts';
@@ -13,6 +11,7 @@ import { PraetorError } from '../../src/errors.ts';
 import { TenantSettingsSchema } from '../../src/server/quotas.ts';
 import { nodeBinary } from '../topology/node.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { cuttableLink } from './pg-link.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
 let pg: TestPostgres | undefined;
@@ -131,35 +130,6 @@ test('a node that crashes and restarts before it is declared lost reclaims what 
   for (const h of held) assert.equal((await ctl.sandboxState(h.sandboxId))!.endReason, 'node restarted: reclaimed by gc');
   assert.equal((await ctl.nodes())[0]!.used.sandboxes, 0, 'their capacity is free again');
 });
-
-/** A unix-socket relay in front of PostgreSQL whose link can be cut and restored. */
-async function cuttableLink(pgUrl: string): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
-  const u = new URL(pgUrl);
-  const realDir = u.searchParams.get('host')!;
-  const dir = mkdtempSync('/tmp/pt-pglink-');
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  const path = `${dir}/.s.PGSQL.5432`;
-  const live = new Set<Socket>();
-  let server: Server | undefined;
-  const listen = () => new Promise<void>((resolve) => {
-    server = createServer((s) => {
-      const up = createConnection(`${realDir}/.s.PGSQL.5432`);
-      live.add(s); live.add(up);
-      s.pipe(up); up.pipe(s);
-      const close = () => { s.destroy(); up.destroy(); live.delete(s); live.delete(up); };
-      s.on('error', close); up.on('error', close); s.on('close', close); up.on('close', close);
-    });
-    server.listen(path, resolve);
-  });
-  await listen();
-  after(() => { for (const s of live) s.destroy(); server?.close(); });
-  u.searchParams.set('host', dir);
-  return {
-    url: u.toString(),
-    cut: async () => { const closed = new Promise<void>((r) => server!.close(() => r())); for (const s of live) s.destroy(); await closed; },
-    restore: listen,
-  };
-}
 
 test('a node cut off from the database fences at once and is destroyed once declared lost; a short outage only fences and thaws', { skip }, async () => {
   const { url, members, controls } = await fresh();

@@ -1,0 +1,112 @@
+// `praetor serve --role node`: the full server (sandboxes, sensors, gateway, rules,
+// containment, its own ledger) plus membership in the cluster. Sandbox ids come from the
+// control plane's reservations (node-ids.ts); episode ids name this node too.
+//
+// Fencing (threat: a node cut off from the database keeps running sandboxes the control plane
+// has declared lost and replaced, and nothing records what they do): when its heartbeat fails
+// for long enough it freezes every sandbox at once; if the link returns while it is still `up`
+// they thaw; after the grace period (or once declared lost) it destroys them and joins again
+// in a new epoch, so the reservations of the old one are reclaimed.
+import { randomBytes } from 'node:crypto';
+import { errorMessage } from '../errors.ts';
+import { startServer, type PraetorServer, type ServeOptions } from '../server/app.ts';
+import { ClusterControl } from './control.ts';
+import { NodeMembership } from './membership.ts';
+import { NodeSandboxIds } from './node-ids.ts';
+import { clusterEpisodeId, type NodeCapacity } from './schema.ts';
+
+export interface NodeRoleOptions extends ServeOptions {
+  cluster: string;
+  nodeId: string;
+  /** base URL control replicas use to reach this node; default the URL it listens on. */
+  advertise?: string | undefined;
+  capacity: NodeCapacity;
+  heartbeatMs?: number;
+  graceMs?: number;
+}
+
+export interface NodeServer extends PraetorServer {
+  membership(): NodeMembership | undefined;
+}
+
+export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
+  const log = o.log ?? (() => {});
+  const ctl = await ClusterControl.open({ url: o.cluster, poolSize: 4 });
+  let member: NodeMembership | undefined;
+  let server: PraetorServer | undefined;
+  let closed = false;
+  const frozen = new Set<string>();
+  const ids = new NodeSandboxIds(ctl, () => (member && !member.lost ? { nodeId: member.nodeId, epoch: member.epoch, ordinal: member.ordinal, fenced: member.fenced } : undefined),
+    // Quotas come from the same tenants file as the control replicas' (one token store).
+    (t) => server!.core.tenants.get(t), log,
+    (id) => { void server?.core.manager.get(id)?.destroy('its cluster reservation is gone').catch(() => undefined); });
+
+  const fence = (why: string) => {
+    log(`cluster: fencing (${why}): freezing every sandbox`);
+    for (const e of server?.core.all ?? []) {
+      if (e.sb.state !== 'running') continue;
+      frozen.add(e.sb.id);
+      e.sb.pause().catch((err: unknown) => {
+        log(`cluster: freezing ${e.sb.id} failed (${errorMessage(err)}): destroying it`);
+        void e.sb.destroy('node fenced: freezing failed');
+      });
+    }
+  };
+  const unfence = () => {
+    log('cluster: database reachable again: thawing');
+    for (const e of server?.core.all ?? []) if (frozen.delete(e.sb.id) && e.sb.state === 'paused') void e.sb.resume().catch(() => undefined);
+  };
+  const destroyAll = async (why: string) => {
+    frozen.clear();
+    await Promise.all((server?.core.all ?? []).map((e) => e.sb.destroy(`node fenced: ${why}`).catch(() => undefined)));
+  };
+
+  const joinOnce = (address: string) => NodeMembership.join({
+    url: o.cluster, nodeId: o.nodeId, address, capacity: o.capacity, log,
+    ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}), ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+    onFence: fence, onUnfence: unfence,
+    onDestroy: (why) => { void destroyAll(why).then(() => { if (!closed) void rejoin(address); }); },
+  });
+  const joined = (m: NodeMembership, address: string) => {
+    member = m;
+    if (m.reclaimed.length) log(`cluster: ${m.reclaimed.length} sandboxes of an earlier epoch recorded ended`);
+    log(`cluster: node ${m.nodeId} joined (ordinal ${m.ordinal}, epoch ${m.epoch}, ${address})`);
+  };
+  // After a loss the node keeps trying to come back, in a new epoch.
+  const rejoin = async (address: string): Promise<void> => {
+    for (let attempt = 0; !closed; attempt++) {
+      try { joined(await joinOnce(address), address); return; } catch (e) {
+        if (attempt === 0) log(`cluster: joining again failed (${errorMessage(e)}): retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
+      }
+    }
+  };
+
+  try {
+    server = await startServer({
+      ...o, sandboxIds: ids,
+      clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
+    });
+  } catch (e) {
+    await ctl.close().catch(() => undefined);
+    throw e;
+  }
+  const address = o.advertise ?? server.url;
+  // The first join is awaited: a node that cannot join fails its start, loudly.
+  try { joined(await joinOnce(address), address); } catch (e) {
+    await server.close();
+    await ctl.close().catch(() => undefined);
+    throw e;
+  }
+  const inner = server;
+  return {
+    ...inner,
+    membership: () => member,
+    close: async () => {
+      closed = true;
+      await inner.close();
+      await member?.leave().catch(() => undefined);
+      await ctl.close().catch(() => undefined);
+    },
+  };
+}
