@@ -197,6 +197,32 @@ time.sleep(0.5)`;
     } finally { await sb.destroy(); }
   });
 
+  test('after a verified session, the upstream handshake runs during the client\'s: Stratum and a pinning client still deliver 0 bytes', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const bundle = bundleFor(sb);
+      // An allowed HTTPS request first: the gateway now holds a verified session for this name
+      // and address, so later connections start the upstream's TLS before the client is judged.
+      const ok = await sb.exec('env', [`CURL_CA_BUNDLE=${bundle}`, 'curl', '-sS', '--max-time', '5', `https://tls.example.test:${EXTRA_PORT}/v1/ok`], 15_000);
+      assert.equal(ok.code, 0, ok.stderr); assert.match(ok.stdout, /ok/);
+      await new Promise((res) => setTimeout(res, 200));
+      const before = extra().length;
+      const r = await py(sb, PY_TLS_SEND, ['tls.example.test', String(EXTRA_PORT), bundle, LOGIN]);
+      assert.doesNotMatch(r.stdout, /GOT b'\{/, r.stdout);
+      const pinned = await py(sb, PY_TLS_SEND, ['tls.example.test', String(EXTRA_PORT), t.tlsCertPath, LOGIN]);
+      assert.notEqual(pinned.code, 0);
+      const fs = (await flows(sb)).filter((x) => x.dstPort === EXTRA_PORT);
+      const stratum = fs.find((x) => x.protocol === 'stratum')!;
+      assert.equal(stratum.decision, 'deny', JSON.stringify(fs)); assert.deepEqual(stratum.layers, ['tls', 'stratum']); assert.equal(stratum.bytesOut, 0);
+      assert.ok(fs.some((x) => x.decision === 'deny' && x.rule === 'tls-inspection' && /refused the inspection certificate/.test(x.reason ?? '')), JSON.stringify(fs));
+      await new Promise((res) => setTimeout(res, 300));
+      const seen = extra().slice(before);
+      // The server may have seen the gateway's handshakes (resumed); never one decrypted byte.
+      assert.deepEqual(seen.filter((e) => e.event === 'data'), [], JSON.stringify(seen));
+      for (const e of seen.filter((x) => x.event === 'close')) assert.equal((e as { bytesIn?: number }).bytesIn, 0, JSON.stringify(e));
+    } finally { await sb.destroy(); }
+  });
+
   test("CONNECT through the gateway's proxy is intercepted the same way", async () => {
     const sb = await fx.sandbox(policy());
     try {
