@@ -166,8 +166,7 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         }
         bytesIn += chunk.length;
         c.write(chunk);
-        u.on('data', (d: Buffer) => { bytesIn += d.length; });
-        u.pipe(c);
+        relay(u, c, (n) => { bytesIn += n; });
       });
       let ends = 0;
       const ended = () => { if (++ends === 2) finish(); };
@@ -176,6 +175,22 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       u.once('end', () => { if (!c.writableEnded) c.end(); });
     };
   });
+}
+
+/**
+ * Copies src to dst like pipe(), with dst corked for the rest of the current tick: TLS hands
+ * its plaintext over in 16 KiB records, one 'data' event each, and uncorked every one would be
+ * its own SSL_write and send(2). Batched, one socket read's records leave in one write.
+ */
+function relay(src: tls.TLSSocket, dst: tls.TLSSocket, count: (n: number) => void): void {
+  let corked = false;
+  const uncork = () => { corked = false; dst.uncork(); };
+  src.on('data', (d: Buffer) => {
+    count(d.length);
+    if (!corked) { corked = true; dst.cork(); process.nextTick(uncork); }
+    if (!dst.write(d)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
 }
 
 function forbidden(reason: string): string {
