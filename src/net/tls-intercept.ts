@@ -7,7 +7,7 @@
 // event that says which.
 import type net from 'node:net';
 import tls from 'node:tls';
-import { classify } from './protocols/index.ts';
+import { classify, parseClientHello } from './protocols/index.ts';
 import { isIPv4 } from '../util/ip.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
 import type { InterceptCa } from './tls-ca.ts';
@@ -74,6 +74,21 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
     // upstream handshake on the first response, and the server learns nothing it did not know
     // (a further connection from the gateway, which then carries only judged bytes, or none).
     const speculate = !!j.sessions?.has(key);
+    // Only HTTP/1.1 is read inside intercepted TLS. A client that offers ALPN without http/1.1
+    // (HTTP/2 only, or another protocol) would get a handshake alert that reads like pinning;
+    // it is refused before the handshake with an event that names what it asked for. Threat:
+    // HTTP/2's binary frames and compressed headers would carry requests the HTTP sniffers, L7
+    // rules, brokered headers and the WebSocket reader never see.
+    const hello = parseClientHello(j.first);
+    const alpn = hello && hello !== 'more' ? hello.alpn : [];
+    if (alpn.length > 0 && !alpn.includes('http/1.1')) {
+      const h2 = alpn.includes('h2');
+      finish({
+        rule: 'tls-inspection', protocol: h2 ? 'http2' : 'tls', layers: h2 ? ['tls', 'http2'] : ['tls'],
+        reason: `the sandbox's client offers only ALPN ${alpn.join(',')} to ${name}; intercepted TLS carries http/1.1 only (${h2 ? 'HTTP/2 is not inspected' : 'that protocol is not inspected'}): let the client use http/1.1, or make the rule inspect: passthrough`,
+      });
+      return;
+    }
     j.ca.contextFor(name).then((ctx) => {
       if (settled) return;
       // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS

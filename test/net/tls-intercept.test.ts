@@ -223,6 +223,36 @@ time.sleep(0.5)`;
     } finally { await sb.destroy(); }
   });
 
+  test('a client that offers only HTTP/2 (ALPN h2) fails closed with an event naming it; h2 beside http/1.1 falls back', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const code = (protos: string) => `import socket,ssl,sys
+ctx=ssl.create_default_context(cafile=sys.argv[1]); ctx.set_alpn_protocols(${protos})
+try:
+  s=ctx.wrap_socket(socket.create_connection(("tls.example.test",${EXTRA_PORT}),timeout=5),server_hostname="tls.example.test")
+  print("ALPN",s.selected_alpn_protocol())
+  s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" if s.selected_alpn_protocol()=="h2" else b"GET /v1/x HTTP/1.1\\r\\nHost: tls.example.test\\r\\nConnection: close\\r\\n\\r\\n")
+  print("GOT",s.recv(4096))
+except Exception as e:
+  print("ERR",e)
+`;
+      const before = extra().length;
+      const only = await py(sb, code('["h2"]'), [bundleFor(sb)]);
+      assert.doesNotMatch(only.stdout, /GOT b'HTTP/, only.stdout);
+      const both = await py(sb, code('["h2","http/1.1"]'), [bundleFor(sb)]);
+      assert.match(both.stdout, /ALPN http\/1.1[\s\S]*GOT b'HTTP\/1.1 200/, both.stdout + both.stderr);
+      const fs = (await flows(sb)).filter((x) => x.dstPort === EXTRA_PORT);
+      const h2 = fs.find((x) => x.decision === 'deny')!;
+      assert.equal(h2.rule, 'tls-inspection', JSON.stringify(fs)); assert.equal(h2.protocol, 'http2');
+      assert.deepEqual(h2.layers, ['tls', 'http2']);
+      assert.match(h2.reason ?? '', /offers only ALPN h2.*HTTP\/2 is not inspected/);
+      assert.equal(fs.filter((x) => x.decision === 'allow').length, 1, JSON.stringify(fs));
+      await new Promise((res) => setTimeout(res, 200));
+      const data = extra().slice(before).filter((e) => e.event === 'data');
+      assert.equal(data.length, 1, JSON.stringify(data)); assert.match(data[0]!.text!, /^GET \/v1\/x/);
+    } finally { await sb.destroy(); }
+  });
+
   test("CONNECT through the gateway's proxy is intercepted the same way", async () => {
     const sb = await fx.sandbox(policy());
     try {
