@@ -367,4 +367,34 @@ except Exception as e:
       assert.equal((await flows(sb)).filter((x) => x.rule === 'egress-token').length, 3);
     } finally { await sb.destroy(); }
   });
+
+  // Last: it rotates the suite's CA (later sandboxes would simply get the new one).
+  test('CA rotation: new sandboxes get the new CA; a sandbox prepared before is served by the old until its grace ends, then refused with a reason', async () => {
+    const before = await fx.sandbox(policy());
+    let after: TestSandbox | undefined;
+    try {
+      const oldCa = before.caCertPem!;
+      const curl = (sb: TestSandbox, ca: string) => {
+        const f = join(state, `ca-${sb.id}-${Math.random().toString(36).slice(2)}.pem`);
+        writeFileSync(f, ca);
+        return sb.exec('curl', ['-sS', '--max-time', '5', '--cacert', f, 'https://tls.example.test/v1/rot'], 15_000);
+      };
+      const graceMs = 2500;
+      const rotated = await fx.rotateCa(graceMs);
+      assert.notEqual(rotated.certPem.trim(), oldCa.trim());
+      after = await fx.sandbox(policy());
+      assert.equal(after.caCertPem, rotated.bundlePem);
+      assert.ok(after.caCertPem!.includes(rotated.certPem.trim()) && after.caCertPem!.includes(oldCa.trim()), 'the new bundle holds the new CA and, during the grace period, the old');
+      // The new sandbox's leaves chain to the new CA alone; the old sandbox is still served by the CA it trusts.
+      const n = await curl(after, rotated.certPem); assert.equal(n.code, 0, n.stderr); assert.match(n.stdout, new RegExp(MARKERS.web));
+      const o = await curl(before, oldCa); assert.equal(o.code, 0, o.stderr);
+      await new Promise((r) => setTimeout(r, graceMs + 200));
+      const late = await curl(before, oldCa);
+      assert.notEqual(late.code, 0, late.stdout);
+      const f = (await flows(before)).filter((x) => x.dstPort === 443).at(-1)!;
+      assert.equal(f.decision, 'deny'); assert.equal(f.rule, 'tls-inspection');
+      assert.match(f.reason ?? '', /grace period ended .*restart the sandbox/);
+      const again = await curl(after, rotated.certPem); assert.equal(again.code, 0, again.stderr);
+    } finally { await before.destroy(); await after?.destroy(); }
+  });
 });
