@@ -156,6 +156,10 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   const intercepts = (p: string) => p === 'tls' && d.inspect === 'tls' && !!insp?.ca && !!insp.upstream;
   const runIntercept = async (first: Buffer, hello: { sni?: string }): Promise<void> => {
     intercepting = true; layers = ['tls'];
+    // Who owns it is looked up as for other flows: for a denial, and for a flow that lives a
+    // second (a tunnel, a long transfer); a short allowed exchange is correlated through the
+    // kernel sensor's net.connect, not by a /proc scan on every HTTPS request.
+    const longLived = setTimeout(() => lookupPid(), 1000); longLived.unref();
     const r = await interceptTls({
       client, up, first, ...(hello.sni ? { sni: hello.sni } : {}), dstIp: dst.ip, ca: insp!.ca!, upstream: insp!.upstream!,
       hooks: { ...conn.hooks, onLayers: (l) => { if (l.length >= (layers?.length ?? 0)) layers = l; } },
@@ -165,7 +169,9 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
     counted = { out: r.bytesOut, in: r.bytesIn };
     if (r.deny) { final ??= { allow: false, rule: r.deny.rule, reason: r.deny.reason, ...(d.domain ? { domain: d.domain } : {}) }; layers = r.deny.layers; protocol = r.deny.protocol; }
     if (!final && (layers?.length ?? 0) < 2 && r.bytesOut === 0) layers = ['tls'];
-    lookupPid(); await pidP;
+    clearTimeout(longLived);
+    if (final) lookupPid(100);
+    await pidP;
     publish(final ?? d);
   };
   if (!sniffed.silent && intercepts(protocol)) return runIntercept(sniffed.buf, { ...(sni ? { sni } : {}) });

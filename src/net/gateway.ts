@@ -94,8 +94,15 @@ export interface SandboxNet {
 
 export interface Gateway {
   prepare(sandboxId: string, policy: NetworkPolicy, opts?: PrepareOptions): Promise<SandboxNet>;
-  /** The interception CA, when TLS inspection is on. */
+  /** The interception CA new sandboxes get, when TLS inspection is on. */
   readonly ca: InterceptCa | null;
+  /**
+   * CA rotation: a new CA for sandboxes prepared from now on (their bundle: the new CA plus the
+   * retired one during its grace period); sandboxes prepared before keep being served by the
+   * retired CA until the grace period ends, then their intercepted connections are refused with
+   * a reason (restart them to get the new bundle).
+   */
+  rotateCa(graceMs?: number): Promise<InterceptCa>;
   close(): Promise<void>;
   readonly table: string;
 }
@@ -242,7 +249,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   poller.unref();
 
   const gateway: Gateway = {
-    table, ca,
+    table,
+    get ca() { return ca; },
+    async rotateCa(graceMs) {
+      if (!ca) throw new PraetorError('BAD_STATE', 'TLS inspection is off in this gateway: there is no interception CA to rotate', { hint: 'start the gateway with TLS inspection on' });
+      ca = await ca.rotate(graceMs);
+      return ca;
+    },
     async prepare(sandboxId, rawPolicy, popts = {}) {
       // Re-validated here: a caller that built the policy in code gets the same checks as a file.
       const parsed = NetworkPolicySchema.safeParse(rawPolicy);
@@ -324,7 +337,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           // Brokered credentials: the sandbox holds only a placeholder; the gateway adds the real header.
           ...Object.fromEntries(secrets.map((x) => [x.name, x.placeholder])),
         },
-        ...(ca ? { caCertPem: ca.certPem } : {}),
+        ...(ca ? { caCertPem: ca.bundlePem } : {}),
         secrets: describeSecrets(secrets),
         ...(policy.modelGateway ? { hosts: `${gatewayIp}\t${MODEL_HOST}\n` } : {}),
         gatewayIp, sandboxIp, hostIf: addrs.hostIf,

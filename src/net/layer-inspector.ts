@@ -131,14 +131,21 @@ export class LayerInspector extends Transform {
     if (h) { this.#tokenHit(h, layers); return abs; }
     // The same bytes without line breaks: `base64` wraps its output at 76 columns, which would
     // split an encoded token across lines.
-    if (this.#tokens && (b.includes(0x0a) || b.includes(0x0d))) {
+    // Line breaks are found with indexOf (memchr), each kind's next position kept, not by a
+    // byte-by-byte loop in JS: a binary upload is full of them.
+    if (this.#tokens) {
+      let lf = b.indexOf(0x0a); let cr = b.indexOf(0x0d);
+      if (lf < 0 && cr < 0) { this.#view('unwrapped', b, abs, layers); return abs; }
       let start = 0;
-      for (let i = 0; i <= b.length && !this.#dead; i++) {
-        if (i < b.length && b[i] !== 0x0a && b[i] !== 0x0d) continue;
+      while (!this.#dead) {
+        if (lf >= 0 && lf < start) lf = b.indexOf(0x0a, start);
+        if (cr >= 0 && cr < start) cr = b.indexOf(0x0d, start);
+        const i = lf < 0 ? (cr < 0 ? b.length : cr) : (cr < 0 ? lf : Math.min(lf, cr));
         if (i > start) this.#view('unwrapped', b.subarray(start, i), abs + start, layers);
+        if (i >= b.length) break;
         start = i + 1;
       }
-    } else if (this.#tokens) this.#view('unwrapped', b, abs, layers);
+    }
     return abs;
   }
 

@@ -7,7 +7,7 @@
 // event that says which.
 import type net from 'node:net';
 import tls from 'node:tls';
-import { classify } from './protocols/index.ts';
+import { classify, parseClientHello } from './protocols/index.ts';
 import { isIPv4 } from '../util/ip.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
 import type { InterceptCa } from './tls-ca.ts';
@@ -65,9 +65,30 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
     timer.unref();
 
     const name = j.sni ?? j.dstIp;
-    // The client's handshake first; the upstream's TLS starts only once the client's first bytes
-    // were judged (or the client waits for the server), so a denied protocol never makes the
-    // real server see so much as a ClientHello from it, and a pinning client never reaches it.
+    const key = `${name}:${j.dstIp}`;
+    // The upstream's TLS normally starts only once the client's first bytes were judged (or the
+    // client waits for the server), so a denied protocol never makes the real server see so much
+    // as a ClientHello from it, and a pinning client never reaches it. Once this sandbox holds a
+    // verified session for this name and address (it spoke to this server through the gateway
+    // before), the upstream handshake is started during the client's instead: it saves a whole
+    // upstream handshake on the first response, and the server learns nothing it did not know
+    // (a further connection from the gateway, which then carries only judged bytes, or none).
+    const speculate = !!j.sessions?.has(key);
+    // Only HTTP/1.1 is read inside intercepted TLS. A client that offers ALPN without http/1.1
+    // (HTTP/2 only, or another protocol) would get a handshake alert that reads like pinning;
+    // it is refused before the handshake with an event that names what it asked for. Threat:
+    // HTTP/2's binary frames and compressed headers would carry requests the HTTP sniffers, L7
+    // rules, brokered headers and the WebSocket reader never see.
+    const hello = parseClientHello(j.first);
+    const alpn = hello && hello !== 'more' ? hello.alpn : [];
+    if (alpn.length > 0 && !alpn.includes('http/1.1')) {
+      const h2 = alpn.includes('h2');
+      finish({
+        rule: 'tls-inspection', protocol: h2 ? 'http2' : 'tls', layers: h2 ? ['tls', 'http2'] : ['tls'],
+        reason: `the sandbox's client offers only ALPN ${alpn.join(',')} to ${name}; intercepted TLS carries http/1.1 only (${h2 ? 'HTTP/2 is not inspected' : 'that protocol is not inspected'}): let the client use http/1.1, or make the rule inspect: passthrough`,
+      });
+      return;
+    }
     j.ca.contextFor(name).then((ctx) => {
       if (settled) return;
       // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS
@@ -80,26 +101,43 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         if (!clientReady) finish({ rule: 'tls-inspection', reason: `the sandbox's client refused the inspection certificate for ${name} (it pins certificates or does not trust the Praetor CA): ${e.message}`, protocol: 'tls', layers: ['tls'] });
         else finish();
       });
+      // After the client's ServerHello flight has been produced: the upstream ClientHello costs
+      // the same thread most of a millisecond, which would otherwise delay the client's handshake.
+      if (speculate) setImmediate(startUpstream);
     }, (e: Error) => finish({ rule: 'tls-inspection', reason: `cannot mint a certificate for ${name}: ${e.message}`, protocol: 'tls', layers: ['tls'] }));
 
+    const abandon = () => {
+      if (settled) return;
+      finish();
+      cts?.destroy(); uts?.destroy(); j.up.destroy(); j.client.destroy();
+    };
+    // go: the client's first bytes were judged (or it stayed silent): bytes may now cross.
+    let go: { c: tls.TLSSocket; ins: LayerInspector } | undefined;
+    let upReady = false; let wired = false;
     const startClient = (c: tls.TLSSocket) => {
       if (settled) return;
-      let silence: NodeJS.Timeout | undefined;
       const ins = new LayerInspector(['tls'], { ...j.hooks, onDeny: deny }, j.tokens, { onOutput: () => openUpstream(c, ins) });
       c.pipe(ins);
       // Server speaks first (or the client waits): open the upstream after a short silence.
-      silence = setTimeout(() => openUpstream(c, ins), SERVER_FIRST_MS); silence.unref();
-      c.once('close', () => { clearTimeout(silence); if (!uts) finish(); });
+      const silence = setTimeout(() => openUpstream(c, ins), SERVER_FIRST_MS); silence.unref();
+      // A client gone before its bytes could cross ends the connection; judged bytes already
+      // waiting for an upstream handshake in flight still go (fire and forget).
+      c.once('close', () => { clearTimeout(silence); if (!wired && !(go && uts)) abandon(); });
       clearSilence = () => clearTimeout(silence);
     };
     let clearSilence = () => {};
 
     const openUpstream = (c: tls.TLSSocket, ins: LayerInspector) => {
       clearSilence();
+      if (go || settled) return;
+      go = { c, ins };
+      if (!uts) startUpstream(); else if (upReady) wire();
+    };
+
+    const startUpstream = () => {
       if (uts || settled) return;
       const hsTimer = setTimeout(() => finish({ rule: 'tls-upstream', reason: `TLS handshake with ${name} did not finish in time`, protocol: 'tls', layers: ['tls'] }), j.handshakeTimeoutMs);
       hsTimer.unref();
-      const key = `${name}:${j.dstIp}`;
       const session = j.sessions?.get(key);
       const u = tls.connect({
         socket: j.up, host: name, ...(j.sni && !isIPv4(j.sni) ? { servername: j.sni } : {}), ...(session ? { session } : {}),
@@ -108,41 +146,68 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       uts = u;
       // Only a verified connection's tickets are kept: resuming one skips the certificate. A
       // ticket may arrive before the handshake is reported complete, so it waits for that.
-      let upReady = false; let ticket: Buffer | undefined;
+      let ticket: Buffer | undefined;
       const keep = (t: Buffer) => { if (u.authorized && j.sessions && (j.sessions.size < 256 || j.sessions.has(key))) j.sessions.set(key, t); };
       u.on('session', (t: Buffer) => { ticket = t; if (upReady) keep(t); });
       u.on('error', (e) => {
         if (!upReady) finish({ rule: 'tls-upstream', reason: `upstream certificate of ${name} not trusted or TLS failed: ${e.message} (trust the server's CA with network.upstreamCa)`, protocol: 'tls', layers: ['tls'] });
+        else if (!wired) abandon();
         else finish();
       });
       u.once('secureConnect', () => {
         upReady = true; clearTimeout(hsTimer);
         if (ticket) keep(ticket);
-        if (settled) return;
-        ins.on('data', (d: Buffer) => { bytesOut += d.length; });
-        ins.pipe(u);
-        u.once('data', (chunk: Buffer) => {
-          // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
-          if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {
-            const sc = classify(chunk, 'server', true);
-            if (sc.state === 'done' && sc.protocol !== 'unknown' && sc.protocol !== 'incomplete') {
-              const v = j.judgeServer(sc.protocol, ['tls', sc.protocol], sc.detail);
-              if (v) { deny(v); return; }
-            }
-          }
-          bytesIn += chunk.length;
-          c.write(chunk);
-          u.on('data', (d: Buffer) => { bytesIn += d.length; });
-          u.pipe(c);
-        });
-        let ends = 0;
-        const ended = () => { if (++ends === 2) finish(); };
-        if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
-        u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
-        u.once('end', () => { if (!c.writableEnded) c.end(); });
+        if (go) wire();
       });
+      // Before go, nothing reads the upstream (a server's early bytes wait in its buffer, to be
+      // judged like any first bytes); a server that hangs up meanwhile ends the connection.
+      u.once('close', () => { if (!wired) abandon(); });
+    };
+
+    // Both sides ready and the client judged: the judged stream goes up, the server's first
+    // bytes are judged, then both directions are piped.
+    const wire = () => {
+      if (wired || settled || !go || !uts) return;
+      wired = true;
+      const { c, ins } = go; const u = uts;
+      ins.on('data', (d: Buffer) => { bytesOut += d.length; });
+      ins.pipe(u);
+      u.once('data', (chunk: Buffer) => {
+        // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
+        if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {
+          const sc = classify(chunk, 'server', true);
+          if (sc.state === 'done' && sc.protocol !== 'unknown' && sc.protocol !== 'incomplete') {
+            const v = j.judgeServer(sc.protocol, ['tls', sc.protocol], sc.detail);
+            if (v) { deny(v); return; }
+          }
+        }
+        bytesIn += chunk.length;
+        c.write(chunk);
+        relay(u, c, (n) => { bytesIn += n; });
+      });
+      let ends = 0;
+      const ended = () => { if (++ends === 2) finish(); };
+      if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
+      if (u.destroyed) ended(); else u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
+      u.once('end', () => { if (!c.writableEnded) c.end(); });
     };
   });
+}
+
+/**
+ * Copies src to dst like pipe(), with dst corked for the rest of the current tick: TLS hands
+ * its plaintext over in 16 KiB records, one 'data' event each, and uncorked every one would be
+ * its own SSL_write and send(2). Batched, one socket read's records leave in one write.
+ */
+function relay(src: tls.TLSSocket, dst: tls.TLSSocket, count: (n: number) => void): void {
+  let corked = false;
+  const uncork = () => { corked = false; dst.uncork(); };
+  src.on('data', (d: Buffer) => {
+    count(d.length);
+    if (!corked) { corked = true; dst.cork(); process.nextTick(uncork); }
+    if (!dst.write(d)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
 }
 
 function forbidden(reason: string): string {

@@ -37,6 +37,8 @@ export interface GatewayFixture {
   table: string;
   waitEvent(pred: (e: PraetorEvent) => boolean, timeoutMs?: number): Promise<PraetorEvent>;
   sandbox(policy: unknown, opts?: { phase?: string; attach?: boolean; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> }): Promise<TestSandbox>;
+  /** Rotates the gateway's interception CA (see Gateway.rotateCa): the new CA and the bundle new sandboxes get. */
+  rotateCa(graceMs: number): Promise<{ certPem: string; bundlePem: string }>;
   /** SIGKILLs the gateway process (a crashed praetor), leaving its table, links and slots. */
   crash(): Promise<void>;
   close(): Promise<void>;
@@ -123,6 +125,7 @@ export async function startGatewayFixture(t: Topology, env: Record<string, strin
       if (opts.attach !== false) await call('attach', { sandboxId: id, pid: sleeper.pid });
       return sb;
     },
+    rotateCa: async (graceMs) => await call('rotateCa', { graceMs }) as { certPem: string; bundlePem: string },
     async crash() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));

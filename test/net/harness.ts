@@ -21,7 +21,7 @@ const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? ownState!
 const nets = new Map<string, SandboxNet>();
 out({ ready: true, table: gw.table });
 
-type Cmd = { id: number; op: string; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
+type Cmd = { id: number; op: string; graceMs?: number; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
 const rl = createInterface({ input: process.stdin });
 let closing = false;
 rl.on('line', (line) => { void handle(JSON.parse(line) as Cmd); });
@@ -49,6 +49,7 @@ async function handle(c: Cmd): Promise<void> {
       case 'setPhase': n!.setPhase(c.phase!); break;
       case 'isolate': n!.isolate(); break;
       case 'detach': await n!.detach(); nets.delete(c.sandboxId!); break;
+      case 'rotateCa': { const ca = await gw.rotateCa(c.graceMs); result = { certPem: ca.certPem, bundlePem: ca.bundlePem }; break; }
       case 'close': await shutdown(); break;
       default: throw new Error(`unknown op ${c.op}`);
     }

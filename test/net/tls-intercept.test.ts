@@ -197,6 +197,62 @@ time.sleep(0.5)`;
     } finally { await sb.destroy(); }
   });
 
+  test('after a verified session, the upstream handshake runs during the client\'s: Stratum and a pinning client still deliver 0 bytes', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const bundle = bundleFor(sb);
+      // An allowed HTTPS request first: the gateway now holds a verified session for this name
+      // and address, so later connections start the upstream's TLS before the client is judged.
+      const ok = await sb.exec('env', [`CURL_CA_BUNDLE=${bundle}`, 'curl', '-sS', '--max-time', '5', `https://tls.example.test:${EXTRA_PORT}/v1/ok`], 15_000);
+      assert.equal(ok.code, 0, ok.stderr); assert.match(ok.stdout, /ok/);
+      await new Promise((res) => setTimeout(res, 200));
+      const before = extra().length;
+      const r = await py(sb, PY_TLS_SEND, ['tls.example.test', String(EXTRA_PORT), bundle, LOGIN]);
+      assert.doesNotMatch(r.stdout, /GOT b'\{/, r.stdout);
+      const pinned = await py(sb, PY_TLS_SEND, ['tls.example.test', String(EXTRA_PORT), t.tlsCertPath, LOGIN]);
+      assert.notEqual(pinned.code, 0);
+      const fs = (await flows(sb)).filter((x) => x.dstPort === EXTRA_PORT);
+      const stratum = fs.find((x) => x.protocol === 'stratum')!;
+      assert.equal(stratum.decision, 'deny', JSON.stringify(fs)); assert.deepEqual(stratum.layers, ['tls', 'stratum']); assert.equal(stratum.bytesOut, 0);
+      assert.ok(fs.some((x) => x.decision === 'deny' && x.rule === 'tls-inspection' && /refused the inspection certificate/.test(x.reason ?? '')), JSON.stringify(fs));
+      await new Promise((res) => setTimeout(res, 300));
+      const seen = extra().slice(before);
+      // The server may have seen the gateway's handshakes (resumed); never one decrypted byte.
+      assert.deepEqual(seen.filter((e) => e.event === 'data'), [], JSON.stringify(seen));
+      for (const e of seen.filter((x) => x.event === 'close')) assert.equal((e as { bytesIn?: number }).bytesIn, 0, JSON.stringify(e));
+    } finally { await sb.destroy(); }
+  });
+
+  test('a client that offers only HTTP/2 (ALPN h2) fails closed with an event naming it; h2 beside http/1.1 falls back', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const code = (protos: string) => `import socket,ssl,sys
+ctx=ssl.create_default_context(cafile=sys.argv[1]); ctx.set_alpn_protocols(${protos})
+try:
+  s=ctx.wrap_socket(socket.create_connection(("tls.example.test",${EXTRA_PORT}),timeout=5),server_hostname="tls.example.test")
+  print("ALPN",s.selected_alpn_protocol())
+  s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" if s.selected_alpn_protocol()=="h2" else b"GET /v1/x HTTP/1.1\\r\\nHost: tls.example.test\\r\\nConnection: close\\r\\n\\r\\n")
+  print("GOT",s.recv(4096))
+except Exception as e:
+  print("ERR",e)
+`;
+      const before = extra().length;
+      const only = await py(sb, code('["h2"]'), [bundleFor(sb)]);
+      assert.doesNotMatch(only.stdout, /GOT b'HTTP/, only.stdout);
+      const both = await py(sb, code('["h2","http/1.1"]'), [bundleFor(sb)]);
+      assert.match(both.stdout, /ALPN http\/1.1[\s\S]*GOT b'HTTP\/1.1 200/, both.stdout + both.stderr);
+      const fs = (await flows(sb)).filter((x) => x.dstPort === EXTRA_PORT);
+      const h2 = fs.find((x) => x.decision === 'deny')!;
+      assert.equal(h2.rule, 'tls-inspection', JSON.stringify(fs)); assert.equal(h2.protocol, 'http2');
+      assert.deepEqual(h2.layers, ['tls', 'http2']);
+      assert.match(h2.reason ?? '', /offers only ALPN h2.*HTTP\/2 is not inspected/);
+      assert.equal(fs.filter((x) => x.decision === 'allow').length, 1, JSON.stringify(fs));
+      await new Promise((res) => setTimeout(res, 200));
+      const data = extra().slice(before).filter((e) => e.event === 'data');
+      assert.equal(data.length, 1, JSON.stringify(data)); assert.match(data[0]!.text!, /^GET \/v1\/x/);
+    } finally { await sb.destroy(); }
+  });
+
   test("CONNECT through the gateway's proxy is intercepted the same way", async () => {
     const sb = await fx.sandbox(policy());
     try {
@@ -310,5 +366,35 @@ time.sleep(0.5)`;
       assert.ok(seen >= head && seen <= head + 70_000, `the server received ${seen} bytes (head ${head} + 70000 allowed)`);
       assert.equal((await flows(sb)).filter((x) => x.rule === 'egress-token').length, 3);
     } finally { await sb.destroy(); }
+  });
+
+  // Last: it rotates the suite's CA (later sandboxes would simply get the new one).
+  test('CA rotation: new sandboxes get the new CA; a sandbox prepared before is served by the old until its grace ends, then refused with a reason', async () => {
+    const before = await fx.sandbox(policy());
+    let after: TestSandbox | undefined;
+    try {
+      const oldCa = before.caCertPem!;
+      const curl = (sb: TestSandbox, ca: string) => {
+        const f = join(state, `ca-${sb.id}-${Math.random().toString(36).slice(2)}.pem`);
+        writeFileSync(f, ca);
+        return sb.exec('curl', ['-sS', '--max-time', '5', '--cacert', f, 'https://tls.example.test/v1/rot'], 15_000);
+      };
+      const graceMs = 2500;
+      const rotated = await fx.rotateCa(graceMs);
+      assert.notEqual(rotated.certPem.trim(), oldCa.trim());
+      after = await fx.sandbox(policy());
+      assert.equal(after.caCertPem, rotated.bundlePem);
+      assert.ok(after.caCertPem!.includes(rotated.certPem.trim()) && after.caCertPem!.includes(oldCa.trim()), 'the new bundle holds the new CA and, during the grace period, the old');
+      // The new sandbox's leaves chain to the new CA alone; the old sandbox is still served by the CA it trusts.
+      const n = await curl(after, rotated.certPem); assert.equal(n.code, 0, n.stderr); assert.match(n.stdout, new RegExp(MARKERS.web));
+      const o = await curl(before, oldCa); assert.equal(o.code, 0, o.stderr);
+      await new Promise((r) => setTimeout(r, graceMs + 200));
+      const late = await curl(before, oldCa);
+      assert.notEqual(late.code, 0, late.stdout);
+      const f = (await flows(before)).filter((x) => x.dstPort === 443).at(-1)!;
+      assert.equal(f.decision, 'deny'); assert.equal(f.rule, 'tls-inspection');
+      assert.match(f.reason ?? '', /grace period ended .*restart the sandbox/);
+      const again = await curl(after, rotated.certPem); assert.equal(again.code, 0, again.stderr);
+    } finally { await before.destroy(); await after?.destroy(); }
   });
 });
