@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { nowNs } from '../util/ids.ts';
+import { bpftraceSpawn, writeTrimmedEvents } from './bpftrace-launch.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
@@ -76,16 +77,12 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   }
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
-  writeFileSync(script, generateScript(sopts), { mode: 0o600 });
-
-  // Raise RLIMIT_MEMLOCK in a shell before exec'ing bpftrace: old kernels charge BPF maps to it;
-  // kernels ≥ 5.11 charge memcg instead, so failing to raise it is not fatal. setpriv's parent-
-  // death signal ends bpftrace (and detaches its probes) when its praetor dies, even by SIGKILL:
-  // a resident guard killed mid-run must not leave probes attached to every exec on the host.
-  const child: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null; command -v setpriv >/dev/null && exec setpriv --pdeathsig KILL "$0" "$@"; exec "$0" "$@"',
-    bin!, ...(killRules.length > 0 ? ['--unsafe'] : []), '-B', 'line', script], {
+  const text = generateScript(sopts);
+  writeFileSync(script, text, { mode: 0o600 });
+  const launch = bpftraceSpawn({ bin: bin!, args: [...(killRules.length > 0 ? ['--unsafe'] : []), '-B', 'line', script], tracefs: tfs.path, events: writeTrimmedEvents(tfs.path, text, dir) });
+  const child: ChildProcess = spawn(launch.cmd, launch.args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
+    env: { ...process.env, ...launch.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
   });
   const asm = new LineAssembler(token, sopts.argvMax);
   let stopping = false;
