@@ -22,6 +22,8 @@ export interface HostAttachment {
 export interface ResidentHost {
   /** Resolves once the kernel sensor captures events; runs start their command only after it. */
   readonly ready: Promise<void>;
+  /** Starts filling the warm pool (call after the start-up gc, which would reap it otherwise). */
+  startPool(): Promise<void>;
   readonly sensorMode: () => 'ebpf' | 'procfs' | 'starting';
   /** What the shared sensors run below their best mode, for every run's report. */
   degraded(): string[];
@@ -84,18 +86,21 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
       resolver: { ...resolver, hasGpuGrant: (id) => gpuGrant.get(id) ?? false },
       onError: (reason) => { degraded.push(`gpu sensor: ${reason}`); },
     });
-    // The pool's sandboxes publish on the routing bus: once handed out and watched, their events
-    // reach the run's bus like those of a sandbox the run created itself.
-    if (o.stateDir && (o.poolSize ?? 0) > 0 && !closed) {
-      poolManager = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
-      pool = new WarmPool(poolManager, {}, o.poolSize!);
-      void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
-    }
   })();
   ready.catch((e: unknown) => o.log(`kernel sensor failed to start: ${errorMessage(e)}`));
 
   return {
     ready,
+    async startPool() {
+      // Filled while bpftrace still compiles: a pool sandbox runs nothing until a run takes it,
+      // and a run is admitted only once the sensor is ready, so nothing in it goes unseen. The
+      // pool's sandboxes publish on the routing bus: once handed out and watched, their events
+      // reach the run's bus like those of a sandbox the run created itself.
+      if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed || pool) return;
+      poolManager = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
+      pool = new WarmPool(poolManager, {}, o.poolSize!);
+      void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
+    },
     sensorMode: () => kernel?.mode ?? 'starting',
     degraded: () => [...degraded],
     attach(bus) {
