@@ -65,11 +65,16 @@ export async function main(argv: string[]): Promise<number> {
       const { initClusterCa } = await import('../cluster/pki-ca.ts');
       const dir = need(v.dir, 'dir', './cluster-ca');
       const r = await initClusterCa(dir);
+      // The cluster ledger's signing key lives with the CA: both belong to control replicas only.
+      const { createClusterLedgerKey } = await import('../audit/index.ts');
+      const lk = createClusterLedgerKey(dir);
       process.stderr.write(`praetor: cluster CA created in ${dir} (sha256 ${r.fingerprint256})\n`
         + `  ca.pem      give to every node (it is how a node knows it talks to this cluster)\n`
         + `  ca-key.pem  keep secret: mount only into control replicas (e.g. a Kubernetes Secret)\n`
+        + `  ${lk.keyFile.split('/').pop()!.padEnd(11)} signs the cluster ledger chain: control replicas only\n`
+        + `  ${lk.pubkeyFile.split('/').pop()!.padEnd(11)} for auditors: praetor audit verify --cluster URL --pubkey FILE\n`
         + `  next: praetor cluster issue-control --dir ${dir} --name control-0 --out DIR\n`);
-      out(r.certPath, r);
+      out(r.certPath, { ...r, ledgerKey: lk });
       return 0;
     }
     case 'token create': {

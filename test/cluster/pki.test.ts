@@ -348,7 +348,12 @@ test('CA rotation: with both CAs in ca.pem, a new-CA control replica calls an ol
 
 test('praetor cluster CLI: init refuses to overwrite, token create, issue-control, show', { skip }, () => {
   const cli = (...args: string[]) => spawnSync(nodeBinary(), [new URL('../../src/cli/main.ts', import.meta.url).pathname, 'cluster', ...args], { encoding: 'utf8', timeout: 60_000 });
-  let r = cli('init', '--dir', at('ca'));
+  let r = cli('init', '--dir', at('fresh-ca'), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const made = JSON.parse(r.stdout) as { ledgerKey: { keyFile: string; pubkeyFile: string } };
+  assert.equal(statSync(made.ledgerKey.keyFile).mode & 0o077, 0, 'the cluster ledger key is made with the CA, private');
+  assert.ok(statSync(made.ledgerKey.pubkeyFile).isFile());
+  r = cli('init', '--dir', at('ca'));
   assert.equal(r.status, 2);
   assert.match(r.stderr, /already holds a cluster CA[\s\S]*fix:/);
   r = cli('token', 'create', '--cluster', dbUrl, '--ttl', '30m', '--node', 'node-cli', '--json');
