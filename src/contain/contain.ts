@@ -154,7 +154,13 @@ async function killStep(sb: Sandbox, action: 'kill' | 'kill-tree', pid: number |
 
 async function isolateStep(sb: Sandbox, t: ContainTarget): Promise<Step> {
   let members: number[];
-  try { members = sb.cgroup.pids(); } catch (e) { return { action: 'isolate', outcome: 'failed', error: errorMessage(e) }; }
+  try { members = sb.cgroup.pids(); } catch (e) {
+    // The sandbox was destroyed meanwhile (its run ended as the verdict came): no process is
+    // left to send anything; the gateway still cuts whatever flows it held for it.
+    if (!sb.cgroup.gone()) return { action: 'isolate', outcome: 'failed', error: errorMessage(e) };
+    try { t.isolate?.(); } catch { /* its network went with it */ }
+    return { action: 'isolate', outcome: 'verified', reason: 'the sandbox\'s cgroup was removed: no process of it remains to send' };
+  }
   const links = sandboxLinks(members);
   if (links && onlyLoopback(links)) return { action: 'isolate', outcome: 'skipped', reason: 'the sandbox has only lo: there is no network to cut' };
   if (!t.isolate) return { action: 'isolate', outcome: 'failed', error: `the sandbox has links (${links?.join(', ') ?? 'unknown'}) and no egress gateway to cut them` };

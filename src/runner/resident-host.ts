@@ -96,9 +96,12 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
       // and a run is admitted only once the sensor is ready, so nothing in it goes unseen. The
       // pool's sandboxes publish on the routing bus: once handed out and watched, their events
       // reach the run's bus like those of a sandbox the run created itself.
-      if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed || pool) return;
-      poolManager = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
-      pool = new WarmPool(poolManager, {}, o.poolSize!);
+      if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed || poolManager) return;
+      const m = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
+      // Closed while the manager opened: nothing may be created after close (it would leak).
+      if (closed) { await m.close(); return; }
+      poolManager = m;
+      pool = new WarmPool(m, {}, o.poolSize!);
       void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
     },
     sensorMode: () => kernel?.mode ?? 'starting',

@@ -177,7 +177,8 @@ test('stdin reaches the command, through the guard and in-process', () => {
 
 test('Ctrl-C on the client destroys the sandbox and still writes the report; status shows the guard', async () => {
   const state = newState('sig');
-  const child = spawn(PRAETOR, ['run', '--no-detect', '--report', `${state}/int.json`, '--', 'sleep', '1000'], { env: { ...process.env, PRAETOR_STATE: state }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // No warm pool: the only sandbox in the state directory is then the run's own.
+  const child = spawn(PRAETOR, ['run', '--no-detect', '--report', `${state}/int.json`, '--', 'sleep', '1000'], { env: { ...process.env, PRAETOR_STATE: state, PRAETOR_GUARD_POOL: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exit = new Promise<number | null>((r) => child.once('exit', (c, sig) => r(c ?? (sig ? -1 : null))));
