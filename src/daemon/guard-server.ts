@@ -53,10 +53,11 @@ export async function startGuardServer(o: { stateDir: string; log: (msg: string)
     // PRAETOR_GUARD_POOL: how many default sandboxes to keep ready (0: none).
     const poolSize = Number(process.env.PRAETOR_GUARD_POOL ?? DEFAULT_POOL);
     host = startResidentHost({ log: o.log, stateDir: o.stateDir, poolSize: Number.isInteger(poolSize) && poolSize >= 0 ? poolSize : DEFAULT_POOL });
-    // Reap what a guard (or an in-process run) that died left behind, once, before serving; the
-    // warm pool fills after it, while the sensor still compiles.
+    // Reap what a guard (or an in-process run) that died left behind, once, before serving.
     await SandboxManager.open({ stateDir: o.stateDir, gcOnOpen: true });
-    await host.startPool();
+    // The warm pool fills once the sensor is ready: filled earlier, a guard stopped during the
+    // fill left pool sandboxes behind (seen by the leak check).
+    void host.ready.then(() => host?.startPool()).catch(() => undefined);
     server = createServer({ allowHalfOpen: false });
     const s = server;
     await new Promise<void>((res, rej) => { s.once('error', rej); s.listen(paths.sock, () => { s.off('error', rej); res(); }); });

@@ -92,9 +92,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
   return {
     ready,
     async startPool() {
-      // Filled while bpftrace still compiles: a pool sandbox runs nothing until a run takes it,
-      // and a run is admitted only once the sensor is ready, so nothing in it goes unseen. The
-      // pool's sandboxes publish on the routing bus: once handed out and watched, their events
+      // The pool's sandboxes publish on the routing bus: once handed out and watched, their events
       // reach the run's bus like those of a sandbox the run created itself.
       if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed || poolManager) return;
       const m = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
