@@ -22,9 +22,14 @@ export async function main(argv: string[]): Promise<number> {
   const out = (o: unknown, text: string) => process.stdout.write(v.json ? JSON.stringify(o) + '\n' : text + '\n');
   switch (sub) {
     case 'run': {
+      // bpftrace first, before the guard's own modules load: its seconds of compile overlap them.
+      // Imported from its file, not sensors/index.ts, which would load the sensors whole first.
+      const ebpf = await import('../sensors/ebpf-sensor.ts');
+      if (process.getuid?.() === 0) ebpf.prestartEbpf({ kernelFilter: true, praetorLevel: 1 });
       const { startGuardServer } = await import('../daemon/guard-server.ts');
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} praetor guard: ${m}\n`);
-      const g = await startGuardServer({ stateDir: state, log });
+      let g: Awaited<ReturnType<typeof startGuardServer>>;
+      try { g = await startGuardServer({ stateDir: state, log }); } catch (e) { await ebpf.discardPrestartedEbpf(); throw e; }
       await g.stopped;
       log('stopped');
       return 0;

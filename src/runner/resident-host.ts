@@ -52,6 +52,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
   let gpu: GpuSensor | undefined;
   let pool: WarmPool | undefined;
   let poolManager: SandboxManager | undefined;
+  let poolStart: Promise<void> | undefined;
   let closed = false;
 
   hostBus.subscribe((e) => {
@@ -80,6 +81,8 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
     kernel = k;
     await k.ready;
     if (closed) { void k.stop(); return; }
+    // Start-up timings in the guard's log: the first run waits for this (issue 16's cold start).
+    o.log(`kernel sensor ready (${k.mode}) ${Math.round(performance.now())} ms into the guard process`);
     if (k.mode !== 'ebpf' && !degraded.some((d) => d.startsWith('kernel sensor'))) degraded.push(`kernel sensor: ${k.mode} fallback`);
     gpu = await startGpuSensor({
       bus: hostBus,
@@ -91,16 +94,19 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
 
   return {
     ready,
-    async startPool() {
-      // The pool's sandboxes publish on the routing bus: once handed out and watched, their events
-      // reach the run's bus like those of a sandbox the run created itself.
-      if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed || poolManager) return;
-      const m = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
-      // Closed while the manager opened: nothing may be created after close (it would leak).
-      if (closed) { await m.close(); return; }
-      poolManager = m;
-      pool = new WarmPool(m, {}, o.poolSize!);
-      void pool.fill().then(() => { if (pool?.lastError) o.log(`warm pool: ${errorMessage(pool.lastError)}`); });
+    startPool() {
+      poolStart ??= (async () => {
+        // The pool's sandboxes publish on the routing bus: once handed out and watched, their
+        // events reach the run's bus like those of a sandbox the run created itself.
+        if (!o.stateDir || (o.poolSize ?? 0) === 0 || closed) return;
+        const m = await SandboxManager.open({ stateDir: o.stateDir, bus: hostBus, gcOnOpen: false });
+        // Closed while the manager opened: nothing may be created after close (it would leak).
+        if (closed) { await m.close(); return; }
+        poolManager = m;
+        pool = new WarmPool(m, {}, o.poolSize!);
+        void pool.fill().then(() => { o.log(pool?.lastError ? `warm pool: ${errorMessage(pool.lastError)}` : `warm pool: ${pool?.available} ready ${Math.round(performance.now())} ms into the guard process`); });
+      })();
+      return poolStart;
     },
     sensorMode: () => kernel?.mode ?? 'starting',
     degraded: () => [...degraded],
@@ -147,7 +153,9 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
     async close(opts = {}) {
       closed = true;
       // The pool's manager closes after the pool: it removes the instance's cgroup group once empty.
-      const stops = [gpu?.stop(), kernel?.stop(), pool?.close().then(() => poolManager?.close())];
+      // A pool still starting (its manager opening) is waited for, so its close sees the pool.
+      const poolClosed = (poolStart ?? Promise.resolve()).catch(() => undefined).then(async () => { await pool?.close(); await poolManager?.close(); });
+      const stops = [gpu?.stop(), kernel?.stop(), poolClosed];
       if (opts.wait !== false) await Promise.allSettled(stops);
     },
   };

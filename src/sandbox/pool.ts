@@ -26,6 +26,8 @@ export class WarmPool {
 
   /** Fills the pool to its size; resolves when full. */
   async fill(): Promise<void> {
+    // A refill scheduled by take() may fire after close(): it must create nothing (it would leak).
+    if (this.#closed) return;
     const want = this.#size - this.#ready.length - this.#filling;
     for (let i = 0; i < want; i++) {
       const p = this.#addOne().finally(() => this.#inflight.delete(p));
@@ -62,7 +64,8 @@ export class WarmPool {
     this.#closed = true;
     // Creations still in flight destroy their sandbox when they land (see fill): wait for them,
     // or a guard that exits right after close leaves their cgroups behind.
-    await Promise.allSettled([...this.#inflight]);
+    // Looped: a fill that began between take() and close() adds to the set while we wait.
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await Promise.all(this.#ready.splice(0).map((s) => s.destroy('pool closed')));
   }
 }

@@ -53,12 +53,64 @@ export function ebpfUnavailableReason(bin: string | undefined): string | undefin
   return undefined;
 }
 
+/** What the bpftrace process is started with; a prestarted one is adopted only if these match. */
+type LaunchOptions = Pick<EbpfOptions, 'kernelFilter' | 'praetorLevel' | 'bpftrace' | 'kernelKill' | 'kernelKillGroup' | 'onKernelKillUnavailable'>;
+
+/** The running bpftrace, its records parsed; where they go is attached later (see prestartEbpf). */
+interface SensorProcess {
+  readonly key: string;
+  readonly ready: Promise<void>;
+  readonly killNames: readonly string[];
+  attach(sink: { records(recs: KernelRecord[]): void; lost(n: number): void; died(reason: string): void }): void;
+  stop(): Promise<void>;
+}
+
+const launchKey = (o: LaunchOptions): string => JSON.stringify([o.kernelFilter, o.praetorLevel, o.bpftrace ?? null, o.kernelKill ?? [], o.kernelKillGroup ?? null]);
+
+let prestarted: SensorProcess | undefined;
+
+/**
+ * Starts bpftrace before the rest of the process is loaded: its compile and attach take seconds
+ * in its own process, so a resident guard starting for a user's first `praetor run` overlaps
+ * them with its own imports (issue 16's cold start). The next startEbpf with the same options
+ * adopts it; records before that concern no watched sandbox and are dropped.
+ */
+export function prestartEbpf(o: LaunchOptions): void {
+  if (prestarted) return;
+  const p = launchSensorProcess(o);
+  if (typeof p !== 'string') prestarted = p;
+}
+
+/** Stops a prestarted bpftrace nobody adopted (its process failed to start). */
+export async function discardPrestartedEbpf(): Promise<void> {
+  const p = prestarted;
+  prestarted = undefined;
+  await p?.stop();
+}
+
 export function startEbpf(o: EbpfOptions): EbpfBackend {
+  let proc: SensorProcess | string;
+  if (prestarted && prestarted.key === launchKey(o)) { proc = prestarted; prestarted = undefined; }
+  else { void discardPrestartedEbpf(); proc = launchSensorProcess(o); }
+  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), stop: async () => {} };
+  const parents = new Map<number, number>();
+  const { killNames } = proc;
+  proc.attach({
+    records: (recs) => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); },
+    // Dropped events mean a sandbox may have done something unseen: say so, loudly.
+    lost: (n) => { o.bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'ebpf', reason: `perf buffer lost ${n} events` }); },
+    died: o.onDied,
+  });
+  return { ready: proc.ready, stop: () => (proc as SensorProcess).stop() };
+}
+
+/** Spawns bpftrace with the generated script, or says why it cannot run here. */
+function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
   const bin = findBpftrace(o.bpftrace);
   const why = ebpfUnavailableReason(bin);
-  if (why) return { ready: Promise.reject(new Error(why)), stop: async () => {} };
+  if (why) return why;
   const tfs = ensureTracefs();
-  if (!tfs.ok) return { ready: Promise.reject(new Error(tfs.reason)), stop: async () => {} };
+  if (!tfs.ok) return tfs.reason;
 
   const token = `pt${randomBytes(6).toString('hex')}`;
   const sopts = defaultScriptOptions(token, release());
@@ -85,6 +137,8 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
     env: { ...process.env, ...launch.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
   });
   const asm = new LineAssembler(token, sopts.argvMax);
+  let sink: Parameters<SensorProcess['attach']>[0] | undefined;
+  let diedOf: string | undefined; // died after ready, possibly before anyone attached
   let stopping = false;
   let stderrTail = '';
   let partial = '';
@@ -94,9 +148,6 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
-  const parents = new Map<number, number>();
-  const killNames = killRules.map((k) => k.rule);
-  const publish = (recs: KernelRecord[]): void => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -106,18 +157,18 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
       const wasReady = asm.ready;
-      publish(asm.push(line, now));
+      const recs = asm.push(line, now);
+      if (sink) sink.records(recs);
       if (!wasReady && asm.ready) { rmSync(dir, { recursive: true, force: true }); resolveReady(); }
     }
-    if (asm.lost > reportedLost) {
-      // Dropped events mean a sandbox may have done something unseen: say so, loudly.
-      o.bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'ebpf', reason: `perf buffer lost ${asm.lost - reportedLost} events` });
+    if (asm.lost > reportedLost && sink) {
+      sink.lost(asm.lost - reportedLost);
       reportedLost = asm.lost;
     }
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (c: string) => { stderrTail = (stderrTail + c).slice(-2000); });
-  const timer = setInterval(() => publish(asm.flush(performance.now(), CONNECT_WAIT_MS)), 10);
+  const timer = setInterval(() => { const recs = asm.flush(performance.now(), CONNECT_WAIT_MS); if (sink) sink.records(recs); }, 10);
   timer.unref();
   const readyTimer = setTimeout(() => rejectReady(new Error(`bpftrace not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
   readyTimer.unref();
@@ -128,13 +179,16 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
     rmSync(dir, { recursive: true, force: true });
     const reason = `bpftrace exited (${sig ?? `code ${code}`}): ${lastError(stderrTail)}`;
     if (!asm.ready) rejectReady(new Error(reason));
-    else if (!stopping) o.onDied(reason);
+    else if (!stopping) { diedOf = reason; sink?.died(reason); }
     res();
   }));
   child.once('error', (e) => rejectReady(new Error(`cannot start bpftrace: ${errorMessage(e)}`)));
 
   return {
+    key: launchKey(o),
     ready,
+    killNames: killRules.map((k) => k.rule),
+    attach(s) { sink = s; if (diedOf !== undefined) s.died(diedOf); },
     async stop() {
       stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
-import { startEbpf } from './ebpf-sensor.ts';
+import { discardPrestartedEbpf, startEbpf } from './ebpf-sensor.ts';
 import { ExecIdentity } from './exec-identity.ts';
 import { noteExit, publishExec } from './exec-identity-publish.ts';
 import { loadToolCatalog } from './known-tools.ts';
@@ -48,6 +48,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
 
   let ready: Promise<void>;
   if (want === 'procfs') {
+    void discardPrestartedEbpf(); // nobody will adopt it
     ready = fallback();
   } else {
     const e = startEbpf({

@@ -103,6 +103,28 @@ test('warm pool hands out ready sandboxes and refills', async () => {
   await pool.close();
 });
 
+test('a pool closed mid-fill, or right after a take, leaves no sandbox behind', async () => {
+  // The resident guard fills its pool while bpftrace compiles; a guard stopped then must not
+  // leave sandboxes (the refill that take() schedules may fire after close()).
+  const before = new Set(m.live.map((s) => s.id));
+  const pool = new WarmPool(m, {}, 2);
+  void pool.fill();
+  await pool.close(); // creations in flight
+  const pool2 = new WarmPool(m, {}, 2);
+  await pool2.fill();
+  const sb = await pool2.take();
+  await pool2.close(); // before take()'s refill fires
+  before.add(sb.id);
+  // Nothing may appear after close() returned: watch for a while (creation takes ~100 ms).
+  const appeared = new Set<string>();
+  for (const end = performance.now() + 1500; performance.now() < end;) {
+    for (const s of m.live) if (!before.has(s.id)) appeared.add(s.id);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await sb.destroy();
+  assert.deepEqual([...appeared], [], 'sandboxes created after the pool closed');
+});
+
 test('seccomp: no mounts, no new user namespaces, no bpf', async () => {
   const sb = await m.create({});
   const r = await sb.exec(['python3', '-c', `
