@@ -25,7 +25,12 @@ export interface SandboxCtx {
   /** TLS interception, egress tokens and brokered secrets for this sandbox (absent: none). */
   readonly inspection?: SandboxInspection;
 }
-export interface FlowHandle { readonly dstIp: string; readonly dstPort: number; readonly names: string[]; protocol: string; cut(rule: string, reason: string): void }
+export interface FlowHandle {
+  readonly dstIp: string; readonly dstPort: number; readonly names: string[]; protocol: string;
+  /** The sandbox side has sent its FIN: no more bytes can come from it (the flow is finishing). */
+  readonly sandboxEnded: boolean;
+  cut(rule: string, reason: string): void;
+}
 
 export interface FlowTiming { silentMs: number; totalMs: number; connectTimeoutMs: number; preconnect: boolean }
 /** Bytes a flow moves back to the sandbox before its copying is handed to splice(2). */
@@ -50,6 +55,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   const handle: FlowHandle = {
     dstIp: dst.ip, dstPort: dst.port, names,
     get protocol() { return protocol; }, set protocol(p) { protocol = p; },
+    get sandboxEnded() { return client.readableEnded; },
     cut(rule, reason) {
       final = { allow: false, rule, reason };
       if (interceptCut) { interceptCut(rule, reason); return; }

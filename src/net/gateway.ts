@@ -33,6 +33,10 @@ export const MODEL_HOST = 'model.praetor.internal';
 export const SANDBOX_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const CA_ENV = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT', 'AWS_CA_BUNDLE'] as const;
 const MODEL_PORT = 80;
+/** After a phase switch, open flows are judged this much later (FINs still queued get read first). */
+const PHASE_JUDGE_DELAY_MS = 10;
+/** How long a no-longer-allowed flow whose sandbox side closed may take to finish. */
+const PHASE_SETTLE_MS = 300;
 
 /** The model gateway of `praetor serve`, offered to sandboxes whose policy sets modelGateway. */
 export interface ModelRoute {
@@ -187,6 +191,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     let cut: { rule: string; reason: string } | undefined;
     const handle: FlowHandle = {
       dstIp: dst.ip, dstPort: dst.port, names: [MODEL_HOST], protocol: 'http',
+      get sandboxEnded() { return sock.readableEnded; },
       cut(rule, reason) { cut ??= { rule, reason }; sock.resetAndDestroy(); },
     };
     if (sb.isolated()) handle.cut('isolated', 'sandbox isolated');
@@ -313,14 +318,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         },
         net: undefined as unknown as SandboxNet,
       };
-      const cutNoLongerAllowed = (why: string) => {
+      const cutNoLongerAllowed = (why: string, spareEnded = false) => {
         const m = matcher();
+        const spared: Array<{ f: FlowHandle; rule: string; reason: string }> = [];
         for (const f of [...flows]) {
           const d = m.connect(f.dstIp, f.dstPort, f.names);
           const p = m.protocol(f.protocol);
-          if (!d.allow) f.cut(d.rule, `${why}: ${d.reason ?? 'no longer allowed'}`);
-          else if (!p.allow) f.cut(p.rule, `${why}: ${p.reason ?? 'protocol no longer allowed'}`);
+          const verdict = !d.allow ? { rule: d.rule, reason: `${why}: ${d.reason ?? 'no longer allowed'}` }
+            : !p.allow ? { rule: p.rule, reason: `${why}: ${p.reason ?? 'protocol no longer allowed'}` } : undefined;
+          if (!verdict) continue;
+          if (spareEnded && f.sandboxEnded) spared.push({ f, ...verdict }); else f.cut(verdict.rule, verdict.reason);
         }
+        // A flow whose sandbox side already closed carries nothing more from the sandbox: it
+        // finishes with its own verdict, bounded, instead of reading as a denial of the agent.
+        if (spared.length > 0) setTimeout(() => { for (const x of spared) if (flows.has(x.f)) x.f.cut(x.rule, `${x.reason} (still open ${PHASE_SETTLE_MS} ms after the switch)`); }, PHASE_SETTLE_MS).unref();
       };
       const noProxy = `localhost,127.0.0.1,::1${policy.modelGateway ? `,${MODEL_HOST}` : ''}`;
       st.net = {
@@ -360,7 +371,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           checkPhase(compiled, next);
           if (next === phase) return;
           phase = next;
-          cutNoLongerAllowed(`phase switched to ${next}`);
+          // New connections are judged by the new phase at once. Open ones are judged a moment
+          // later: the setup command that just returned closed its sockets, and their FINs may
+          // still wait in this event loop (seen as setup's own download denied in the agent phase).
+          setTimeout(() => cutNoLongerAllowed(`phase switched to ${next}`, true), PHASE_JUDGE_DELAY_MS).unref();
         },
         isolate() {
           // Containment: no new DNS answers or connections from now on, every live one cut.

@@ -239,6 +239,52 @@ describe('egress gateway', { concurrency: false }, () => {
     } finally { await sb.destroy(); }
   });
 
+  test('phase switch right after setup: a finished setup download is no denial; a half-closed one is still cut, bounded', async () => {
+    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }], phases: { setup: { allow: [{ domain: 'pkgs.example.test', ports: [80, 8081] }] } } });
+    try {
+      // The setup command returns, and the switch comes at once: its closed connection is not cut.
+      assert.match((await curl(sb, ['http://pkgs.example.test/'])).stdout, new RegExp(MARKERS.web));
+      await sb.setPhase('agent');
+      await new Promise((r) => setTimeout(r, 400));
+      const denied = (await flows(fx, sb)).filter((f) => f.decision === 'deny');
+      assert.deepEqual(denied, [], 'a download that finished in setup reads as a denial');
+      // A setup-phase client that half-closed (sent its FIN) but still reads from a server that
+      // keeps sending: it carries nothing more from the sandbox, yet it is cut once the settle
+      // time is over, so a switch to a narrower phase bounds what still flows in.
+      const server = t.spawnInInet('/usr/bin/python3', ['-c', `
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("${t.servers.web.ip}", 8081)); l.listen(1)
+c, _ = l.accept()
+while c.recv(4096): pass
+t = time.time()
+try:
+    while time.time() - t < 15: c.sendall(b"x" * 1024); time.sleep(0.01)
+except OSError: pass
+`], { stdio: 'ignore' });
+      try {
+        await sb.setPhase('setup');
+        await new Promise((r) => setTimeout(r, 300));
+        const slow = sb.exec('/usr/bin/python3', ['-c', `
+import socket, time
+s = socket.create_connection(("pkgs.example.test", 8081)); s.sendall(b"hello"); s.shutdown(socket.SHUT_WR)
+s.recv(100); print("reading", flush=True)
+t = time.time()
+try:
+    while time.time() - t < 10:
+        if not s.recv(1024): break
+except OSError: pass
+print("ended after %.1f s" % (time.time() - t))
+`], 20_000);
+        await new Promise((r) => setTimeout(r, 1000));
+        await sb.setPhase('agent');
+        const r = await slow;
+        assert.match(r.stdout, /ended after [0-4]\./, r.stdout + r.stderr + JSON.stringify(await flows(fx, sb)));
+        const cutEv = (await flows(fx, sb)).find((f) => /still open 300 ms after the switch/.test(f.reason ?? ''));
+        assert.ok(cutEv && cutEv.decision === 'deny', JSON.stringify(await flows(fx, sb)));
+      } finally { server.kill('SIGKILL'); }
+    } finally { await sb.destroy(); }
+  });
+
   test('isolate cuts live connections and denies everything afterwards', async () => {
     const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }] });
     try {
