@@ -24,7 +24,7 @@ import { ALG, newKeyPair, signLeaf, writeIdentity } from '../../src/cluster/pki-
 import { explainTlsError } from '../../src/cluster/pki-tls.ts';
 import { PraetorError } from '../../src/errors.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { nodeBinary } from '../topology/node.ts';
+import { nodeBinary } from '../topology/index.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
 const tmp = mkdtempSync(join(tmpdir(), 'praetor-pki-'));
