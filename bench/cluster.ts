@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { ClusterControl } from '../src/cluster/control.ts';
 import { NodeMembership } from '../src/cluster/membership.ts';
-import { TenantSettingsSchema } from '../src/server/quotas.ts';
+import { TenantSettingsSchema } from '../src/config/index.ts';
 import { postgresAvailable, startPostgres } from '../test/helpers/postgres.ts';
 import { nodeBinary } from '../src/testbed/index.ts';
 import { pct } from './stats.ts';

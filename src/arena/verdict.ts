@@ -5,7 +5,7 @@
 // or connect, the gateway's flow) to the containment taking effect.
 import type { LogEntry } from '../testbed/index.ts';
 import type { PlayResult } from './agent.ts';
-import { pct } from '../util/stats.ts';
+import { pct } from '../util/index.ts';
 import type { ResolvedScenario } from './schema.ts';
 
 export type Verdict = 'blocked' | 'contained' | 'alerted' | 'clean' | 'skipped' | 'error';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, test } from 'node:test';
-import '../../src/net/x509-reflect.ts';
+import '../../src/x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
