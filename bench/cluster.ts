@@ -9,9 +9,9 @@
 import { spawn } from 'node:child_process';
 import { ClusterControl } from '../src/cluster/control.ts';
 import { NodeMembership } from '../src/cluster/membership.ts';
-import { TenantSettingsSchema } from '../src/server/quotas.ts';
+import { TenantSettingsSchema } from '../src/config/index.ts';
 import { postgresAvailable, startPostgres } from '../test/helpers/postgres.ts';
-import { nodeBinary } from '../test/topology/node.ts';
+import { nodeBinary } from '../src/testbed/index.ts';
 import { pct } from './stats.ts';
 import { benchRouted } from './cluster-routed.ts';
 

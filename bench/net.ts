@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createTopology, nodeBinary, type Topology } from '../test/topology/index.ts';
+import { createTopology, nodeBinary, type Topology } from '../src/testbed/index.ts';
 import { exec, startGatewayFixture, type TestSandbox } from '../test/net/fixture.ts';
 import { pct } from './stats.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBus } from '../src/events/index.ts';
 import { startKernelSensor } from '../src/sensors/index.ts';
-import { createTestCgroup } from '../src/sensors/testing-cgroup.ts';
+import { createTestCgroup } from '../test/helpers/testing-cgroup.ts';
 import { nowNs } from '../src/util/ids.ts';
 import { pct } from './stats.ts';
 

@@ -15,7 +15,7 @@ import { PolicySchema } from '../src/config/policy.ts';
 import { DEFAULT_RULE_FILES, FIELDS, lintRuleFiles, loadRuleText, Maturity, Priority, RULE_ACTIONS, type Diagnostic } from '../src/rules/index.ts';
 import { ListItem, MacroItem, RuleItem, WindowSpec } from '../src/rules/rule-file-schema.ts';
 import { PROFILE_DIR, profiles } from '../src/cli/init.ts';
-import { nodeBinary } from '../test/topology/node.ts';
+import { nodeBinary } from '../src/testbed/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = nodeBinary();

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createTopology, waitForOutput, type LogEntry, type Topology } from '../../test/topology/index.ts';
+import { createTopology, waitForOutput, type LogEntry, type Topology } from '../testbed/index.ts';
 import { PraetorError } from '../errors.ts';
 import type { InsideResult } from './inside.ts';
 import { startRelayOutside } from './model-relay.ts';

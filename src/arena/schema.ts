@@ -19,7 +19,7 @@ export const FAMILIES = [
 ] as const;
 export type Family = (typeof FAMILIES)[number];
 
-/** Fake servers whose logs can prove delivery (test/topology SERVERS keys, plus the arena mirror). */
+/** Fake servers whose logs can prove delivery (src/testbed SERVERS keys, plus the arena mirror). */
 export const LOGGED_SERVERS = ['web', 'tls', 'stratum', 'ssh', 'jsonrpc', 'dns', 'sink', 'internal', 'metadata'] as const;
 
 const FileRef = z.object({ file: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/, 'a path below scenarios/, e.g. scripts/miner.py').describe('file under scenarios/ whose text is used') }).strict();

@@ -3,9 +3,9 @@
 // bytes that reached destinations the scenario must not reach — the only evidence that does not
 // come from Praetor itself. Timings are end to end: from the triggering event (the kernel's exec
 // or connect, the gateway's flow) to the containment taking effect.
-import type { LogEntry } from '../../test/topology/index.ts';
+import type { LogEntry } from '../testbed/index.ts';
 import type { PlayResult } from './agent.ts';
-import { pct } from '../util/stats.ts';
+import { pct } from '../util/index.ts';
 import type { ResolvedScenario } from './schema.ts';
 
 export type Verdict = 'blocked' | 'contained' | 'alerted' | 'clean' | 'skipped' | 'error';

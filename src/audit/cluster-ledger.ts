@@ -11,7 +11,7 @@
 import type { KeyObject } from 'node:crypto';
 import pg from 'pg';
 import { errorMessage, isPraetorError, PraetorError } from '../errors.ts';
-import { newId } from '../util/ids.ts';
+import { newId } from '../util/index.ts';
 import { canonicalJson } from './canonical.ts';
 import { checkpointLinkHash, genesisHash, LEDGER_FORMAT, recordHash, type CheckpointStatement } from './chain.ts';
 import { loadClusterLedgerKey, parseNodePublicKey, type ClusterLedgerKey } from './cluster-key.ts';

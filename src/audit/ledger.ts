@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { isPraetorError, PraetorError } from '../errors.ts';
-import type { PraetorEvent } from '../events/schema.ts';
+import type { PraetorEvent } from '../events/index.ts';
 import { inProcessBackend, sqliteWorkerBackend, type Backend } from './backends.ts';
 import { canonicalJson } from './canonical.ts';
 import { auditDir, loadOrCreateSigningKey } from './keys.ts';

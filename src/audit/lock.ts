@@ -5,7 +5,7 @@
 // pid reuse.
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { PraetorError } from '../errors.ts';
-import { pidAlive, readStartTime } from '../util/proc.ts';
+import { pidAlive, readStartTime } from '../util/index.ts';
 
 type Owner = { pid: number; start: string };
 

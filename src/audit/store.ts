@@ -1,7 +1,7 @@
 // One interface, two backends (SQLite embedded, PostgreSQL shared), one test suite. The store
 // only moves rows; the chain, the signatures and every security decision live above it so a
 // backend cannot weaken them.
-import type { PraetorEvent } from '../events/schema.ts';
+import type { PraetorEvent } from '../events/index.ts';
 
 /** A stored record: the canonical event plus the envelope ids copied out for trace queries. */
 export type RecordRow = {

@@ -4,7 +4,7 @@
 // failed or interrupted batch leaves the chain exactly where the last durable commit put it.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { PraetorError } from '../errors.ts';
-import { newId } from '../util/ids.ts';
+import { newId } from '../util/index.ts';
 import { checkpointLinkHash, genesisHash, LEDGER_FORMAT, statementBytes, type CheckpointStatement } from './chain.ts';
 import { recordHash } from './chain.ts';
 import { signStatement } from './keys.ts';

@@ -2,8 +2,7 @@
 // throw-away test network with no way out. Prints a table (or one JSON object with --json) and
 // writes an HTML report with --report DIR.
 import { writeFileSync } from 'node:fs';
-import { ensureDir, renderTable, runArena, type ArenaResult } from '../arena/arena.ts';
-import { renderHtml } from '../arena/report-html.ts';
+import { ensureDir, renderTable, runArena, renderHtml, type ArenaResult } from '../arena/index.ts';
 import { PraetorError } from '../errors.ts';
 import { parseFlags, say } from './common.ts';
 

@@ -1,7 +1,7 @@
 // `praetor daemon run|start|stop|status`: the resident guard that `praetor run` starts on first
 // use and then talks to (src/daemon). One per state directory and network namespace.
 import { PraetorError } from '../errors.ts';
-import { pidAlive } from '../util/proc.ts';
+import { pidAlive } from '../util/index.ts';
 import { parseFlags, stateDir } from './common.ts';
 
 const USAGE = `praetor daemon <run|start|stop|status> [--state DIR] [--json]
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       // Imported from its file, not sensors/index.ts, which would load the sensors whole first.
       const ebpf = await import('../sensors/ebpf-sensor.ts');
       if (process.getuid?.() === 0) ebpf.prestartEbpf({ kernelFilter: true, praetorLevel: 1 });
-      const { startGuardServer } = await import('../daemon/guard-server.ts');
+      const { startGuardServer } = await import('../daemon/index.ts');
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} praetor guard: ${m}\n`);
       let g: Awaited<ReturnType<typeof startGuardServer>>;
       try { g = await startGuardServer({ stateDir: state, log }); } catch (e) { await ebpf.discardPrestartedEbpf(); throw e; }

@@ -1,7 +1,7 @@
 // `praetor image import|ls|rm`: the content-addressed image cache sandboxes start from.
 import { PraetorError } from '../errors.ts';
 import { ImageStore } from '../sandbox/index.ts';
-import { formatBytes } from '../util/size.ts';
+import { formatBytes } from '../util/index.ts';
 import { parseFlags, say, stateDir, table } from './common.ts';
 import { createProgress } from './progress.ts';
 

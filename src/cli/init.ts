@@ -3,7 +3,7 @@
 // the same schema as `praetor policy check` before it is written, so a starter never fails it.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { checkPolicyText } from '../config/policy.ts';
+import { checkPolicyText } from '../config/index.ts';
 import { PraetorError } from '../errors.ts';
 import { parseFlags, say } from './common.ts';
 

@@ -10,7 +10,7 @@ try {
   module.enableCompileCache?.(process.env.PRAETOR_COMPILE_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/praetor/compile' : undefined));
 } catch { /* no cache: slower, not wrong */ }
 const { isPraetorError } = await import('../errors.ts');
-const { EXIT_INTERNAL } = await import('../runner/exit-codes.ts');
+const { EXIT_INTERNAL } = await import('../exit-codes.ts');
 
 type Command = { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> };
 

@@ -1,7 +1,7 @@
 // `praetor nodes`: the cluster's nodes as the coordination database sees them: state, heartbeat
 // age, capacity and what is reserved on it, and the sensors it reports degraded.
 import { PraetorError } from '../errors.ts';
-import { formatBytes } from '../util/size.ts';
+import { formatBytes } from '../util/index.ts';
 import { parseFlags, table } from './common.ts';
 
 const USAGE = `praetor nodes --cluster URL [--json]

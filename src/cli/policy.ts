@@ -1,7 +1,7 @@
 // `praetor policy check FILE…`: every problem in a policy file, as file:line:col, the problem,
 // and how to fix it. Exits 1 when any file has a problem, so CI can gate policy changes.
 import { readFileSync } from 'node:fs';
-import { checkPolicyText, policyAllowsNothing } from '../config/policy.ts';
+import { checkPolicyText, policyAllowsNothing } from '../config/index.ts';
 import { parseFlags } from './common.ts';
 
 const USAGE = `praetor policy check FILE… [--json]

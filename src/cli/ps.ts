@@ -1,6 +1,6 @@
 // `praetor ps`: sandboxes recorded in the state directory, with their owner and live usage.
-import { listSandboxRecords } from '../sandbox/records.ts';
-import { formatBytes } from '../util/size.ts';
+import { listSandboxRecords } from '../sandbox/index.ts';
+import { formatBytes } from '../util/index.ts';
 import { parseFlags, stateDir, table } from './common.ts';
 
 const USAGE = 'praetor ps [--json] [--state DIR]';

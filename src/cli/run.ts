@@ -8,14 +8,13 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PraetorError } from '../errors.ts';
-import { EXIT_CONTAINED } from '../runner/exit-codes.ts';
-import type { RunReport } from '../runner/run-guarded.ts';
-import { RUNTIME_NAMES } from '../sandbox/runtimes/types.ts';
-import type { SandboxSpecInput } from '../sandbox/spec.ts';
-import { parseSize } from '../util/size.ts';
+import { EXIT_CONTAINED } from '../exit-codes.ts';
+import type { RunReport } from '../runner/index.ts';
+import type { SandboxSpecInput } from '../sandbox/index.ts';
+import { parseSize } from '../util/index.ts';
 import { parseFlags, parseNumberFlag, say, stateDir } from './common.ts';
 
-const USAGE = `praetor run [options] -- CMD [ARGS…]
+const usage = (runtimes: readonly string[]): string => `praetor run [options] -- CMD [ARGS…]
 
   --cpus N            CPU quota, fractions allowed (default 1)
   --memory SIZE       memory limit, no swap (default 1g); SIZE like 64M, 1g, 512MiB
@@ -23,7 +22,7 @@ const USAGE = `praetor run [options] -- CMD [ARGS…]
   --disk SIZE         size of the writable layer (default 1g)
   --gpus N|all        grant GPUs (error when the host has none)
   --timeout SEC       kill the command after SEC seconds (exit 124)
-  --runtime NAME      ${RUNTIME_NAMES.join(' | ')} (default bwrap)
+  --runtime NAME      ${runtimes.join(' | ')} (default bwrap)
   --image NAME        image from the cache, or host (default host)
   --workspace DIR     bind DIR at /workspace, id-mapped so the agent can write it
   --cwd DIR           working directory inside the sandbox (default /workspace)
@@ -41,13 +40,15 @@ Exit status: the command's own; 128+N when killed by signal N (137 for memory);
 resident guard was lost mid-run (the sandbox died with it) or Praetor failed internally.`;
 
 export async function main(argv: string[]): Promise<number> {
+  // From its file, not sandbox/index.ts: the thin client must not load the sandbox manager.
+  const { RUNTIME_NAMES } = await import('../sandbox/runtimes/types.ts');
   const { values: v, positionals } = parseFlags(argv, {
     cpus: { type: 'string' }, memory: { type: 'string' }, pids: { type: 'string' }, disk: { type: 'string' },
     gpus: { type: 'string' }, timeout: { type: 'string' }, runtime: { type: 'string' }, image: { type: 'string' },
     workspace: { type: 'string' }, cwd: { type: 'string' }, env: { type: 'string', multiple: true },
     policy: { type: 'string' }, phase: { type: 'string' }, state: { type: 'string' }, ledger: { type: 'string' },
     report: { type: 'string' }, 'no-detect': { type: 'boolean' }, 'no-guard': { type: 'boolean' },
-  }, USAGE, true);
+  }, usage(RUNTIME_NAMES), true);
   if (positionals.length === 0) {
     throw new PraetorError('MISSING_COMMAND', 'no command given', { hint: 'put the command after --, e.g. praetor run -- python3 train.py' });
   }
@@ -122,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Today's in-process run: this process starts the sensors, the rules and the sandbox itself. */
 async function runInProcess(state: string, w: { argv: string[]; spec: Record<string, unknown>; detect: boolean; policyFile?: string; phase?: 'setup' | 'agent'; timeoutMs?: number; ledgerPath?: string }, io: { stdout: (c: Buffer) => void; stderr: (c: Buffer) => void; log: (m: string) => void; stdin: NodeJS.ReadableStream }): Promise<RunReport> {
-  const { runGuarded } = await import('../runner/run-guarded.ts');
+  const { runGuarded } = await import('../runner/index.ts');
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => { say(`${sig}: destroying the sandbox`); ac.abort(sig); };
   process.once('SIGINT', onSignal);

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { PraetorError } from '../errors.ts';
-import { startServer } from '../server/app.ts';
-import { parseSize } from '../util/size.ts';
+import { startServer } from '../server/index.ts';
+import { parseSize } from '../util/index.ts';
 import { parseFlags, parseNumberFlag, say, stateDir } from './common.ts';
 
 const USAGE = `praetor serve [--role all|node|control] [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     // A control replica runs no sandbox: settings for sandboxes belong on the nodes.
     const misplaced = (['db', 'policy', 'model-upstream', 'image-alias', 'no-detect', 'e2b-port', 'e2b-template', 'e2b-keepalive'] as const).filter((k) => v[k] !== undefined);
     if (misplaced.length) throw new PraetorError('BAD_ARGUMENT', `--${misplaced.join(', --')} configure sandboxes, and a control replica runs none`, { hint: 'give them to the nodes (`praetor serve --role node`)' });
-    const { startControl } = await import('../cluster/control-server.ts');
+    const { startControl } = await import('../cluster/index.ts');
     const ctl = await startControl({ cluster: cluster.url, stateDir: state, host: v.host ?? '127.0.0.1', port, ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}), log: say });
     process.stdout.write(`praetor: control replica serving on ${ctl.url} (cluster ${redact(cluster.url)}, ${ctl.directory.live.length} nodes up)\n`);
     await untilSignal();
@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     log: say,
   };
   const server = cluster.role === 'node'
-    ? await (await import('../cluster/node-role.ts')).startNode({ ...serveOptions, cluster: cluster.url, nodeId: cluster.nodeId, advertise: cluster.advertise, capacity: cluster.capacity })
+    ? await (await import('../cluster/index.ts')).startNode({ ...serveOptions, cluster: cluster.url, nodeId: cluster.nodeId, advertise: cluster.advertise, capacity: cluster.capacity })
     : await startServer(serveOptions);
   const tokens = server.core.tokens.count;
   process.stdout.write(`praetor: serving on ${server.url} (state ${state}, ledger ${server.core.ledger?.location ?? 'off'})\n`);

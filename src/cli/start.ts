@@ -1,7 +1,7 @@
 // `praetor start` (what `npm start` runs after setup): creates an admin token, prints the URL,
 // the token and what to try first, then serves in the foreground. Without a terminal, or with
 // CI=true, it prints the same next steps and exits 0, so automated setups never hang here.
-import { createToken } from '../server/auth.ts';
+import { createToken } from '../server/index.ts';
 import { parseFlags, stateDir } from './common.ts';
 
 const USAGE = 'praetor start [--state DIR] [--port P] [--host H]';

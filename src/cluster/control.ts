@@ -10,8 +10,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import pg from 'pg';
 import { PraetorError } from '../errors.ts';
-import type { TenantSettings } from '../server/quotas.ts';
-import { checkQuota } from '../server/quotas.ts';
+import { checkQuota, type TenantSettings } from '../config/index.ts';
 import { ensureClusterSchema, nodeLockKey } from './membership.ts';
 import { clusterSandboxId, LIVE_STATES, type NodeRow } from './schema.ts';
 

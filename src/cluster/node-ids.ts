@@ -5,9 +5,8 @@
 // this node's ordinal, so any control replica routes calls about it without a lookup.
 // Ends are reported so the capacity and quota return (ClusterControl.end).
 import { errorMessage, PraetorError } from '../errors.ts';
-import type { Principal } from '../server/auth.ts';
-import type { SandboxIdSource } from '../server/core.ts';
-import type { TenantSettings, Usage } from '../server/quotas.ts';
+import type { Principal, SandboxIdSource } from '../server/index.ts';
+import type { TenantSettings, Usage } from '../config/index.ts';
 import type { ClusterControl } from './control.ts';
 import { nodeOrdinalOf } from './schema.ts';
 

@@ -9,7 +9,7 @@
 // in a new epoch, so the reservations of the old one are reclaimed.
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors.ts';
-import { startServer, type PraetorServer, type ServeOptions } from '../server/app.ts';
+import { startServer, type PraetorServer, type ServeOptions } from '../server/index.ts';
 import { ClusterControl } from './control.ts';
 import { NodeMembership } from './membership.ts';
 import { NodeSandboxIds } from './node-ids.ts';

@@ -7,7 +7,7 @@ import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto }
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import '../net/x509-reflect.ts';
+import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { CLUSTER_ID, IDENTITY_FILES, roleUrn, type ClusterRole } from './pki-identity.ts';

@@ -7,7 +7,7 @@
 import { X509Certificate as NodeX509, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import '../net/x509-reflect.ts';
+import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { PraetorError, errorMessage } from '../errors.ts';
 

@@ -10,7 +10,7 @@ import { X509Certificate as NodeX509, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import '../net/x509-reflect.ts';
+import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { ERROR_CODES, PraetorError, errorMessage, type ErrorCode } from '../errors.ts';
 import { ALG, newKeyPair, writeIdentity } from './pki-ca.ts';

@@ -6,7 +6,7 @@
 // transaction that signs, so a failure to sign leaves it usable; a bad CSR is refused before
 // the token is touched.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import '../net/x509-reflect.ts';
+import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import type pg from 'pg';
 import { z } from 'zod';

@@ -3,8 +3,8 @@
 // parameter, a query field, a JSON body field such as ROCK's `sandbox_id`, a multipart field,
 // a header), which fan out to every node and merge, and which any node may answer. A route
 // missing here is a 404 at the control plane: nothing reaches a node that was not meant to.
-import { ROCK_SANDBOX_BASE } from '../server/routes/rock-envelope.ts';
-import { parseSize } from '../util/size.ts';
+import { ROCK_SANDBOX_BASE } from '../server/index.ts';
+import { parseSize } from '../util/index.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 

@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
 import { z } from 'zod';
 import { PraetorError } from '../errors.ts';
-import { parseCidr } from '../util/ip.ts';
-import { parseSize } from '../util/size.ts';
+import { parseCidr, parseSize } from '../util/index.ts';
 
 const PortRange = z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "lo-hi", e.g. "8000-8100"')
   .refine((s) => { const [a, b] = s.split('-').map(Number); return a! >= 1 && b! <= 65535 && a! <= b!; },

@@ -9,7 +9,7 @@ import { errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
 import type { AlertEvent, RuleAction } from '../rules/index.ts';
 import { killConfirmed, type Sandbox } from '../sandbox/index.ts';
-import { nowNs } from '../util/ids.ts';
+import { nowNs } from '../util/index.ts';
 import { confirmKernelKill, resumeParent } from './kernel-kill-record.ts';
 import { descendants, hasExited } from './process-tree.ts';
 import { onlyLoopback, runtimePids, sandboxLinks } from './sandbox-facts.ts';

@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import { PraetorError, errorMessage, isPraetorError } from '../errors.ts';
 import { runGuarded, startResidentHost, type ResidentHost } from '../runner/index.ts';
 import { SandboxManager } from '../sandbox/index.ts';
-import { readStartTime, pidAlive } from '../util/proc.ts';
+import { readStartTime, pidAlive } from '../util/index.ts';
 import { ensureGuardDir, guardPaths, readGuardPid, type GuardPaths, type GuardPidRecord } from './paths.ts';
 import { createPeerCred } from './peer-cred.ts';
 import { encode, lineReader, praetorVersion, PROTOCOL, type ServerMessage, type WireError } from './protocol.ts';

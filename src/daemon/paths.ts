@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PraetorError } from '../errors.ts';
-import { pidAlive } from '../util/proc.ts';
+import { pidAlive } from '../util/index.ts';
 
 export interface GuardPaths { dir: string; sock: string; pidFile: string; log: string; startLock: string }
 

@@ -8,9 +8,8 @@ import { PraetorError, errorMessage } from '../errors.ts';
 import type { PraetorEvent } from '../events/index.ts';
 import { notFound } from '../errors.ts';
 import { editFile, readFile, writeFile, toArgv, type Tags } from '../sandbox/index.ts';
-import { parseInput } from '../util/parse-input.ts';
+import { parseInput, newId } from '../util/index.ts';
 import type { Caller, EpisodeHost, HostedSandbox } from './host.ts';
-import { newId } from '../util/ids.ts';
 import { recommend, verdictOf } from './safety.ts';
 import { ActionSchema, type Action, type Report, type Safety, type StepResult } from './schema.ts';
 

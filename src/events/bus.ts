@@ -1,4 +1,4 @@
-import { newId, nowNs } from '../util/ids.ts';
+import { newId, nowNs } from '../util/index.ts';
 import type { EventInput, PraetorEvent } from './schema.ts';
 
 export type Listener = (e: PraetorEvent) => void;

@@ -3,7 +3,7 @@
 // rebinding and tunnelling checks apply), then hands the connection to the same inspection as
 // transparent traffic, with the requested name as the one SNI/Host must match.
 import type net from 'node:net';
-import { isIPv4 } from '../util/ip.ts';
+import { isIPv4 } from '../util/index.ts';
 import { buildQuery, parseMessage } from './dns/codec.ts';
 import { answerQuery, type DnsContext, type Upstream } from './dns/resolver.ts';
 import { handleFlow, type FlowTiming, type SandboxCtx } from './flow.ts';

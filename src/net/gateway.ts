@@ -9,7 +9,7 @@ import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import tls from 'node:tls';
 import type { EventBus } from '../events/index.ts';
 import { errorMessage, PraetorError } from '../errors.ts';
-import { NetworkPolicySchema, type NetworkPolicy } from '../config/policy.ts';
+import { NetworkPolicySchema, type NetworkPolicy } from '../config/index.ts';
 import { answerQuery, systemNameservers, udpUpstream, type DnsContext, type Upstream } from './dns/resolver.ts';
 import { createTunnelGuard } from './dns/tunnel-guard.ts';
 import { DEFAULT_TIMING, handleFlow, type FlowHandle, type FlowTiming, type SandboxCtx } from './flow.ts';

@@ -5,6 +5,6 @@ export { secretFingerprints, type SecretFingerprints } from './secret-fingerprin
 export {
   NetworkPolicySchema, PolicySchema, parsePolicyFile, parsePolicyText, checkPolicyText, policyAllowsNothing,
   type NetworkPolicy, type Policy, type PolicyProblem,
-} from '../config/policy.ts';
+} from '../config/index.ts';
 export { compilePolicy, protectedRanges, type CompiledPolicy, type PhaseMatcher, type Decision } from './policy-matcher.ts';
 export { classify, SNIFFERS, type Sniffer, type SniffResult } from './protocols/index.ts';

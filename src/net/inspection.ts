@@ -12,7 +12,7 @@ import type { InterceptCa } from './tls-ca.ts';
 import { KEY_MATERIAL_TOKENS } from './secret-fingerprints.ts';
 import { tokenHash, tokensFor, type EgressToken, type TokenSet } from './token-scanner.ts';
 import { normaliseName } from './policy-matcher.ts';
-import type { BrokeredSecretConfig } from '../config/policy.ts';
+import type { BrokeredSecretConfig } from '../config/index.ts';
 import { PraetorError } from '../errors.ts';
 
 /** A brokered secret as the gateway holds it: the real value never leaves this process. */

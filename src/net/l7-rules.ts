@@ -2,7 +2,7 @@
 // only, /v1/* only). Threat: an allowed API host is also a write channel (POST the repository
 // to a paste endpoint, push to another account's path); method and path narrow it to the use the
 // policy meant. Judged on plain HTTP and inside intercepted TLS, request by request.
-import type { NetRule } from '../config/policy.ts';
+import type { NetRule } from '../config/index.ts';
 
 export interface L7Rule { readonly methods?: ReadonlySet<string>; readonly paths?: readonly RegExp[]; readonly text: string }
 

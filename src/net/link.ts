@@ -3,7 +3,7 @@
 // default route to the gateway. IPv6 is disabled on both ends: the gateway does not carry it.
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { intToIpv4, parseCidr } from '../util/ip.ts';
+import { intToIpv4, parseCidr } from '../util/index.ts';
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

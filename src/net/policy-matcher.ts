@@ -1,7 +1,7 @@
 // The network policy compiled once into matchers. Every decision names the rule that made it,
 // so an event says *why* a byte moved or did not. Deny wins; no rule means deny.
-import type { NetRule, NetworkPolicy, ProtocolGate } from '../config/policy.ts';
-import { cidrContains, cidrWithin, ipv4ToInt, parseCidr, PROTECTED_RANGES, type Cidr } from '../util/ip.ts';
+import type { NetRule, NetworkPolicy, ProtocolGate } from '../config/index.ts';
+import { cidrContains, cidrWithin, ipv4ToInt, parseCidr, PROTECTED_RANGES, type Cidr } from '../util/index.ts';
 import { compileL7, type L7Rule } from './l7-rules.ts';
 
 export interface Decision {

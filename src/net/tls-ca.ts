@@ -18,10 +18,10 @@ type CryptoKey = webcrypto.CryptoKey;
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { createSecureContext, DEFAULT_CIPHERS, type SecureContext } from 'node:tls';
-import './x509-reflect.ts';
+import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { PraetorError, errorMessage } from '../errors.ts';
-import { isIPv4 } from '../util/ip.ts';
+import { isIPv4 } from '../util/index.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const CACHE_MAX = 1000;

@@ -8,7 +8,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { classify, parseClientHello } from './protocols/index.ts';
-import { isIPv4 } from '../util/ip.ts';
+import { isIPv4 } from '../util/index.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
 import type { InterceptCa } from './tls-ca.ts';
 import type { TokenSet } from './token-scanner.ts';

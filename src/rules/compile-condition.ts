@@ -1,4 +1,4 @@
-import type { EventKind } from '../events/schema.ts';
+import type { EventKind } from '../events/index.ts';
 import { inCidr, ipGroups, parseCidr, type Cidr } from './cidr.ts';
 import { EVENT_KINDS_FOR_RULES, fieldDef, memo, type Ctx, type FieldDef } from './fields.ts';
 import type { Item, Node, Op } from './condition-parser.ts';

@@ -1,4 +1,4 @@
-import type { EventKind } from '../events/schema.ts';
+import type { EventKind } from '../events/index.ts';
 import { compileNode, type Compiled, type CompileEnv, type Matcher } from './compile-condition.ts';
 import { ConditionSyntaxError, parseCondition, type Node } from './condition-parser.ts';
 import { EVENT_KINDS_FOR_RULES, fieldDef, type Ctx, type FieldDef } from './fields.ts';

@@ -1,7 +1,6 @@
-import type { EventBus } from '../events/bus.ts';
-import type { EventKind, EventOf, PraetorEvent } from '../events/schema.ts';
+import type { EventBus, EventKind, EventOf, PraetorEvent } from '../events/index.ts';
 import { errorMessage } from '../errors.ts';
-import { newId, nowNs } from '../util/ids.ts';
+import { newId, nowNs } from '../util/index.ts';
 import type { CompiledRule, CompiledRuleSet } from './compile-rules.ts';
 import type { Ctx } from './fields.ts';
 import type { RuleAction } from './vocabulary.ts';

@@ -1,4 +1,4 @@
-import { EVENT_KINDS, type EventKind, type EventOf, type PraetorEvent } from '../events/schema.ts';
+import { EVENT_KINDS, type EventKind, type EventOf, type PraetorEvent } from '../events/index.ts';
 import { parseSshArgv } from './ssh-argv.ts';
 import { readsProgramFromStdin } from './stdin-program.ts';
 

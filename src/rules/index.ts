@@ -7,3 +7,6 @@ export { loadRules, lintRuleFiles, DEFAULT_RULE_FILES, DEFAULT_RULE_TEST_DIR, ty
 export { compileItems, type CompiledRule, type CompiledRuleSet } from './compile-rules.ts';
 export { loadRuleText, formatDiagnostic, type Diagnostic } from './loader.ts';
 export { runRuleTests, loadRuleTests, type RuleTestResult } from './rule-tests.ts';
+// ssh's own config resolution, which the exec-identity sensor applies to an ssh it sees start.
+export { resolveSshConfig, type EffectiveSshConfig, type SshConfigReader } from './ssh-config.ts';
+export { splitArgs } from './ssh-config-parser.ts';

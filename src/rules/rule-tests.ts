@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { EventSchema, type PraetorEvent } from '../events/schema.ts';
+import { EventSchema, type PraetorEvent } from '../events/index.ts';
 import type { CompiledRuleSet } from './compile-rules.ts';
 import { createRuleEngine } from './engine.ts';
 import { parseYamlSeq, type Diagnostic, type SourcePos } from './loader.ts';

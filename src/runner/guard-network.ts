@@ -1,7 +1,7 @@
 // Adapts the egress gateway (src/net) to the sandbox manager: a sandbox whose policy allows no
 // destination gets only lo; any other gets a link to the gateway and a resolver. The policy in
 // the sandbox's spec wins over the run's policy file.
-import { policyAllowsNothing, type Policy } from '../config/policy.ts';
+import { policyAllowsNothing, type Policy } from '../config/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { startGateway, sweepStaleGateways, type EgressToken, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';

@@ -5,7 +5,7 @@
 // enforcing, every watched sandbox is frozen and cut off, and an event says why.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { DEFAULT_LINK_POOL, noModelGateway, type ModelRoute } from '../net/index.ts';
-import { parsePolicyFile, policyAllowsNothing, type Policy } from '../config/policy.ts';
+import { parsePolicyFile, policyAllowsNothing, type Policy } from '../config/index.ts';
 import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';

@@ -1,11 +1,10 @@
 // One guarded run: a sandbox, its sensors, the rule engine and containment, the command, and a
 // report. The CLI's `praetor run` and the arena both use it, so what the arena measures is what
 // users run.
-import type { PraetorEvent } from '../events/index.ts';
-import { EventBus } from '../events/index.ts';
+import { EventBus, type PraetorEvent } from '../events/index.ts';
 import { SandboxManager, type Sandbox, type SandboxSpecInput } from '../sandbox/index.ts';
-import { CgroupSampler } from '../sensors/cgroup-sampler.ts';
-import { EXIT_CONTAINED } from './exit-codes.ts';
+import { CgroupSampler } from '../sensors/index.ts';
+import { EXIT_CONTAINED } from '../exit-codes.ts';
 import { startGuard, type Guard } from './guard.ts';
 import type { ResidentHost } from './resident-host.ts';
 

@@ -8,7 +8,7 @@
 // record (it is assembled under a dot name and renamed into place), and a cgroup is only taken
 // for record-less after its record has been looked for again at the moment of removal.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { readStartTime, pidAlive } from '../util/proc.ts';
+import { readStartTime, pidAlive } from '../util/index.ts';
 import { Cgroup, listSandboxCgroups } from './cgroup.ts';
 import { hierarchyRoots } from './cgroup-layout.ts';
 import type { HostInfo } from './host.ts';

@@ -10,6 +10,8 @@ export { identityOf, inCgroup, isSameProcess, killConfirmed, Pidfd, type KillRes
 export { gcSandboxes, type GcResult } from './gc.ts';
 export { WarmPool } from './pool.ts';
 export { Session } from './session.ts';
+export type { SessionResult } from './session.ts';
+export { listSandboxRecords, type SandboxRecord } from './records.ts';
 export { commitSandbox, sandboxRootDir } from './commit.ts';
 export { readAsSeen, type SeenFile } from './read-as-seen.ts';
 export { MAX_FILE_BYTES, SandboxPath, readFile, writeFile, editFile, toArgv, execIn, type Tags, type ExecRequest } from './file-ops.ts';

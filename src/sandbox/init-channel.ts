@@ -131,4 +131,4 @@ export class InitChannel {
 }
 
 /** Decodes a raw wait status into exit code or signal number (shared with the eBPF sensor). */
-export { decodeWaitStatus } from '../util/proc.ts';
+export { decodeWaitStatus } from '../util/index.ts';

@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
-import { newId } from '../util/ids.ts';
+import { newId } from '../util/index.ts';
 import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanaries } from './canaries.ts';
 import { Cgroup } from './cgroup.ts';
 import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';

@@ -8,7 +8,7 @@
 import { closeSync, readFileSync } from 'node:fs';
 import koffi from 'koffi';
 import { PraetorError } from '../errors.ts';
-import { readStartTime } from '../util/proc.ts';
+import { readStartTime } from '../util/index.ts';
 
 type Libc = {
   syscall: (...args: unknown[]) => number | bigint;

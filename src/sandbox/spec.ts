@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NetworkPolicySchema } from '../config/policy.ts';
+import { NetworkPolicySchema } from '../config/index.ts';
 import { RUNTIME_NAMES } from './runtimes/types.ts';
 
 // What a sandbox is made of. The CLI, the server and the pool all build one of these, so the

@@ -1,4 +1,4 @@
-import { decodeWaitStatus } from '../util/proc.ts';
+import { decodeWaitStatus } from '../util/index.ts';
 import { ARGV_CHUNK } from './ebpf-script.ts';
 
 // Turns the bpftrace line protocol (see ebpf-script.ts) back into records. Pure and stateful

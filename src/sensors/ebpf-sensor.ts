@@ -5,7 +5,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { nowNs } from '../util/ids.ts';
+import { nowNs } from '../util/index.ts';
 import { bpftraceSpawn, writeTrimmedEvents } from './bpftrace-launch.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';

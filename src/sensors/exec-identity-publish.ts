@@ -1,5 +1,4 @@
-import type { EventBus } from '../events/index.ts';
-import type { EventInput, EventOf, PraetorEvent } from '../events/schema.ts';
+import type { EventBus, EventInput, EventOf, PraetorEvent } from '../events/index.ts';
 import type { ExecIdentity, ExecIdentityResult } from './exec-identity.ts';
 import { gitSshConfigOf, sshConfigOf } from './exec-identity-ssh.ts';
 

@@ -1,6 +1,5 @@
 import { readFileSync, readlinkSync } from 'node:fs';
-import { resolveSshConfig, type EffectiveSshConfig, type SshConfigReader } from '../rules/ssh-config.ts';
-import { splitArgs } from '../rules/ssh-config-parser.ts';
+import { resolveSshConfig, splitArgs, type EffectiveSshConfig, type SshConfigReader } from '../rules/index.ts';
 import { globInRoot, readSmallFile, resolveInRoot } from './exec-identity-files.ts';
 
 // Effective SSH configuration of a live ssh process, read through the sandbox's root the way

@@ -7,3 +7,4 @@ export { startGpuSensor, type GpuSensor, type GpuResolver } from './gpu-sensor.t
 export { parseQueryGpu, parseComputeApps, parseSmiXml } from './gpu-parse.ts';
 export { probeSensors, type SensorProbe } from './probe.ts';
 export { isSensitivePath } from './sensitive-paths.ts';
+export { CgroupSampler, type SampledSandbox, type SampleStats } from './cgroup-sampler.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EventBus, type PraetorEvent, type EventOf } from '../events/index.ts';
 import { startKernelSensor } from './kernel-sensor.ts';
-import { createTestCgroup, type TestCgroup } from './testing-cgroup.ts';
+import { createTestCgroup, type TestCgroup } from '../../test/helpers/testing-cgroup.ts';
 import { ebpfUnavailableReason, findBpftrace } from './ebpf-sensor.ts';
 
 // Real processes in a real cgroup, against the real kernel sensor (both backends).

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors.ts';
-import { readStartTime } from '../util/proc.ts';
+import { readStartTime } from '../util/index.ts';
 import type { FdRef, NetFacts, ProcNode } from './pipe-graph.ts';
 import { readLink, readStatus, readTcpTable } from './proc-util.ts';
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
-import { readStartTime } from '../util/proc.ts';
+import { readStartTime } from '../util/index.ts';
 import { PipeGraph, type ProcNode } from './pipe-graph.ts';
 import { readInetInodes, readNetSockets, readOutbound, readProcNode, settleSockets, type NetSockets } from './pipe-graph-read.ts';
 import { readCgroupV2Path, readCmdline, readLink, sandboxCgroupPath, unifiedRoot } from './proc-util.ts';

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { EventBus } from '../events/index.ts';
-import { readStartTime } from '../util/proc.ts';
+import { readStartTime } from '../util/index.ts';
 import {
   cgroupIdOfPath, peersForInodes, readCgroupV2Path, readCmdline, readLink, readStatus, readStdio, readTcpTable,
   sandboxCgroupPath, unifiedRoot,

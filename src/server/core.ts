@@ -2,18 +2,17 @@
 // containment), one ledger, and the table of which tenant owns which sandbox. Every lookup
 // goes through `sandbox(principal, id)`, which answers NOT_FOUND for another tenant's id — the
 // same answer as for an id that never existed, so ids cannot be probed across tenants.
-import { PolicySchema, policyAllowsNothing, type Policy } from '../config/policy.ts';
+import { PolicySchema, policyAllowsNothing, Tenants, checkQuota, type Policy, type Usage } from '../config/index.ts';
 import { defaultLedgerPath, type Ledger } from '../audit/index.ts';
 import { PraetorError, errorMessage, notFound } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { startGuard, type Guard } from '../runner/index.ts';
 import { SandboxManager, type Sandbox, type SandboxSpecInput, type Session } from '../sandbox/index.ts';
-import { CgroupSampler } from '../sensors/cgroup-sampler.ts';
+import { CgroupSampler } from '../sensors/index.ts';
 import type { Principal } from './auth.ts';
 import { TokenStore } from './auth.ts';
 import { sandboxModelRoute } from './model-sandbox-route.ts';
 import type { ModelGatewayOptions } from './model-proxy.ts';
-import { Tenants, checkQuota, type Usage } from './quotas.ts';
 
 import type { Phase } from '../episodes/index.ts';
 export type { Phase };

@@ -41,7 +41,7 @@ export interface Ctx {
   bodyLimit: number;
 }
 
-export { parseInput, zodError } from '../util/parse-input.ts';
+export { parseInput, zodError } from '../util/index.ts';
 
 /** The authenticated principal (set by the auth hook; routes without auth never call this). */
 export function principal(req: FastifyRequest): Principal {

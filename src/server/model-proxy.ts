@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { PraetorError } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { newId } from '../util/ids.ts';
+import { newId } from '../util/index.ts';
 
 export interface ModelGatewayOptions { upstream: string; apiKey?: string }
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import type { ModelRoute } from '../net/index.ts';
-import { parseInput } from '../util/parse-input.ts';
+import { parseInput } from '../util/index.ts';
 import { ChatBody, openChat, relayChat, upstreamHost, type ModelGatewayOptions } from './model-proxy.ts';
 
 export interface SandboxModelRouteOptions {

@@ -3,8 +3,7 @@
 import { z } from 'zod';
 import { PraetorError } from '../errors.ts';
 import type { SandboxEntry } from './core.ts';
-import { Session } from '../sandbox/index.ts';
-import type { SessionResult } from '../sandbox/session.ts';
+import { Session, type SessionResult } from '../sandbox/index.ts';
 
 export { MAX_FILE_BYTES, SandboxPath, readFile, writeFile, editFile, toArgv, execIn, type Tags, type ExecRequest } from '../sandbox/index.ts';
 

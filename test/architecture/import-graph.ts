@@ -1,28 +1,48 @@
-// The import graph of src/: every static and dynamic relative import of every non-test file,
-// resolved to files, grouped by top-level folder (src/<folder>/…; files at src/ itself are the
-// shared root: errors.ts). Type-only imports count too: a cycle of types is still a cycle a
-// reader has to hold in their head, and it becomes a runtime cycle with the first value import.
+// The import graph of src/: every static, side-effect and dynamic relative import of every
+// non-test file, resolved to files, grouped by top-level folder (src/<folder>/…; files at src/
+// itself are the shared root: errors.ts, exit-codes.ts,
+// x509-reflect.ts). Type-only imports count too: a cycle of
+// types is still a cycle a reader has to hold in their head, and it becomes a runtime cycle with
+// the first value import.
 import { readFileSync, globSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]/g;
+// 1: `import … from` / `export … from`; 2: `import('…')`; 3: `import '…'` (side effect only).
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]|(?:^|\n)\s*import\s+['"](\.[^'"]+)['"]/g;
 
-export interface ImportGraph { files: Map<string, Set<string>>; folders: Map<string, Set<string>> }
+/** One import: `from` and `to` are paths relative to the repository root. */
+export interface ImportEdge { from: string; to: string; dynamic: boolean }
+
+export interface ImportGraph {
+  /** src/ file → the src/ files it imports. */
+  files: Map<string, Set<string>>;
+  /** src/ folder → the other src/ folders its files import. */
+  folders: Map<string, Set<string>>;
+  /** Every import of a src/ file, also those that leave src/ (bench/, test/). */
+  edges: ImportEdge[];
+}
 
 export const folderOf = (file: string): string => { const parts = file.split('/'); return parts.length > 2 ? parts[1]! : '(root)'; };
+
+/** The top-level folders of src/ (src/<folder>/), whether or not they hold an index.ts. */
+export function srcFolders(): string[] {
+  return [...new Set(globSync('src/*/**/*.ts', { cwd: ROOT }).map(folderOf))].sort();
+}
 
 export function importGraph(): ImportGraph {
   const files = new Map<string, Set<string>>();
   const folders = new Map<string, Set<string>>();
+  const edges: ImportEdge[] = [];
   for (const f of globSync('src/**/*.ts', { cwd: ROOT })) {
     if (f.endsWith('.test.ts')) continue;
     const src = readFileSync(join(ROOT, f), 'utf8');
     const out = new Set<string>();
     for (const m of src.matchAll(IMPORT)) {
-      const spec = m[1] ?? m[2]!;
+      const spec = m[1] ?? m[2] ?? m[3]!;
       const target = relative(ROOT, normalize(join(ROOT, dirname(f), spec)));
+      edges.push({ from: f, to: target, dynamic: m[2] !== undefined });
       if (!target.startsWith('src/')) continue;
       out.add(target);
       const a = folderOf(f); const b = folderOf(target);
@@ -30,7 +50,7 @@ export function importGraph(): ImportGraph {
     }
     files.set(f, out);
   }
-  return { files, folders };
+  return { files, folders, edges };
 }
 
 /** Strongly connected components with more than one member (Tarjan): the cycles. */

@@ -8,8 +8,8 @@ import { ClusterControl } from '../../src/cluster/control.ts';
 import { NodeMembership } from '../../src/cluster/membership.ts';
 import { nodeOrdinalOf } from '../../src/cluster/schema.ts';
 import { PraetorError } from '../../src/errors.ts';
-import { TenantSettingsSchema } from '../../src/server/quotas.ts';
-import { nodeBinary } from '../topology/node.ts';
+import { TenantSettingsSchema } from '../../src/config/index.ts';
+import { nodeBinary } from '../topology/index.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { cuttableLink } from './pg-link.ts';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, test } from 'node:test';
-import '../../src/net/x509-reflect.ts';
+import '../../src/x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -24,7 +24,7 @@ import { ALG, newKeyPair, signLeaf, writeIdentity } from '../../src/cluster/pki-
 import { explainTlsError } from '../../src/cluster/pki-tls.ts';
 import { PraetorError } from '../../src/errors.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { nodeBinary } from '../topology/node.ts';
+import { nodeBinary } from '../topology/index.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
 const tmp = mkdtempSync(join(tmpdir(), 'praetor-pki-'));

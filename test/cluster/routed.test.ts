@@ -91,7 +91,7 @@ test('a control replica authenticates before forwarding, and a node accepts only
   const names = await ordinalNames();
   const r = ok(await call(A, 'POST', '/v1/sandboxes', small), 'create');
   const host = nodes[names.get(ordinalOfId(r.id)!)!]!;
-  const fresh = await ctl.place('alice', (await import('../../src/server/quotas.ts')).TenantSettingsSchema.parse({}), { cpus: 0.1, memoryBytes: 64 * 2 ** 20 }, { only: names.get(ordinalOfId(r.id)!)! });
+  const fresh = await ctl.place('alice', (await import('../../src/config/index.ts')).TenantSettingsSchema.parse({}), { cpus: 0.1, memoryBytes: 64 * 2 ** 20 }, { only: names.get(ordinalOfId(r.id)!)! });
   const stolen = await call(host, 'POST', '/v1/sandboxes', small, { token: other, headers: { 'x-praetor-reservation': fresh.sandboxId } });
   assert.equal(stolen.status, 403, stolen.text);
   await ctl.end(fresh.sandboxId, 'test');

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { PraetorEvent } from '../../src/events/index.ts';
 import { nodeBinary, type ExecResult, type Topology } from '../topology/index.ts';
-import { run } from '../topology/netns.ts';
+import { run } from '../../src/testbed/netns.ts';
 
 const NODE = nodeBinary();
 const HARNESS = fileURLToPath(new URL('./harness.ts', import.meta.url));

@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '../../errors.ts';
-import { isIPv4 } from '../../util/ip.ts';
+import { isIPv4 } from '../../util/index.ts';
 import type { Decision, PhaseMatcher } from '../policy-matcher.ts';
 import { buildQuery, buildResponse, parseMessage, qtypeName, RCODE, type Message } from './codec.ts';
 import type { TunnelGuard } from './tunnel-guard.ts';

@@ -12,9 +12,8 @@
 //     Praetor stays at the ceiling).
 // A domain allowOut entry never narrows a CIDR ceiling rule (or the reverse): what a name
 // resolves to is not known here, so such pairs grant nothing.
-import type { NetRule, NetworkPolicy } from '../../config/policy.ts';
-import { NetworkPolicySchema } from '../../config/policy.ts';
-import { cidrWithin, ipv4ToInt, parseCidr, type Cidr } from '../../util/ip.ts';
+import { NetworkPolicySchema, type NetRule, type NetworkPolicy } from '../../config/index.ts';
+import { cidrWithin, ipv4ToInt, parseCidr, type Cidr } from '../../util/index.ts';
 import { PraetorError } from '../../errors.ts';
 
 export interface E2bNetworkRequest {

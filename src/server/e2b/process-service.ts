@@ -5,7 +5,7 @@
 // commands rely on it); it ends with the command or with the sandbox.
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { errorMessage } from '../../errors.ts';
-import { nowNs } from '../../util/ids.ts';
+import { nowNs } from '../../util/index.ts';
 import { AsyncQueue } from './async-queue.ts';
 import { checkUser, resolvePath, userFromBasic } from './envd-user.ts';
 import { toConnectError, unimplemented } from './errors.ts';

@@ -17,7 +17,7 @@ import { defaultLedgerPath, openReader, traceEpisode, verifyLedger, type VerifyR
 import { PraetorError, errorMessage } from '../../errors.ts';
 import type { EventKind, PraetorEvent } from '../../events/index.ts';
 import { loadRules, type CompiledRuleSet } from '../../rules/index.ts';
-import { hostStatus } from '../../runner/host-status.ts';
+import { hostStatus } from '../../runner/index.ts';
 import type { Principal } from '../auth.ts';
 import { notFound, type SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';

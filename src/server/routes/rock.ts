@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PraetorError } from '../../errors.ts';
-import { parseSize } from '../../util/size.ts';
+import { parseSize } from '../../util/index.ts';
 import type { Principal } from '../auth.ts';
 import type { SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { RUNTIME_NAMES } from '../../sandbox/index.ts';
-import { parseSize } from '../../util/size.ts';
+import { parseSize } from '../../util/index.ts';
 import type { SandboxEntry } from '../core.ts';
 import { parseInput, principal, route, type Ctx } from '../http.ts';
 import { execIn, stats } from '../sandbox-ops.ts';

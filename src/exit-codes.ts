@@ -1,5 +1,6 @@
 // Exit statuses of `praetor run` beyond the command's own (documented in the README). In a file
-// of their own so the thin client (src/daemon) names them without loading the runner.
+// of their own at src/ (shared by cli, daemon and runner, like errors.ts) so the thin client
+// names them without loading the runner.
 
 /** Praetor contained the run. */
 export const EXIT_CONTAINED = 125;

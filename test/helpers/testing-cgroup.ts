@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { unifiedRoot } from './proc-util.ts';
-import type { SandboxResolver } from './sensor-types.ts';
+import { unifiedRoot } from '../../src/sensors/proc-util.ts';
+import type { SandboxResolver } from '../../src/sensors/index.ts';
 
-// Test support (not shipped API): a real sandbox-shaped cgroup in the unified hierarchy,
-// `praetor-test<rand>/sb-<12hex>`, with processes really placed in it. remove() kills what is
-// left (cgroup.kill) and removes both directories; tests call it in `finally`/`after`.
+// Test support (not shipped, hence in test/): a real sandbox-shaped cgroup in the unified
+// hierarchy, `praetor-test<rand>/sb-<12hex>`, with processes really placed in it. remove() kills
+// what is left (cgroup.kill) and removes both directories; tests call it in `finally`/`after`.
 
 export interface TestCgroup {
   dir: string; id: bigint; sandboxId: string; resolver: SandboxResolver;

@@ -4,7 +4,7 @@
 // runaway trainer creating sandboxes in a loop).
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { PolicySchema, type Policy } from '../config/policy.ts';
+import { PolicySchema, type Policy } from './policy.ts';
 import { PraetorError } from '../errors.ts';
 
 export const TenantSettingsSchema = z.object({
