@@ -63,6 +63,9 @@ export function guardControlPeers(server: Server, onRefuse: (e: PraetorError, re
       socket.destroy();
     }
   });
+  // Read the peer's address while the TCP socket is fresh: Node caches it then, and a refused
+  // handshake's log line still has it after the socket is gone.
+  server.prependListener('connection', (raw: { remoteAddress?: string }) => { void raw.remoteAddress; });
   // A client refused in the handshake: Node cuts it without a TLS alert (the caller sees a
   // reset), so the reason is known only here, in the socket's verification result.
   server.on('tlsClientError', (err, socket) => {
@@ -75,7 +78,8 @@ export function guardControlPeers(server: Server, onRefuse: (e: PraetorError, re
 
 /**
  * The peer's address of a TLS socket the handshake failed on: by then the TLS socket has let go
- * of its handle (remoteAddress undefined), and only the TCP socket under it still knows.
+ * of its handle (remoteAddress undefined), and only the TCP socket under it still knows (its
+ * address cached by the 'connection' listener in guardControlPeers).
  * `_parent` is Node's own field for it; without it the refusal is logged without an address.
  */
 function remoteOf(socket: TLSSocket): string | undefined {
