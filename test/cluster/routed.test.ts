@@ -407,3 +407,25 @@ test('serve fails closed without an identity; bad and expired join tokens stop t
   const signer = procs.procs.find((p) => p.joinUrl === procs.joinUrl())!;
   assert.match(signer.log(), /join: node nx refused: JOIN_TOKEN_EXPIRED/);
 });
+
+test('--insecure-cluster on both roles: plain HTTP links, a warning in each log; never together with a join token', { skip }, async () => {
+  const plain = new ClusterProcs(await pg!.createDatabase(), { insecure: true });
+  try {
+    const tk = createToken(plain.tokensDir, 'alice').token;
+    const c = await plain.control('pc');
+    const n = await plain.node('pn', ['--no-detect']);
+    assert.match(n.url, /^http:\/\//);
+    for (const p of [c, n]) assert.match(p.log(), /WARNING: --insecure-cluster/);
+    const auth = { authorization: `Bearer ${tk}`, 'content-type': 'application/json' };
+    const sb = await (await fetch(`${c.url}/v1/sandboxes`, { method: 'POST', headers: auth, body: JSON.stringify(small) })).json() as { id: string };
+    const ex = await (await fetch(`${c.url}/v1/sandboxes/${sb.id}/exec`, { method: 'POST', headers: auth, body: JSON.stringify({ command: 'echo plain' }) })).json() as { stdout: string };
+    assert.equal(ex.stdout, 'plain\n');
+    await fetch(`${c.url}/v1/sandboxes/${sb.id}`, { method: 'DELETE', headers: auth });
+    // A node with an identity and --insecure-cluster together, or a join token with it: refused.
+    const both = await serveFails(['--role', 'node', '--node-id', 'pz', '--cluster', plain.cluster, '--insecure-cluster', '--join-token', 'pjt_x', '--control', 'https://127.0.0.1:9'], plain.stateDir('pz'));
+    assert.notEqual(both.code, 0);
+    assert.match(both.out, /--join-token and --insecure-cluster contradict each other/);
+  } finally {
+    await plain.stopAll();
+  }
+});
