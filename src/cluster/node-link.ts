@@ -39,6 +39,7 @@ export function nodeLink(o: NodeLinkOptions): NodeLink {
   const log = o.log ?? (() => {});
   const plain = new http.Agent(common);
   const agents = new Map<string, { agent: https.Agent; tls: ControlClientTlsOptions }>();
+  const logged = new Map<string, number>();
   // Read once at start: a replica without a usable control certificate must not start at all.
   const self = o.mode === 'mtls' ? loadIdentity(o.dir, 'control') : undefined;
 
@@ -85,7 +86,13 @@ export function nodeLink(o: NodeLinkOptions): NodeLink {
     explain: (err, node) => {
       if (o.mode !== 'mtls') return undefined;
       const e = explainTlsError(err, { peer: `node ${node.nodeId} at ${node.address}`, peerRole: 'node', side: 'client', ...(self ? { self: { role: 'control', id: self.id } } : {}) });
-      if (e) log(`cluster: link to node ${node.nodeId} refused: ${e.code}: ${e.message} (${e.hint ?? ''})`);
+      // One line per node and reason every 10 s: a misregistered node under load must not flood the log.
+      const key = `${node.nodeId} ${e?.code}`;
+      const now = Date.now();
+      if (e && now - (logged.get(key) ?? 0) > 10_000) {
+        logged.set(key, now);
+        log(`cluster: link to node ${node.nodeId} refused: ${e.code}: ${e.message} (${e.hint ?? ''})`);
+      }
       return e;
     },
     close: () => { plain.destroy(); for (const a of agents.values()) a.agent.destroy(); agents.clear(); },
