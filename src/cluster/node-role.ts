@@ -89,10 +89,10 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
 
   // Only control replicas get past the handshake and the guard; each refusal is a typed line in
   // the log (expired, foreign CA, a node certificate, none at all).
-  const tls = o.link.mode === 'mtls'
-    ? { options: nodeServerTlsOptions(o.link.dir), guard: (srv: TlsServer) => guardControlPeers(srv, refusalLog(log)) }
-    : undefined;
   try {
+    const tls = o.link.mode === 'mtls'
+      ? { options: nodeServerTlsOptions(o.link.dir), guard: (srv: TlsServer) => guardControlPeers(srv, refusalLog(log)) }
+      : undefined;
     server = await startServer({
       ...o, sandboxIds: ids, ...(tls ? { tls } : {}),
       clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
