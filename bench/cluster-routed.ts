@@ -1,13 +1,18 @@
 // The routed control plane, measured with real processes: three `praetor serve --role node`
 // (--no-detect: the measurement is the routing, and three kernel sensors would eat this
 // machine's two cores) and one `--role control` replica, on loopback, on the bench's PostgreSQL.
+// Node links are mutual TLS, as in production (the nodes join through the replica).
 //  - create → first exec through the control replica, and straight to a node, interleaved in
-//    the same run (a node's own create also reserves, so both pay one placement transaction);
+//    the same run (a node's own create also reserves, so both pay one placement transaction).
+//    Straight to a node is over mutual TLS too, with a control certificate and a keep-alive
+//    agent per node, as a replica calls it: the difference is the routing hop, not the handshake;
 //  - steps per second with 50 episodes stepped concurrently through the replica;
 //  - acknowledged steps whose tool.call record is missing from the node's ledger after the node
 //    is killed with SIGKILL mid-load (issue 14's target: 0).
 // Issue 14's target: routing adds at most 5 ms p50 to create → first exec.
+import https from 'node:https';
 import { DatabaseSync } from 'node:sqlite';
+import { controlClientTlsOptions } from '../src/cluster/pki-tls.ts';
 import { createToken } from '../src/server/auth.ts';
 import { ordinalOfId } from '../src/cluster/schema.ts';
 import { ClusterProcs, type Proc } from '../test/cluster/cluster-procs.ts';
@@ -18,17 +23,41 @@ const SMALL = { cpus: 0.02, memory: '32m' };
 export async function benchRouted(url: string, o: { trials: number; episodes: number; progress?: (m: string) => void }): Promise<Record<string, number>> {
   const procs = new ClusterProcs(url);
   const token = createToken(procs.tokensDir, 'bench').token;
+  const agents = new Map<string, https.Agent>();
+  const agentFor = (p: Proc) => {
+    let a = agents.get(p.name);
+    if (!a) agents.set(p.name, a = new https.Agent({ keepAlive: true, ...controlClientTlsOptions(procs.clientDir, p.name) }));
+    return a;
+  };
+  const send = (to: Proc, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
+    if (to.role !== 'node') {
+      return fetch(`${to.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+        .then(async (r) => ({ status: r.status, text: await r.text() }));
+    }
+    const u = new URL(path, to.url);
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = https.request(u, { method, agent: agentFor(to), headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  };
   const post = async (to: Proc, path: string, body: unknown): Promise<any> => {
-    const r = await fetch(`${to.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const j = await r.json();
-    if (r.status !== 200) throw Object.assign(new Error(`${path}: ${r.status} ${JSON.stringify(j)}`), { status: r.status });
+    const r = await send(to, 'POST', path, body);
+    const j = JSON.parse(r.text);
+    if (r.status !== 200) throw Object.assign(new Error(`${path}: ${r.status} ${r.text}`), { status: r.status });
     return j;
   };
-  const del = (to: Proc, path: string) => fetch(`${to.url}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).then((r) => r.arrayBuffer());
+  const del = (to: Proc, path: string) => send(to, 'DELETE', path);
   try {
-    o.progress?.('cluster: starting 3 nodes and a control replica');
-    const nodes = await Promise.all(['bn1', 'bn2', 'bn3'].map((n) => procs.node(n, ['--no-detect', '--capacity', '64'])));
+    o.progress?.('cluster: starting a control replica and 3 nodes (mutual TLS links; the nodes join through the replica)');
     const control = await procs.control('bc');
+    const nodes = await Promise.all(['bn1', 'bn2', 'bn3'].map((n) => procs.node(n, ['--no-detect', '--capacity', '64'])));
 
     o.progress?.(`cluster: create → first exec, ${o.trials} routed and ${o.trials} direct`);
     const routed: number[] = [];
@@ -97,6 +126,10 @@ export async function benchRouted(url: string, o: { trials: number; episodes: nu
     return {
       routedCreateExecP50Ms: +pct(routed, 50).toFixed(2), directCreateExecP50Ms: +pct(direct, 50).toFixed(2),
       routedAddedP50Ms: +(pct(routed, 50) - pct(direct, 50)).toFixed(2),
+      // Every link of this run is mutual TLS. The median of the paired differences (each routed
+      // create → exec minus the direct one right after it): a create's few hundred ms vary with
+      // the shared machine's load, and pairing cancels what both of a pair saw.
+      routedAddedMtlsP50Ms: +pct(routed.map((r, i) => r - direct[i]!), 50).toFixed(2),
       routedExecP50Ms: +pct(execRouted, 50).toFixed(2), directExecP50Ms: +pct(execDirect, 50).toFixed(2),
       routedExecAddedP50Ms: +(pct(execRouted, 50) - pct(execDirect, 50)).toFixed(2),
       routedTrials: routed.length,
@@ -104,6 +137,7 @@ export async function benchRouted(url: string, o: { trials: number; episodes: nu
       ackedStepsOnKilledNode: acked, recordsLost: lost,
     };
   } finally {
+    for (const a of agents.values()) a.destroy();
     await procs.stopAll();
   }
 }

@@ -1,13 +1,14 @@
 // `praetor serve`: the HTTP + WebSocket API in the foreground until SIGINT/SIGTERM, then every
 // sandbox it created is destroyed and the ledger flushed.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { PraetorError } from '../errors.ts';
 import { startServer } from '../server/index.ts';
 import { parseSize } from '../util/index.ts';
 import { parseFlags, parseNumberFlag, say, stateDir } from './common.ts';
 
-const USAGE = `praetor serve [--role all|node|control] [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
+const USAGE = `praetor serve [--role all|node|control] [--cluster-tls DIR | --insecure-cluster] [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
 
   --role R            all (default): this machine alone, no database. node: run sandboxes for a
                       cluster. control: a stateless API replica that places and routes to nodes
@@ -17,6 +18,21 @@ const USAGE = `praetor serve [--role all|node|control] [--host H] [--port P] [--
                       else the address it listens on)
   --capacity N        most sandboxes at once on this node (default $PRAETOR_CAPACITY, else 64);
                       CPUs and memory offered are the host's
+
+  Cluster links (control <-> node) are mutual TLS; see "Cluster links" in docs/operations.md:
+  --cluster-tls DIR   node: its identity (cert.pem, key.pem, ca.pem; written by a join; default
+                      $PRAETOR_CLUSTER_TLS, else STATE/cluster). control: its control identity
+                      (\`praetor cluster issue-control\`); with ca-key.pem beside it the replica
+                      also signs joining nodes' certificates on --join-port
+  --join-token T      node: a one-time join token (default $PRAETOR_JOIN_TOKEN), used only while
+                      DIR holds no usable identity: the node joins, then serves mutual TLS
+  --control URL       node: a control replica's join endpoint, https://HOST:JOIN_PORT
+                      (default $PRAETOR_CONTROL)
+  --ca FILE           node: the cluster CA bundle to trust for the join (default DIR/ca.pem)
+  --join-port P       control: port of the join endpoint (default $PRAETOR_JOIN_PORT, else 7443)
+  --insecure-cluster  plain HTTP between control and nodes, no certificates. A RISK: anyone who
+                      reaches a node's port can call it with a tenant's token and read the link.
+                      Trusted test benches only; every node and replica must pass it
 
   --host H            listen address (default 127.0.0.1)
   --port P            port (default 7070; 0 picks a free one)
@@ -42,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     'body-limit': { type: 'string' }, policy: { type: 'string' }, 'model-upstream': { type: 'string' }, 'no-detect': { type: 'boolean' },
     'image-alias': { type: 'string', multiple: true },
     role: { type: 'string' }, cluster: { type: 'string' }, 'node-id': { type: 'string' }, advertise: { type: 'string' }, capacity: { type: 'string' },
+    'cluster-tls': { type: 'string' }, 'insecure-cluster': { type: 'boolean' }, 'join-token': { type: 'string' }, control: { type: 'string' }, ca: { type: 'string' }, 'join-port': { type: 'string' },
   }, USAGE);
   const cluster = clusterFlags(v);
   const imageAliases = parseImageAliases(v['image-alias'] ?? []);
@@ -65,8 +82,13 @@ export async function main(argv: string[]): Promise<number> {
     const misplaced = (['db', 'policy', 'model-upstream', 'image-alias', 'no-detect', 'e2b-port', 'e2b-template', 'e2b-keepalive'] as const).filter((k) => v[k] !== undefined);
     if (misplaced.length) throw new PraetorError('BAD_ARGUMENT', `--${misplaced.join(', --')} configure sandboxes, and a control replica runs none`, { hint: 'give them to the nodes (`praetor serve --role node`)' });
     const { startControl } = await import('../cluster/index.ts');
-    const ctl = await startControl({ cluster: cluster.url, stateDir: state, host: v.host ?? '127.0.0.1', port, ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}), log: say });
-    process.stdout.write(`praetor: control replica serving on ${ctl.url} (cluster ${redact(cluster.url)}, ${ctl.directory.live.length} nodes up)\n`);
+    if (cluster.link.mode === 'insecure') say(INSECURE_WARNING);
+    const ctl = await startControl({
+      cluster: cluster.url, stateDir: state, host: v.host ?? '127.0.0.1', port, ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}), log: say,
+      link: cluster.link, join: { port: cluster.joinPort },
+    });
+    if (ctl.joinUrl) process.stdout.write(`praetor: join endpoint on ${ctl.joinUrl} (nodes: --control ${ctl.joinUrl})\n`);
+    process.stdout.write(`praetor: control replica serving on ${ctl.url} (cluster ${redact(cluster.url)}, ${ctl.directory.live.length} nodes up, node links ${cluster.link.mode === 'mtls' ? 'mutual TLS' : 'PLAIN HTTP (--insecure-cluster)'})\n`);
     await untilSignal();
     await ctl.close();
     return 0;
@@ -81,9 +103,14 @@ export async function main(argv: string[]): Promise<number> {
     imageAliases,
     log: say,
   };
-  const server = cluster.role === 'node'
-    ? await (await import('../cluster/index.ts')).startNode({ ...serveOptions, cluster: cluster.url, nodeId: cluster.nodeId, advertise: cluster.advertise, capacity: cluster.capacity })
-    : await startServer(serveOptions);
+  let server;
+  if (cluster.role === 'node') {
+    // The link's security is settled (joined, if need be) before anything starts: a node
+    // without an identity fails closed here.
+    const { nodeLinkSecurity } = await import('../cluster/index.ts');
+    const link = await nodeLinkSecurity({ ...cluster.link, nodeId: cluster.nodeId, dir: cluster.link.dir ?? join(state, 'cluster'), advertise: cluster.advertise, host: serveOptions.host, port, log: say });
+    server = await (await import('../cluster/index.ts')).startNode({ ...serveOptions, cluster: cluster.url, nodeId: cluster.nodeId, advertise: cluster.advertise, capacity: cluster.capacity, link });
+  } else server = await startServer(serveOptions);
   const tokens = server.core.tokens.count;
   process.stdout.write(`praetor: serving on ${server.url} (state ${state}, ledger ${server.core.ledger?.location ?? 'off'})\n`);
   if (server.e2b) process.stdout.write(`praetor: E2B API on ${server.e2b.url} (E2B_API_URL and E2B_SANDBOX_URL)\n`);
@@ -104,27 +131,54 @@ function untilSignal(): Promise<void> {
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
+const INSECURE_WARNING = 'WARNING: --insecure-cluster: this control replica calls nodes over plain HTTP, without certificates; the link (commands, files, tenants\' tokens) is readable and nodes cannot tell a replica from anyone else. Use it on a trusted test bench only (see "Cluster links" in docs/operations.md)';
+
 type ClusterFlags =
   | { role: 'all' }
-  | { role: 'control'; url: string }
-  | { role: 'node'; url: string; nodeId: string; advertise: string | undefined; capacity: { cpus: number; memoryBytes: number; maxSandboxes: number } };
+  | { role: 'control'; url: string; link: { mode: 'mtls'; dir: string } | { mode: 'insecure' }; joinPort: number }
+  | {
+    role: 'node'; url: string; nodeId: string; advertise: string | undefined; capacity: { cpus: number; memoryBytes: number; maxSandboxes: number };
+    link: { insecure: boolean; dir: string | undefined; join: { token: string; controlUrl: string; caFile: string | undefined } | undefined };
+  };
+
+type LinkFlags = { 'cluster-tls'?: string | undefined; 'insecure-cluster'?: boolean | undefined; 'join-token'?: string | undefined; control?: string | undefined; ca?: string | undefined; 'join-port'?: string | undefined };
 
 /** --role and the cluster flags, each also from its environment variable (the Helm chart sets either). */
-function clusterFlags(v: { role?: string | undefined; cluster?: string | undefined; 'node-id'?: string | undefined; advertise?: string | undefined; capacity?: string | undefined }): ClusterFlags {
+function clusterFlags(v: LinkFlags & { role?: string | undefined; cluster?: string | undefined; 'node-id'?: string | undefined; advertise?: string | undefined; capacity?: string | undefined }): ClusterFlags {
   const role = v.role ?? process.env.PRAETOR_ROLE ?? 'all';
   if (role !== 'all' && role !== 'node' && role !== 'control') throw new PraetorError('BAD_ARGUMENT', `--role ${role} is not a role`, { hint: 'use all (one machine), node or control' });
   const url = v.cluster ?? process.env.PRAETOR_CLUSTER;
   if (role === 'all') {
     if (v.cluster !== undefined) throw new PraetorError('BAD_ARGUMENT', '--cluster is for --role node or --role control; --role all runs this machine alone, without a database', { hint: 'add --role node or --role control, or drop --cluster' });
-    for (const k of ['node-id', 'advertise', 'capacity'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'add --role node --cluster URL, or drop it' });
+    for (const k of ['node-id', 'advertise', 'capacity', 'join-token', 'control', 'ca'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'add --role node --cluster URL, or drop it' });
+    for (const k of ['cluster-tls', 'insecure-cluster', 'join-port'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node or --role control`, { hint: 'drop it: --role all has no cluster links' });
     return { role };
   }
   if (!url) throw new PraetorError('BAD_ARGUMENT', `--role ${role} needs the cluster's database`, { hint: 'pass --cluster postgres://USER@HOST/DB or set PRAETOR_CLUSTER' });
   if (!/^postgres(ql)?:\/\//.test(url)) throw new PraetorError('BAD_ARGUMENT', `--cluster ${redact(url)} is not a postgres:// URL`, { hint: 'pass --cluster postgres://USER@HOST/DB' });
+  const tlsDir = v['cluster-tls'] ?? process.env.PRAETOR_CLUSTER_TLS;
+  const insecure = v['insecure-cluster'] === true;
+  if (insecure && v['cluster-tls'] !== undefined) throw new PraetorError('BAD_ARGUMENT', '--cluster-tls and --insecure-cluster contradict each other', { hint: 'drop --insecure-cluster (recommended), or drop --cluster-tls' });
   if (role === 'control') {
-    for (const k of ['node-id', 'advertise', 'capacity'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'drop it from the control replica' });
-    return { role, url };
+    for (const k of ['node-id', 'advertise', 'capacity', 'join-token', 'control', 'ca'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'drop it from the control replica' });
+    const joinPort = parseNumberFlag('join-port', v['join-port'] ?? process.env.PRAETOR_JOIN_PORT, { int: true, min: 0 }) ?? 7443;
+    if (joinPort > 65535) throw new PraetorError('BAD_ARGUMENT', `--join-port ${joinPort} is not a port`, { hint: 'use 1-65535, or 0 for any free port' });
+    if (insecure) return { role, url, link: { mode: 'insecure' }, joinPort };
+    if (!tlsDir) {
+      throw new PraetorError('CERT_INVALID', 'a control replica calls nodes over mutual TLS only, and no control identity was given', {
+        hint: 'run `praetor cluster init --dir CA_DIR` once, then `praetor cluster issue-control --dir CA_DIR --name NAME --out DIR` and pass --cluster-tls DIR (copy CA_DIR/ca-key.pem into DIR for this replica to sign nodes\' joins); only on a trusted test bench, pass --insecure-cluster to every replica and node',
+      });
+    }
+    return { role, url, link: { mode: 'mtls', dir: tlsDir }, joinPort };
   }
+  if (v['join-port'] !== undefined) throw new PraetorError('BAD_ARGUMENT', '--join-port is for --role control', { hint: 'a node joins with --control URL' });
+  const token = v['join-token'] ?? process.env.PRAETOR_JOIN_TOKEN;
+  const controlUrl = v.control ?? process.env.PRAETOR_CONTROL;
+  if (v['join-token'] !== undefined && !controlUrl) throw new PraetorError('BAD_ARGUMENT', '--join-token needs --control, the control replica to join through', { hint: 'add --control https://CONTROL:JOIN_PORT (the replica prints its join endpoint when it starts)' });
+  if (v.ca !== undefined && !token) throw new PraetorError('BAD_ARGUMENT', '--ca is the CA bundle for a join, and no join token was given', { hint: 'add --join-token TOKEN --control URL, or drop --ca' });
+  const joinWith = token && controlUrl ? { token, controlUrl, caFile: v.ca } : undefined;
+  // A token in the environment (the chart's Secret) with --insecure-cluster on the command line: the flag wins, the token is ignored.
+  const link = { insecure, dir: tlsDir, join: insecure && v['join-token'] === undefined ? undefined : joinWith };
   const nodeId = v['node-id'] ?? process.env.PRAETOR_NODE_ID ?? hostNodeId();
   const advertise = v.advertise ?? process.env.PRAETOR_ADVERTISE;
   if (advertise !== undefined) {
@@ -134,7 +188,7 @@ function clusterFlags(v: { role?: string | undefined; cluster?: string | undefin
   }
   const raw = v.capacity ?? process.env.PRAETOR_CAPACITY;
   const maxSandboxes = parseNumberFlag('capacity', raw, { int: true, min: 1 }) ?? 64;
-  return { role, url, nodeId, advertise: advertise?.replace(/\/$/, ''), capacity: { cpus: availableParallelism(), memoryBytes: totalmem(), maxSandboxes } };
+  return { role, url, nodeId, advertise: advertise?.replace(/\/$/, ''), capacity: { cpus: availableParallelism(), memoryBytes: totalmem(), maxSandboxes }, link };
 }
 
 /** The host name as a node id: lowercase, letters, digits and dashes, at most 63. */

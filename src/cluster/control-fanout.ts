@@ -5,7 +5,7 @@
 import WebSocket from 'ws';
 import { errorMessage, isPraetorError } from '../errors.ts';
 import type { NodeLink } from './node-link.ts';
-import { forward, lost, readAll } from './proxy.ts';
+import { forward, lost, readAll, wsUrl } from './proxy.ts';
 import type { NodeRow } from './schema.ts';
 
 interface Call { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer | undefined }
@@ -15,7 +15,7 @@ export async function fanOut(link: NodeLink, nodes: NodeRow[], call: Call, key: 
   const partial: string[] = [];
   await Promise.all(nodes.map(async (n) => {
     try {
-      const f = await forward(link, new URL(n.address), { ...call, what: `node ${n.nodeId}` });
+      const f = await forward(link, n, { ...call, what: `node ${n.nodeId}` });
       const body = await readAll(f);
       if (f.status !== 200) { partial.push(n.nodeId); return; }
       const list = (JSON.parse(body.toString()) as Record<string, unknown>)[key];
@@ -46,7 +46,7 @@ export async function splitBatch(link: NodeLink, nodeFor: (id: string) => Promis
     const sub = Buffer.from(JSON.stringify({ steps: idx.map((i) => steps[i]) }));
     const headers = { ...call.headers, 'content-type': 'application/json' };
     try {
-      const f = await forward(link, new URL(node.address), { ...call, headers, body: sub, what: `node ${node.nodeId}` });
+      const f = await forward(link, node, { ...call, headers, body: sub, what: `node ${node.nodeId}` });
       const parsed = JSON.parse((await readAll(f)).toString()) as { results?: unknown[]; error?: unknown };
       idx.forEach((i, j) => { results[i] = parsed.results?.[j] ?? { episode_id: steps[i]!.episode_id, error: parsed.error ?? { code: 'INTERNAL', message: `node ${node.nodeId} answered ${f.status}` } }; });
     } catch (e) {
@@ -58,17 +58,21 @@ export async function splitBatch(link: NodeLink, nodeFor: (id: string) => Promis
 
 /** The tenant's live events from every node, on one socket; closes when the caller does. */
 export function fanIn(client: WebSocket, link: NodeLink, nodes: NodeRow[], path: string, headers: Record<string, string>): void {
-  const ups = nodes.map((n) => {
-    const base = new URL(n.address);
-    const wsBase = new URL(base.href);
-    wsBase.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-    const up = new WebSocket(new URL(path, wsBase).href, link.wsOptions(base, headers));
+  const ups = nodes.flatMap((n) => {
+    let up: WebSocket;
+    try {
+      up = new WebSocket(new URL(path, wsUrl(link.target(n).base)).href, link.wsOptions(n, headers));
+    } catch (e) {
+      // A node this replica may not talk to (a plain-HTTP address under mTLS): it drops out, named.
+      if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ kind: 'stream.node_closed', node: n.nodeId, code: 1011, error: isPraetorError(e) ? e.toJSON() : errorMessage(e) }));
+      return [];
+    }
     up.on('message', (data, binary) => { if (client.readyState === WebSocket.OPEN) client.send(data, { binary }); });
-    up.on('error', () => undefined);
+    up.on('error', (e) => { link.explain(e, n); });
     up.on('close', (code) => {
       if (code !== 1000 && client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ kind: 'stream.node_closed', node: n.nodeId, code }));
     });
-    return up;
+    return [up];
   });
   client.on('close', () => { for (const u of ups) u.terminate(); });
 }

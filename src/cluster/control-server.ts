@@ -6,6 +6,9 @@
 // nodes, so losing a replica loses nothing: the next call goes to another.
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { existsSync } from 'node:fs';
+import { join as join_ } from 'node:path';
+import pg from 'pg';
 import type WebSocket from 'ws';
 import { PraetorError, errorMessage, isPraetorError, notFound } from '../errors.ts';
 import { TokenStore, asPraetorError, presentedToken, sendError, VERSION, DEFAULT_BODY_LIMIT, type Principal } from '../server/index.ts';
@@ -17,6 +20,8 @@ import { forward, forwardHeaders, holdFrames, lost, pipeWebSocket, responseHeade
 import { ROUTES, type IdAt, type RouteRule } from './routes.ts';
 import { ordinalOfId, type NodeRow } from './schema.ts';
 import { fanIn, fanOut, splitBatch } from './control-fanout.ts';
+import { CA_FILES } from './pki-ca.ts';
+import { startJoinServer, type JoinServer } from './pki-join-server.ts';
 
 export interface ControlOptions {
   cluster: string;
@@ -26,19 +31,30 @@ export interface ControlOptions {
   port?: number;
   bodyLimit?: number;
   lostAfterMs?: number;
-  link?: NodeLinkOptions;
+  /** how this replica reaches nodes: mutual TLS with its control identity, or --insecure-cluster. */
+  link: NodeLinkOptions;
+  /**
+   * The join endpoint (POST /cluster/v1/join) on a port of its own, served when the link is
+   * mutual TLS and the identity directory also holds the CA key (ca-key.pem): this replica then
+   * signs joining nodes' certificates.
+   */
+  join?: { host?: string; port: number };
   log?: (msg: string) => void;
 }
 
-export interface ControlServer { url: string; control: ClusterControl; directory: NodeDirectory; close(): Promise<void> }
+export interface ControlServer { url: string; joinUrl: string | undefined; control: ClusterControl; directory: NodeDirectory; close(): Promise<void> }
 
 const AUTH_HEADERS = ['authorization', 'x-api-key', 'x-key', 'xrl-authorization'];
 
 export async function startControl(o: ControlOptions): Promise<ControlServer> {
   const log = o.log ?? (() => {});
-  const ctl = await ClusterControl.open({ url: o.cluster });
+  // The link first: a replica whose control certificate is unusable fails here, before it
+  // touches the database or accepts a call.
+  const link = nodeLink({ ...o.link, log });
+  const ctl = await ClusterControl.open({ url: o.cluster }).catch((e: unknown) => { link.close(); throw e; });
   const dir = new NodeDirectory(ctl, { ...(o.lostAfterMs !== undefined ? { lostAfterMs: o.lostAfterMs } : {}), log });
-  const link = nodeLink(o.link);
+  let join: JoinServer | undefined;
+  let joinPool: pg.Pool | undefined;
   const tokens = new TokenStore(o.stateDir);
   const tenants = Tenants.load(o.stateDir);
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -74,22 +90,28 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       else app.route({ method: r.method, url: r.path, handler: (req, reply) => httpRoute(h, r, req, reply) });
     }
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7070 });
+    if (o.join && o.link.mode === 'mtls' && existsSync(join_(o.link.dir, CA_FILES.key))) {
+      joinPool = new pg.Pool({ connectionString: o.cluster, max: 2, connectionTimeoutMillis: 5000 });
+      joinPool.on('error', () => undefined);
+      join = await startJoinServer({ pool: joinPool, caDir: o.link.dir, identityDir: o.link.dir, host: o.join.host ?? o.host ?? '127.0.0.1', port: o.join.port, log });
+    }
     let closing: Promise<void> | undefined;
     return {
-      url: address.replace('[::1]', 'localhost'), control: ctl, directory: dir,
-      close: () => closing ??= (async () => {
-        dir.stop();
-        await app.close().catch(() => undefined);
-        link.close();
-        await ctl.close().catch(() => undefined);
-      })(),
+      url: address.replace('[::1]', 'localhost'), joinUrl: join?.url, control: ctl, directory: dir,
+      close: () => closing ??= shutdown(),
     };
   } catch (e) {
+    await shutdown();
+    throw e;
+  }
+
+  async function shutdown(): Promise<void> {
     dir.stop();
+    await join?.close().catch(() => undefined);
+    await joinPool?.end().catch(() => undefined);
     await app.close().catch(() => undefined);
     link.close();
     await ctl.close().catch(() => undefined);
-    throw e;
   }
 }
 
@@ -171,14 +193,14 @@ async function httpRoute(h: Handlers, r: RouteRule, req: FastifyRequest, reply: 
   const what = `${id?.startsWith('ep-') ? 'episode' : 'sandbox'} ${id ?? ''}`.trim();
   let f: Forwarded;
   try {
-    f = await forward(h.link, new URL(node.address), { ...base, headers: forwardHeaders(req.headers), what });
+    f = await forward(h.link, node, { ...base, headers: forwardHeaders(req.headers), what });
   } catch (e) {
     // A node that restarted elsewhere (a new address in a new epoch) is not the one that died:
     // nothing reached the dead process, so the call goes to the live one once.
     await h.dir.refresh();
     const now = h.dir.nodes.find((n) => n.nodeId === node.nodeId);
     if (!now || now.state !== 'up' || now.address === node.address) throw e;
-    f = await forward(h.link, new URL(now.address), { ...base, headers: forwardHeaders(req.headers), what });
+    f = await forward(h.link, now, { ...base, headers: forwardHeaders(req.headers), what });
   }
   // The node no longer knows it: if the catalog says lost (the node came back in a new
   // epoch), say so rather than a bare 404.
@@ -198,7 +220,7 @@ async function place(h: Handlers, r: Extract<RouteRule, { kind: 'place' }>, req:
     const at = await h.ctl.place(p.tenant, h.tenants.get(p.tenant), want, { exclude });
     let f: Forwarded;
     try {
-      f = await forward(h.link, new URL(at.address), { method: req.method, path: req.url, body: rawBody(req), headers: forwardHeaders(req.headers, { 'x-praetor-reservation': at.sandboxId }), what: `node ${at.nodeId}` });
+      f = await forward(h.link, at, { method: req.method, path: req.url, body: rawBody(req), headers: forwardHeaders(req.headers, { 'x-praetor-reservation': at.sandboxId }), what: `node ${at.nodeId}` });
     } catch (e) {
       void h.ctl.end(at.sandboxId, `node ${at.nodeId} did not answer the create`).catch(() => undefined);
       exclude.push(at.nodeId);
@@ -219,7 +241,7 @@ async function wsRoute(h: Handlers, r: RouteRule, socket: WebSocket, req: Fastif
     const id = r.kind === 'id' ? idOf(req, r.id) : undefined;
     const node = await nodeFor(h, id);
     early.release();
-    pipeWebSocket(socket, h.link, new URL(node.address), req.url, headers, `sandbox ${id}`, early.frames);
+    pipeWebSocket(socket, h.link, node, req.url, headers, `sandbox ${id}`, early.frames);
   } catch (e) {
     early.release();
     socket.send(JSON.stringify({ type: 'error', error: asPraetorError(e).toJSON() }));

@@ -1,37 +1,100 @@
-// How a control replica reaches a node: one place that makes the HTTP agent and the WebSocket
-// client options, so the link's transport security (mutual TLS with the cluster CA, the
-// `--cluster-tls DIR` material) plugs in here and nowhere else. Today it is plain HTTP on the
-// address the node advertised; a node must then only be reachable from control replicas (the
-// chart's NetworkPolicy), since anyone on its port could speak its API with a tenant's token.
+// How a control replica reaches a node: one place that makes the HTTP agents and the WebSocket
+// client options, so no call site assembles its own transport.
+//  - Mutual TLS (the default; `--cluster-tls DIR` holds this replica's control certificate):
+//    one https.Agent per node, each built from controlClientTlsOptions(DIR, nodeId), so every
+//    connection checks that the server's certificate names exactly the node the call is meant
+//    for. Threat: a stale or hijacked address in cluster_nodes handing one node's sandbox calls
+//    (commands, files, tenants' tokens in the headers) to another host.
+//  - A node that registered a plain http:// address is refused in that mode (threat: a row in
+//    the database downgrading the link to clear text).
+//  - `--insecure-cluster`: plain HTTP only, for a test bench or a trusted single-host setup;
+//    anyone who reaches a node's port can then speak its API with a tenant's token.
 import http from 'node:http';
 import https from 'node:https';
 import type { ClientOptions } from 'ws';
+import { PraetorError } from '../errors.ts';
+import { loadIdentity } from './pki-identity.ts';
+import { controlClientTlsOptions, explainTlsError, type ControlClientTlsOptions } from './pki-tls.ts';
 
-export interface NodeLinkOptions {
-  /** TLS client material for https:// node addresses (CA, certificate, key); none: the system's defaults. */
-  tls?: Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'servername'>;
-  /** sockets kept per node (default 256: one per concurrent call, reused). */
-  maxSockets?: number;
-}
+/** The node a call is for: its id (checked against its certificate) and registered address. */
+export interface NodeTarget { nodeId: string; address: string }
+
+export type NodeLinkOptions =
+  | { mode: 'mtls'; /** this replica's identity directory (cert.pem, key.pem, ca.pem). */ dir: string; maxSockets?: number; log?: (msg: string) => void }
+  | { mode: 'insecure'; maxSockets?: number; log?: (msg: string) => void };
 
 export interface NodeLink {
-  /** the agent for a node's base URL (http:// or https://). */
-  agentFor(base: URL): http.Agent;
-  /** options for a WebSocket to a node (same agent, same TLS). */
-  wsOptions(base: URL, headers: Record<string, string>): ClientOptions;
+  readonly mode: 'mtls' | 'insecure';
+  /** the base URL and agent for a node; throws when its address's scheme does not fit the mode. */
+  target(node: NodeTarget): { base: URL; agent: http.Agent };
+  /** options for a WebSocket to a node (same TLS material and node check, no pooled agent). */
+  wsOptions(node: NodeTarget, headers: Record<string, string>): ClientOptions;
+  /** A link failure as the typed TLS error it is (logged once per call), or undefined when it is not about TLS. */
+  explain(err: unknown, node: NodeTarget): PraetorError | undefined;
   close(): void;
 }
 
-export function nodeLink(o: NodeLinkOptions = {}): NodeLink {
+export function nodeLink(o: NodeLinkOptions): NodeLink {
   const common = { keepAlive: true, maxSockets: o.maxSockets ?? 256, keepAliveMsecs: 10_000 };
+  const log = o.log ?? (() => {});
   const plain = new http.Agent(common);
-  const secure = new https.Agent({ ...common, ...(o.tls ?? {}) });
-  const agentFor = (base: URL): http.Agent => (base.protocol === 'https:' ? secure : plain);
+  const agents = new Map<string, { agent: https.Agent; tls: ControlClientTlsOptions }>();
+  const logged = new Map<string, number>();
+  // Read once at start: a replica without a usable control certificate must not start at all.
+  const self = o.mode === 'mtls' ? loadIdentity(o.dir, 'control') : undefined;
+
+  const secureFor = (nodeId: string) => {
+    let a = agents.get(nodeId);
+    if (!a) {
+      const tls = controlClientTlsOptions((o as { dir: string }).dir, nodeId);
+      a = { agent: new https.Agent({ ...common, ...tls }), tls };
+      agents.set(nodeId, a);
+    }
+    return a;
+  };
+  const baseOf = (node: NodeTarget): URL => {
+    let base: URL;
+    try { base = new URL(node.address); } catch {
+      throw new PraetorError('CERT_INVALID', `node ${node.nodeId} registered "${node.address.slice(0, 100)}", which is not a URL`, { hint: `restart node ${node.nodeId} with --advertise https://HOST:PORT` });
+    }
+    if (o.mode === 'mtls' && base.protocol !== 'https:') {
+      throw new PraetorError('CERT_INVALID', `node ${node.nodeId} registered the plain-HTTP address ${base.host}, and this replica talks to nodes over mutual TLS only`, {
+        hint: `give node ${node.nodeId} an identity (\`praetor serve --role node --join-token …\`, see "Cluster links" in docs/operations.md), or run every replica and node with --insecure-cluster`,
+      });
+    }
+    if (o.mode === 'insecure' && base.protocol !== 'http:') {
+      throw new PraetorError('CERT_INVALID', `node ${node.nodeId} serves mutual TLS (${base.host}), and this replica runs with --insecure-cluster, without a control certificate`, {
+        hint: 'start the replica with --cluster-tls DIR (a control identity from `praetor cluster issue-control`) instead of --insecure-cluster',
+      });
+    }
+    return base;
+  };
   return {
-    agentFor,
+    mode: o.mode,
+    target: (node) => {
+      const base = baseOf(node);
+      return { base, agent: o.mode === 'mtls' ? secureFor(node.nodeId).agent : plain };
+    },
     // A WebSocket upgrade takes its socket out of the pool for good: no keep-alive agent for it,
-    // only the TLS material.
-    wsOptions: (base, headers) => ({ headers, perMessageDeflate: false, ...(base.protocol === 'https:' ? { ...(o.tls ?? {}) } : {}) }),
-    close: () => { plain.destroy(); secure.destroy(); },
+    // only the TLS material (with the same per-node identity check).
+    wsOptions: (node, headers) => {
+      baseOf(node);
+      // ws hands these to tls.connect as they are; its typing of checkServerIdentity (a boolean
+      // result) is not what tls.connect calls (an Error or undefined), hence the cast.
+      return { headers, perMessageDeflate: false, ...(o.mode === 'mtls' ? secureFor(node.nodeId).tls as ClientOptions : {}) };
+    },
+    explain: (err, node) => {
+      if (o.mode !== 'mtls') return undefined;
+      const e = explainTlsError(err, { peer: `node ${node.nodeId} at ${node.address}`, peerRole: 'node', side: 'client', ...(self ? { self: { role: 'control', id: self.id } } : {}) });
+      // One line per node and reason every 10 s: a misregistered node under load must not flood the log.
+      const key = `${node.nodeId} ${e?.code}`;
+      const now = Date.now();
+      if (e && now - (logged.get(key) ?? 0) > 10_000) {
+        logged.set(key, now);
+        log(`cluster: link to node ${node.nodeId} refused: ${e.code}: ${e.message} (${e.hint ?? ''})`);
+      }
+      return e;
+    },
+    close: () => { plain.destroy(); for (const a of agents.values()) a.agent.destroy(); agents.clear(); },
   };
 }

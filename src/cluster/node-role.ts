@@ -8,12 +8,15 @@
 // they thaw; after the grace period (or once declared lost) it destroys them and joins again
 // in a new epoch, so the reservations of the old one are reclaimed.
 import { randomBytes } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
 import { errorMessage } from '../errors.ts';
 import { startServer, type PraetorServer, type ServeOptions } from '../server/index.ts';
 import { ClusterControl } from './control.ts';
 import { NodeMembership } from './membership.ts';
 import { NodeSandboxIds } from './node-ids.ts';
 import { clusterEpisodeId, type NodeCapacity } from './schema.ts';
+import { refusalLog, type NodeLinkSecurity } from './node-link-security.ts';
+import { guardControlPeers, nodeServerTlsOptions } from './pki-tls.ts';
 
 export interface NodeRoleOptions extends ServeOptions {
   cluster: string;
@@ -23,6 +26,8 @@ export interface NodeRoleOptions extends ServeOptions {
   capacity: NodeCapacity;
   heartbeatMs?: number;
   graceMs?: number;
+  /** mutual TLS with the node's identity (nodeLinkSecurity()), or --insecure-cluster's plain HTTP. */
+  link: NodeLinkSecurity;
 }
 
 export interface NodeServer extends PraetorServer {
@@ -82,9 +87,14 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
     }
   };
 
+  // Only control replicas get past the handshake and the guard; each refusal is a typed line in
+  // the log (expired, foreign CA, a node certificate, none at all).
   try {
+    const tls = o.link.mode === 'mtls'
+      ? { options: nodeServerTlsOptions(o.link.dir), guard: (srv: TlsServer) => guardControlPeers(srv, refusalLog(log)) }
+      : undefined;
     server = await startServer({
-      ...o, sandboxIds: ids,
+      ...o, sandboxIds: ids, ...(tls ? { tls } : {}),
       clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
     });
   } catch (e) {

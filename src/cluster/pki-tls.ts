@@ -63,14 +63,27 @@ export function guardControlPeers(server: Server, onRefuse: (e: PraetorError, re
       socket.destroy();
     }
   });
+  // Read the peer's address while the TCP socket is fresh: Node caches it then, and a refused
+  // handshake's log line still has it after the socket is gone.
+  server.prependListener('connection', (raw: { remoteAddress?: string }) => { void raw.remoteAddress; });
   // A client refused in the handshake: Node cuts it without a TLS alert (the caller sees a
   // reset), so the reason is known only here, in the socket's verification result.
   server.on('tlsClientError', (err, socket) => {
     const verify = socket.authorizationError;
     const ctx = { peer: 'a client', peerRole: 'control' as const, side: 'server' as const };
     const pe = verify ? explainTlsError(Object.assign(new Error(`client certificate refused: ${String(verify)}`), { code: String(verify) }), ctx) : explainTlsError(err, ctx);
-    if (pe) onRefuse(pe, socket.remoteAddress);
+    if (pe) onRefuse(pe, remoteOf(socket));
   });
+}
+
+/**
+ * The peer's address of a TLS socket the handshake failed on: by then the TLS socket has let go
+ * of its handle (remoteAddress undefined), and only the TCP socket under it still knows (its
+ * address cached by the 'connection' listener in guardControlPeers).
+ * `_parent` is Node's own field for it; without it the refusal is logged without an address.
+ */
+function remoteOf(socket: TLSSocket): string | undefined {
+  return socket.remoteAddress ?? (socket as TLSSocket & { _parent?: { remoteAddress?: string } })._parent?.remoteAddress;
 }
 
 /**

@@ -8,7 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { PraetorError, errorMessage } from '../errors.ts';
 import WebSocket from 'ws';
-import type { NodeLink } from './node-link.ts';
+import type { NodeLink, NodeTarget } from './node-link.ts';
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length',
   'x-praetor-reservation', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-accept']);
@@ -25,15 +25,20 @@ export function lost(what: string, why: string): PraetorError {
 
 export interface Forwarded { status: number; headers: http.IncomingHttpHeaders; res: http.IncomingMessage }
 
-/** Sends one request to a node; rejects with SANDBOX_LOST when the node cannot be reached. */
-export function forward(link: NodeLink, base: URL, o: { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer | undefined; what: string }): Promise<Forwarded> {
+/**
+ * Sends one request to a node; rejects with SANDBOX_LOST when the node cannot be reached, and
+ * with the typed TLS error (CERT_WRONG_ROLE, CERT_INVALID, CERT_EXPIRED) when the link refused
+ * it: a node that is there but is not who it should be has not lost anything, it is misplaced.
+ */
+export function forward(link: NodeLink, node: NodeTarget, o: { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer | undefined; what: string }): Promise<Forwarded> {
   return new Promise((resolve, reject) => {
+    const { base, agent } = link.target(node);
     const send = base.protocol === 'https:' ? https.request : http.request;
     const req = send({
-      protocol: base.protocol, hostname: base.hostname, port: base.port, method: o.method, path: o.path, agent: link.agentFor(base),
+      protocol: base.protocol, hostname: base.hostname, port: base.port, method: o.method, path: o.path, agent,
       headers: { ...o.headers, ...(o.body ? { 'content-length': String(o.body.length) } : {}) },
     }, (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, res }));
-    req.on('error', (e) => reject(lost(o.what, `its node at ${base.host} did not answer (${errorMessage(e)})`)));
+    req.on('error', (e) => reject(link.explain(e, node) ?? lost(o.what, `its node at ${base.host} did not answer (${errorMessage(e)})`)));
     req.end(o.body);
   });
 }
@@ -60,16 +65,17 @@ const sendable = (code: number) => (code === 1005 ? 1000 : code === 1006 || code
  * sends before the node's socket opens are held (the exec body comes first, at once). When the
  * node's side breaks without a close frame, the caller gets an error frame (SANDBOX_LOST) first.
  */
-export function pipeWebSocket(client: WebSocket, link: NodeLink, base: URL, path: string, headers: Record<string, string>, what: string, early: Array<{ data: WebSocket.RawData; binary: boolean }> = []): void {
-  const wsBase = new URL(base.href);
-  wsBase.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-  const up = new WebSocket(new URL(path, wsBase).href, link.wsOptions(base, headers));
+export function pipeWebSocket(client: WebSocket, link: NodeLink, node: NodeTarget, path: string, headers: Record<string, string>, what: string, early: Array<{ data: WebSocket.RawData; binary: boolean }> = []): void {
+  const { base } = link.target(node);
+  const up = new WebSocket(new URL(path, wsUrl(base)).href, link.wsOptions(node, headers));
   const held = early;
   let open = false;
-  const fail = (why: string) => {
-    if (client.readyState !== WebSocket.OPEN) return;
-    client.send(JSON.stringify({ type: 'error', error: lost(what, why).toJSON() }));
-    client.close(1011, 'sandbox lost');
+  let failed = false;
+  const fail = (why: string | PraetorError) => {
+    if (failed || client.readyState !== WebSocket.OPEN) return;
+    failed = true;
+    client.send(JSON.stringify({ type: 'error', error: (typeof why === 'string' ? lost(what, why) : why).toJSON() }));
+    client.close(1011, typeof why === 'string' ? 'sandbox lost' : 'node link refused');
   };
   client.on('message', (data, binary) => {
     if (open) up.send(data, { binary });
@@ -92,11 +98,18 @@ export function pipeWebSocket(client: WebSocket, link: NodeLink, base: URL, path
       if (client.readyState === WebSocket.OPEN) { client.send(JSON.stringify({ type: 'error', error })); client.close(1008, 'error'); }
     });
   });
-  up.on('error', (e) => fail(`its node at ${base.host} did not answer (${errorMessage(e)})`));
+  up.on('error', (e) => fail(link.explain(e, node) ?? `its node at ${base.host} did not answer (${errorMessage(e)})`));
   up.on('close', (code, reason) => {
     if (code === 1006) { fail(`the link to its node at ${base.host} broke`); return; }
     if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason.toString().slice(0, 120));
   });
+}
+
+/** ws:// or wss:// for a node's base URL. */
+export function wsUrl(base: URL): URL {
+  const u = new URL(base.href);
+  u.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u;
 }
 
 /** Holds what a caller sends while the control replica is still finding the node (handlers attach late). */

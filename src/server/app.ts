@@ -5,6 +5,7 @@
 import fastifyMultipart from '@fastify/multipart';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import { PraetorError, isPraetorError, errorMessage } from '../errors.ts';
 import { EpisodeService } from '../episodes/index.ts';
 import type { Principal } from './auth.ts';
@@ -43,6 +44,11 @@ export interface ServeOptions extends CoreOptions {
    * reserved (checked by `sandboxIds` before use); episode ids come from `episodeIds`.
    */
   clusterNode?: { episodeIds: () => string };
+  /**
+   * HTTPS instead of HTTP (a cluster node's mutual TLS link). `guard` runs on the TLS server
+   * before it listens, so it sees every connection before any HTTP parsing.
+   */
+  tls?: { options: TlsOptions; guard?: (server: TlsServer) => void };
 }
 
 export interface PraetorServer {
@@ -104,7 +110,9 @@ export function asPraetorError(err: unknown): PraetorError {
 export async function startServer(o: ServeOptions): Promise<PraetorServer> {
   const core = await ServerCore.open(o);
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: true, return503OnClosing: true, routerOptions: { maxParamLength: 512 } });
+  // One instance type for both: the routes use only what HTTP and HTTPS servers share.
+  const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: true, return503OnClosing: true, routerOptions: { maxParamLength: 512 }, ...(o.tls ? { https: o.tls.options } : {}) }) as unknown as FastifyInstance;
+  o.tls?.guard?.(app.server as unknown as TlsServer);
   const registry = new RouteRegistry();
   const ctx: Ctx = { core, registry, bodyLimit };
   const limiter = new RateLimiter(o.rateLimit ?? { perSecond: 200, burst: 400 });

@@ -105,9 +105,15 @@ for (const [name, v] of CASES) {
     assert.ok(matches(pdb.spec.selector.matchLabels, controlLabels), 'the PDB does not select the control pods');
     assert.ok(!matches(pdb.spec.selector.matchLabels, nodeLabels), 'the PDB also selects node pods');
     assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < control.spec.replicas!, `minAvailable ${pdb.spec.minAvailable} of ${control.spec.replicas}`);
-    const svc = objs.find((o) => o.kind === 'Service') as K8sObject & { spec: { selector: Labels; ports: { targetPort: string }[] } };
+    type Svc = K8sObject & { spec: { type: string; selector: Labels; ports: { targetPort: string }[] } };
+    const svc = objs.find((o) => o.kind === 'Service' && !o.metadata.name.endsWith('-join')) as Svc;
     assert.ok(matches(svc.spec.selector, controlLabels) && !matches(svc.spec.selector, nodeLabels), 'the Service must select control pods only');
-    assert.deepEqual(svc.spec.ports.map((p) => p.targetPort), ['api']);
+    assert.deepEqual(svc.spec.ports.map((p) => p.targetPort), ['api'], 'the trainer-facing Service exposes the API only (no join endpoint)');
+    // The join endpoint: control pods only, inside the cluster only.
+    const join = findObject(objs, 'Service', '-join') as Svc;
+    assert.ok(matches(join.spec.selector, controlLabels) && !matches(join.spec.selector, nodeLabels), 'the join Service must select control pods only');
+    assert.equal(join.spec.type, 'ClusterIP');
+    assert.deepEqual(join.spec.ports.map((p) => p.targetPort), ['join']);
     const c = control.spec.template.spec.containers[0]!;
     assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'] }, 'the control role gets no capability');
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
@@ -283,8 +289,8 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
     paths: { '/var/lib/praetor': '/tmp/node-c/state' },
   });
   assert.deepEqual(r.control.command, ['praetor']);
-  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
-  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--join-port', '7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--control', 'https://praetor-join.sandboxes.svc:7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
   assert.deepEqual(r.node.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor', PRAETOR_NODE_ID: 'host-c', POD_IP: '10.77.0.5', PRAETOR_JOIN_TOKEN: 'join-secret' });
   assert.deepEqual(r.control.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor' });
   // The database URL (it carries the password) reaches the process through its environment

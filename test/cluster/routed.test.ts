@@ -1,13 +1,21 @@
 // The cluster end to end on one machine: a real PostgreSQL, three real `praetor serve --role
 // node` processes and two `--role control` replicas, all on loopback. Every call goes through a
-// control replica, as a trainer's would. One node (n1) runs the kernel sensor and rules; n2 and
+// control replica, as a trainer's would. The node links are mutual TLS, set up as in production
+// (a cluster CA, a control identity per replica, each node joining with its own one-time token
+// through a replica's join endpoint); a call the test makes straight to a node carries a control
+// certificate, as a replica's would. One node (n1) runs the kernel sensor and rules; n2 and
 // n3 run --no-detect, because three kernel sensors (about 6 s and a core each to start) on this
 // 2-core machine would starve the test, and routing does not depend on detection.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { ClusterControl } from '../../src/cluster/control.ts';
-import { ordinalOfId } from '../../src/cluster/schema.ts';
+import { NodeMembership } from '../../src/cluster/membership.ts';
+import { initClusterCa, issueControlCertificate } from '../../src/cluster/pki.ts';
+import { clusterSandboxId, ordinalOfId } from '../../src/cluster/schema.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { ClusterProcs, type Proc } from './cluster-procs.ts';
@@ -35,9 +43,10 @@ before(async () => {
   procs = new ClusterProcs(url);
   token = createToken(procs.tokensDir, 'alice').token;
   other = createToken(procs.tokensDir, 'bob').token;
+  // Replicas first: the nodes join through A's join endpoint.
+  [A, B] = await Promise.all([procs.control('ca'), procs.control('cb')]);
   const [n1, n2, n3] = await Promise.all([procs.node('n1'), procs.node('n2', ['--no-detect']), procs.node('n3', ['--no-detect'])]);
   Object.assign(nodes, { n1, n2, n3 });
-  [A, B] = await Promise.all([procs.control('ca'), procs.control('cb')]);
   ctl = await ClusterControl.open({ url, poolSize: 2 });
 });
 after(async () => {
@@ -49,6 +58,8 @@ after(async () => {
 interface Res { status: number; json: any; text: string }
 async function call(via: Proc | string, method: string, path: string, body?: unknown, o: { token?: string | null; headers?: Record<string, string> } = {}): Promise<Res> {
   const tk = o.token === undefined ? token : o.token;
+  // Straight to a node: over mutual TLS with the test's control certificate.
+  if (typeof via !== 'string' && via.role === 'node') return procs.callNode(via, via.name, method, path, body, { headers: { ...(tk ? { authorization: `Bearer ${tk}` } : {}), ...(o.headers ?? {}) } });
   const res = await fetch(`${typeof via === 'string' ? via : via.url}${path}`, {
     method, headers: { ...(tk ? { authorization: `Bearer ${tk}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(o.headers ?? {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -266,7 +277,7 @@ test('a control replica killed and restarted under load loses nothing: every ack
 
 test('a node whose database link is cut fences (freezes its sandboxes), is declared lost, and on reconnecting destroys them and joins again', { skip }, async () => {
   const link = await cuttableLink(dbUrl);
-  const n4 = await procs.start('n4', ['--role', 'node', '--node-id', 'n4', '--cluster', link.url, '--no-detect'], procs.stateDir('n4'));
+  const n4 = await procs.node('n4', ['--no-detect'], procs.stateDir('n4'), link.url);
   // Straight to the node: a create it starts itself reserves on itself.
   const sb = ok(await call(n4, 'POST', '/v1/sandboxes', small), 'create on n4');
   assert.equal((await ctl.sandboxState(sb.id))?.nodeId, 'n4');
@@ -293,4 +304,128 @@ test('a node whose database link is cut fences (freezes its sandboxes), is decla
   for (let i = 0; i < 300 && !back; i++) { back = (await ctl.nodes()).find((n) => n.nodeId === 'n4' && n.state === 'up'); if (!back) await sleep(100); }
   assert.ok(back && back.epoch >= 2, 'and it joins again in a new epoch');
   await procs.stop(n4);
+});
+
+const PRAETOR = fileURLToPath(new URL('../../bin/praetor', import.meta.url));
+/** `praetor serve` that must fail: its exit code and output (killed after 60 s). */
+function serveFails(args: string[], stateDir: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(PRAETOR, ['serve', '--port', '0', '--state', stateDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+const waitFor = async (what: string | (() => string), f: () => boolean, ms = 10_000) => {
+  for (let t = 0; t < ms && !f(); t += 100) await sleep(100);
+  assert.ok(f(), typeof what === 'string' ? what : what());
+};
+const refusals = (p: Proc) => p.log().split('\n').filter((l) => l.includes('refused a link connection')).join('\n');
+
+test('a node refuses a call with a node certificate, with none, and with another CA\'s; each refusal is a typed line in its log', { skip }, async () => {
+  const n2 = nodes.n2!;
+  // The test's control certificate gets through (the positive case the refusals are measured against).
+  assert.equal((await procs.callNode(n2, 'n2', 'GET', '/healthz')).status, 200);
+  const n3Id = `${nodes.n3!.stateDir}/cluster`;
+  const ca = readFileSync(`${procs.caDir}/ca.pem`, 'utf8');
+  const serverOk = { ca, rejectUnauthorized: true, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined };
+  // A node's certificate as a client: node certificates may only serve (EKU serverAuth).
+  await assert.rejects(procs.callNode(n2, 'n2', 'GET', '/healthz', undefined, { tls: { ...serverOk, cert: readFileSync(`${n3Id}/cert.pem`), key: readFileSync(`${n3Id}/key.pem`) } }));
+  await waitFor(() => `n2 logs the node certificate refused:\n${refusals(n2)}`, () => /refused a link connection from 127\.0\.0\.1: CERT_WRONG_ROLE: .*may not call nodes/.test(n2.log()));
+  // No certificate at all.
+  await assert.rejects(procs.callNode(n2, 'n2', 'GET', '/healthz', undefined, { tls: serverOk }));
+  await waitFor(() => `n2 logs the missing certificate:\n${refusals(n2)}`, () => /refused a link connection from 127\.0\.0\.1: CERT_INVALID: a client sent no client certificate/.test(n2.log()));
+  // A control certificate of another cluster's CA.
+  const otherCa = `${procs.tokensDir}/other-ca`;
+  await initClusterCa(otherCa);
+  await issueControlCertificate({ caDir: otherCa, name: 'control-x', outDir: `${otherCa}/control-x` });
+  await assert.rejects(procs.callNode(n2, 'n2', 'GET', '/healthz', undefined, { tls: { ...serverOk, cert: readFileSync(`${otherCa}/control-x/cert.pem`), key: readFileSync(`${otherCa}/control-x/key.pem`) } }));
+  await waitFor(() => `n2 logs the foreign CA:\n${refusals(n2)}`, () => /refused a link connection from 127\.0\.0\.1: CERT_INVALID: a client presented a certificate that is not signed by this cluster's CA/.test(n2.log()));
+  // And plain HTTP on the node's port gets nothing.
+  const plain = await fetch(n2.url.replace('https:', 'http:') + '/healthz', { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, (e: Error) => e.message);
+  assert.notEqual(plain, 200, 'a node answers plain HTTP');
+});
+
+test('a control replica refuses a node whose certificate names another node id, and a plain-HTTP address', { skip }, async () => {
+  // Rows as a hijacked or stale cluster_nodes would hold them: n9 "lives" at n2's address, n8 at plain HTTP.
+  const none = { cpus: 0.01, memoryBytes: 2 ** 20, maxSandboxes: 1 }; // nothing is placed there
+  const n9 = await NodeMembership.join({ url: dbUrl, nodeId: 'n9', address: nodes.n2!.url, capacity: none });
+  const n8 = await NodeMembership.join({ url: dbUrl, nodeId: 'n8', address: 'http://127.0.0.1:9', capacity: none });
+  try {
+    // (replicas re-read the membership about once a second, hence the retries)
+    let r: Res | undefined;
+    for (let i = 0; i < 50; i++) {
+      r = await call(A, 'GET', `/v1/sandboxes/${clusterSandboxId(n9.ordinal, '0123456789ab')}`);
+      if (r.json?.error?.code !== 'NOT_FOUND') break;
+      await sleep(100);
+    }
+    assert.equal(r!.json?.error?.code, 'CERT_WRONG_ROLE', r!.text);
+    assert.match(r!.json.error.message, /is node n2, not node n9/);
+    assert.match(A.log(), /link to node n9 refused: CERT_WRONG_ROLE/);
+    // The WebSocket exec path refuses it the same way.
+    const ws = await wsExec(A, clusterSandboxId(n9.ordinal, '0123456789ab'), 'true').then(() => 'no error', (e: Error) => e.message);
+    assert.match(ws, /CERT_WRONG_ROLE/);
+    let p: Res | undefined;
+    for (let i = 0; i < 50; i++) {
+      p = await call(B, 'POST', `/v1/sandboxes/${clusterSandboxId(n8.ordinal, '0123456789ab')}/exec`, { command: 'true' });
+      if (p.json?.error?.code !== 'NOT_FOUND') break;
+      await sleep(100);
+    }
+    assert.equal(p!.json?.error?.code, 'CERT_INVALID', p!.text);
+    assert.match(p!.json.error.message, /plain-HTTP address/);
+  } finally {
+    await n9.leave().catch(() => undefined);
+    await n8.leave().catch(() => undefined);
+  }
+});
+
+test('serve fails closed without an identity; bad and expired join tokens stop the node before it joins', { skip }, async () => {
+  const dir = procs.stateDir('nx');
+  const bare = await serveFails(['--role', 'node', '--node-id', 'nx', '--cluster', dbUrl, '--no-detect'], dir);
+  assert.notEqual(bare.code, 0);
+  assert.match(bare.out, /node nx has no cluster identity/);
+  assert.match(bare.out, /praetor cluster init/);
+  assert.match(bare.out, /--insecure-cluster/);
+  const ctlBare = await serveFails(['--role', 'control', '--cluster', dbUrl], procs.stateDir('cx'));
+  assert.notEqual(ctlBare.code, 0);
+  assert.match(ctlBare.out, /mutual TLS only, and no control identity was given.*\n.*praetor cluster issue-control.*--insecure-cluster/);
+  const join = ['--role', 'node', '--node-id', 'nx', '--cluster', dbUrl, '--no-detect', '--control', procs.joinUrl(), '--ca', `${procs.caDir}/ca.pem`];
+  const bogus = await serveFails([...join, '--join-token', 'pjt_not-a-token'], dir);
+  assert.notEqual(bogus.code, 0);
+  assert.match(bogus.out, /join refused: the join token is malformed/);
+  const expired = await procs.joinToken('nx', 1);
+  await sleep(50);
+  const late = await serveFails([...join, '--join-token', expired], dir);
+  assert.notEqual(late.code, 0);
+  assert.match(late.out, /join refused: .*expired/);
+  const forOther = await serveFails([...join, '--join-token', await procs.joinToken('ny')], dir);
+  assert.notEqual(forOther.code, 0);
+  assert.match(forOther.out, /join refused/);
+  assert.ok(!(await ctl.nodes()).some((n) => n.nodeId === 'nx'), 'a refused node never registers');
+  const signer = procs.procs.find((p) => p.joinUrl === procs.joinUrl())!;
+  assert.match(signer.log(), /join: node nx refused: JOIN_TOKEN_EXPIRED/);
+});
+
+test('--insecure-cluster on both roles: plain HTTP links, a warning in each log; never together with a join token', { skip }, async () => {
+  const plain = new ClusterProcs(await pg!.createDatabase(), { insecure: true });
+  try {
+    const tk = createToken(plain.tokensDir, 'alice').token;
+    const c = await plain.control('pc');
+    const n = await plain.node('pn', ['--no-detect']);
+    assert.match(n.url, /^http:\/\//);
+    for (const p of [c, n]) assert.match(p.log(), /WARNING: --insecure-cluster/);
+    const auth = { authorization: `Bearer ${tk}`, 'content-type': 'application/json' };
+    const sb = await (await fetch(`${c.url}/v1/sandboxes`, { method: 'POST', headers: auth, body: JSON.stringify(small) })).json() as { id: string };
+    const ex = await (await fetch(`${c.url}/v1/sandboxes/${sb.id}/exec`, { method: 'POST', headers: auth, body: JSON.stringify({ command: 'echo plain' }) })).json() as { stdout: string };
+    assert.equal(ex.stdout, 'plain\n');
+    await fetch(`${c.url}/v1/sandboxes/${sb.id}`, { method: 'DELETE', headers: auth });
+    // A node with an identity and --insecure-cluster together, or a join token with it: refused.
+    const both = await serveFails(['--role', 'node', '--node-id', 'pz', '--cluster', plain.cluster, '--insecure-cluster', '--join-token', 'pjt_x', '--control', 'https://127.0.0.1:9'], plain.stateDir('pz'));
+    assert.notEqual(both.code, 0);
+    assert.match(both.out, /--join-token and --insecure-cluster contradict each other/);
+  } finally {
+    await plain.stopAll();
+  }
 });
