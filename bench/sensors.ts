@@ -18,6 +18,8 @@ export interface SensorBench {
   /** 300 back-to-back execs (the worst case) with / without. */
   execStormOverheadRatio: number;
   mode: 'ebpf' | 'procfs'; execsSeen: number; baselineMs: number; withSensorMs: number;
+  /** What a sandbox's outbound chunk waits for the sensor's catch-up (net/catch-up-stream.ts). */
+  catchUpWaitP50Ms: number; catchUpWaitP99Ms: number; catchUpTimeouts: number;
 }
 
 
@@ -63,8 +65,17 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
     const sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: opts.mode ?? 'auto' });
     let withSensor: number;
     let buildWith: number;
+    const waits: number[] = [];
+    let catchUpTimeouts = 0;
     try {
       await sensor.ready;
+      // The catch-up wait, at arbitrary moments (not aligned with the 100 Hz tick).
+      for (let i = 0; i < 200; i++) {
+        await new Promise((r) => setTimeout(r, Math.random() * 5));
+        const t0 = process.hrtime.bigint();
+        if (!(await sensor.caughtUp(t0, 2000))) catchUpTimeouts++;
+        waits.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
       withSensor = median(await series());
       workload = build;
       buildWith = median(await series());
@@ -84,6 +95,7 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
       overheadRatio: buildWith / buildBase, buildBaselineMs: buildBase, buildWithSensorMs: buildWith,
       execStormOverheadRatio: withSensor / baseline,
       mode: sensor.mode, execsSeen: lat.length, baselineMs: baseline, withSensorMs: withSensor,
+      catchUpWaitP50Ms: pct(waits, 50), catchUpWaitP99Ms: pct(waits, 99), catchUpTimeouts,
     };
   } finally {
     await cg.remove();

@@ -12,6 +12,7 @@ import { connectionHooks, type SandboxInspection } from './inspection.ts';
 import { LayerInspector, type LayerVerdict } from './layer-inspector.ts';
 import { interceptTls } from './tls-intercept.ts';
 import { sniffSocket } from './sniff-stream.ts';
+import { catchUpInto, type CatchUp } from './catch-up-stream.ts';
 import { quiesce, type SpliceEngine } from './splice-engine.ts';
 
 export interface SandboxCtx {
@@ -24,6 +25,8 @@ export interface SandboxCtx {
   pidOf?(proto: 'tcp', local: { ip: string; port: number }, remote: { ip: string; port: number }): Promise<number | undefined>;
   /** TLS interception, egress tokens and brokered secrets for this sandbox (absent: none). */
   readonly inspection?: SandboxInspection;
+  /** The kernel sensor's catch-up (sensor-catch-up.ts): outbound bytes wait for it. Absent: no sensor. */
+  readonly catchUp?: CatchUp;
 }
 export interface FlowHandle {
   readonly dstIp: string; readonly dstPort: number; readonly names: string[]; protocol: string;
@@ -170,7 +173,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       client, up, first, ...(hello.sni ? { sni: hello.sni } : {}), dstIp: dst.ip, ca: insp!.ca!, upstream: insp!.upstream!,
       hooks: { ...conn.hooks, onLayers: (l) => { if (l.length >= (layers?.length ?? 0)) layers = l; } },
       judgeServer: conn.judgeServer, tokens: conn.tokens, handshakeTimeoutMs: o.timing.connectTimeoutMs, ...(insp!.sessions ? { sessions: insp!.sessions } : {}),
-      setCut: (fn) => { interceptCut = fn; },
+      setCut: (fn) => { interceptCut = fn; }, ...(sb.catchUp ? { catchUp: sb.catchUp } : {}),
     });
     counted = { out: r.bytesOut, in: r.bytesIn };
     if (r.deny) { final ??= { allow: false, rule: r.deny.rule, reason: r.deny.reason, ...(d.domain ? { domain: d.domain } : {}) }; layers = r.deny.layers; protocol = r.deny.protocol; }
@@ -202,9 +205,12 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   });
 
   const toUpstream = (first: Buffer, ended: boolean) => {
+    // Outbound bytes wait for the kernel sensor to catch up to their arrival (a credential read
+    // just before them makes its values egress tokens, or cuts this flow, first).
+    const out = catchUpInto(up, sb.catchUp, (e) => { if (!final) handle.cut('sensor-catch-up', e.message); });
     if (!httpFlow && !conn.tokens) {
-      if (first.length > 0) up.write(first);
-      if (ended) up.end(); else client.pipe(up);
+      if (first.length > 0) out.write(first);
+      if (ended) out.end(); else client.pipe(out);
       return;
     }
     // HTTP, and any flow with egress tokens, runs through the layer inspector: request by
@@ -229,7 +235,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       },
     }, conn.tokens, { nested: false });
     ins.on('error', (e) => { if (!final) handle.cut('inspection', e.message); });
-    ins.pipe(up);
+    ins.pipe(out);
     if (first.length > 0) ins.write(first);
     if (ended) ins.end(); else client.pipe(ins);
   };
@@ -315,7 +321,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // direction is spliced; requests keep flowing through the inspector.
   const handOver = async (engine: SpliceEngine) => {
     // The request direction stays in Node wherever it is inspected (HTTP, egress tokens).
-    const mode = httpFlow || conn.tokens ? 'ba' as const : 'both' as const;
+    // So does it wherever outbound bytes wait for the kernel sensor.
+    const mode = httpFlow || conn.tokens || sb.catchUp ? 'ba' as const : 'both' as const;
     up.unpipe(client);
     if (mode === 'both') client.unpipe(up);
     if (!(await quiesce(client, up, mode)) || final) { if (!final) { client.destroy(); up.destroy(); } else { up.destroy(); client.resetAndDestroy(); } return; }

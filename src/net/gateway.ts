@@ -1,6 +1,7 @@
 // The egress gateway: one per praetor process, in praetor's own network namespace. It owns
 // the nftables table, one transparent TCP listener, one resolver socket, and a link per
 // sandbox; sandboxes are told apart by their link's source address (anti-spoofed in nft).
+import type { CatchUp } from './catch-up-stream.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
@@ -64,6 +65,11 @@ export interface GatewayOptions {
   model?: ModelRoute;
   /** Terminate and inspect TLS to rules with `inspect: tls` (default true; false forwards all TLS unread). */
   tlsInspection?: boolean;
+  /**
+   * The kernel sensor's catch-up: sandboxes' outbound bytes wait until it reported what happened
+   * before they arrived (a credential read, see catch-up-stream.ts). Absent: forwarded once judged.
+   */
+  catchUp?: CatchUp;
 }
 
 export interface PrepareOptions {
@@ -297,7 +303,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const pidLookup = createPidLookup(() => nsPid);
       const lookupWindow = { start: 0, n: 0 };
       const st: SandboxState = {
-        id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(), inspection,
+        id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(), inspection, ...(opts.catchUp ? { catchUp: opts.catchUp } : {}),
         matcher, isolated: () => isolated,
         boundNames: (ip) => [...(bindings.get(ip) ?? [])],
         pidOf: (proto, local, remote) => {

@@ -9,6 +9,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { classify, parseClientHello } from './protocols/index.ts';
 import { isIPv4 } from '../util/index.ts';
+import { catchUpInto, type CatchUp } from './catch-up-stream.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
 import type { InterceptCa } from './tls-ca.ts';
 import type { TokenSet } from './token-scanner.ts';
@@ -40,6 +41,8 @@ export interface InterceptJob {
   handshakeTimeoutMs: number;
   /** Lets the flow cut this connection (isolate, phase switch). */
   setCut(cut: (rule: string, reason: string) => void): void;
+  /** Decrypted outbound bytes wait for the kernel sensor (catch-up-stream.ts); absent: no sensor. */
+  catchUp?: CatchUp;
 }
 
 export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
@@ -171,7 +174,7 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       wired = true;
       const { c, ins } = go; const u = uts;
       ins.on('data', (d: Buffer) => { bytesOut += d.length; });
-      ins.pipe(u);
+      ins.pipe(catchUpInto(u, j.catchUp, (e) => finish({ rule: 'sensor-catch-up', reason: e.message, protocol: 'tls', layers: ['tls'] })));
       u.once('data', (chunk: Buffer) => {
         // A server of a gated protocol (a pool pushing jobs) is stopped before it reaches the sandbox.
         if (!(chunk.length >= 7 && chunk.toString('latin1', 0, 7) === 'HTTP/1.')) {

@@ -4,7 +4,7 @@
 import { policyAllowsNothing, type Policy } from '../config/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
-import { startGateway, sweepStaleGateways, type EgressToken, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';
+import { startGateway, sweepStaleGateways, type CatchUp, type EgressToken, type Gateway, type ModelRoute, type PrepareOptions, type SandboxNet } from '../net/index.ts';
 import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '../sandbox/index.ts';
 
 export interface GuardNetwork extends SandboxNetworkProvider {
@@ -19,11 +19,11 @@ export interface GuardNetwork extends SandboxNetworkProvider {
 /** Values that must not leave a sandbox (canary credentials planted in it): see PrepareOptions.egressTokens. */
 export type EgressTokensFor = (sandboxId: string, spec: SandboxSpec) => NonNullable<PrepareOptions['egressTokens']> | undefined;
 
-export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined; model?: ModelRoute; egressTokens?: EgressTokensFor }): Promise<GuardNetwork> {
+export async function startNetwork(o: { bus: EventBus; stateDir: string; policy: Policy | undefined; phase: 'setup' | 'agent' | undefined; model?: ModelRoute; egressTokens?: EgressTokensFor; catchUp?: CatchUp }): Promise<GuardNetwork> {
   let gw: Gateway;
   try {
     await sweepStaleGateways(); // tables, links and slots of praetor processes that died
-    gw = await startGateway({ bus: o.bus, stateDir: o.stateDir, ...(o.model ? { model: o.model } : {}) });
+    gw = await startGateway({ bus: o.bus, stateDir: o.stateDir, ...(o.model ? { model: o.model } : {}), ...(o.catchUp ? { catchUp: o.catchUp } : {}) });
   } catch (e) {
     // Fail closed: a policy that grants network never runs without the gateway enforcing it.
     throw new PraetorError('RUNTIME_UNAVAILABLE', `the egress gateway could not start: ${errorMessage(e)}`, { hint: 'check `praetor status` (nftables, root), or remove the network allow rules', cause: e });

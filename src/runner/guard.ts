@@ -97,8 +97,12 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       cleanups.push(() => l.close());
     }
 
+    // Outbound bytes wait for the kernel sensor (net/catch-up-stream.ts): the resident host's, or
+    // this guard's own once started (nothing in a sandbox runs before it is ready).
+    let ownSensor: KernelSensor | undefined;
+    const catchUp = (ns: bigint, ms: number): Promise<boolean> => (o.host ? o.host.caughtUp(ns, ms) : ownSensor ? ownSensor.caughtUp(ns, ms) : Promise.resolve(false));
     const network: GuardNetwork | undefined = o.gateway || !policyAllowsNothing(policy)
-      ? await startNetwork({ bus: o.bus, stateDir: o.stateDir, policy, phase: o.phase, ...(o.model ? { model: o.model } : {}) })
+      ? await startNetwork({ bus: o.bus, stateDir: o.stateDir, policy, phase: o.phase, ...(o.model ? { model: o.model } : {}), ...(o.detect ? { catchUp } : {}) })
       : undefined;
     if (network) cleanups.push(() => network.close());
 
@@ -150,6 +154,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
           onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
         });
         await sensor.ready;
+        ownSensor = sensor;
         if (sensor.mode !== 'ebpf' && !degraded.some((d) => d.startsWith('kernel sensor'))) degraded.push(`kernel sensor: ${sensor.mode} fallback`);
         // quickStop: bpftrace takes ~3 s to detach its probes; a CLI that has its report does not
         // wait for that (the signal is sent now, bpftrace finishes detaching on its own).

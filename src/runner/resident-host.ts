@@ -25,6 +25,8 @@ export interface ResidentHost {
   /** Starts filling the warm pool (call after the start-up gc, which would reap it otherwise). */
   startPool(): Promise<void>;
   readonly sensorMode: () => 'ebpf' | 'procfs' | 'starting';
+  /** The kernel sensor's catch-up (KernelSensor.caughtUp); false while it has not started. */
+  readonly caughtUp: (ns: bigint, timeoutMs: number) => Promise<boolean>;
   /** What the shared sensors run below their best mode, for every run's report. */
   degraded(): string[];
   attach(bus: EventBus): HostAttachment;
@@ -109,6 +111,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
       return poolStart;
     },
     sensorMode: () => kernel?.mode ?? 'starting',
+    caughtUp: (ns, ms) => (kernel ? kernel.caughtUp(ns, ms) : Promise.resolve(false)),
     degraded: () => [...degraded],
     attach(bus) {
       buses.add(bus);

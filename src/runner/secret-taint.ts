@@ -8,9 +8,11 @@
 // reader is the credential's own tool (ssh reading its key signs with it, it never sends it),
 // they are cut, and the agent's next connection is scanned.
 //
-// Known window: a connection opened after the read but before the sensor's report of it reached
-// this module (milliseconds) is scanned without the new values. PEM private keys are covered
-// regardless: their marker is a standing token (KEY_MATERIAL_TOKENS).
+// No window between the read and its report: the gateway holds a sandbox's outbound bytes until
+// the kernel sensor has reported everything before their arrival (net/catch-up-stream.ts), so a
+// post made right after the read waits for this module to track the values (and cut it). With
+// the /proc fallback there is no such promise; PEM private keys are covered regardless: their
+// marker is a standing token (KEY_MATERIAL_TOKENS).
 import { createHash } from 'node:crypto';
 import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';

@@ -79,3 +79,14 @@ test('a refused escape syscall becomes a denied record named by the kernel probe
   ];
   assert.deepEqual(out, [{ type: 'denied', ktimeNs: 5n, pid: 900, sandboxCgroupId: 76n, errno: 1, comm: 'unshare', syscall: 'unshare' }]);
 });
+
+test('a CPU tick finishes the open record before it and is kept for the caller to take after the records', () => {
+  const a = new LineAssembler('tok', 3072);
+  assert.deepEqual(a.push('tok O 100 7 42 0 3 7368 /workspace/id_rsa', 0), [], 'an open waits for a possible continuation line');
+  const recs = a.push('tok T 1 150', 0);
+  assert.equal(recs.length, 1);
+  assert.equal((recs[0] as Extract<KernelRecord, { type: 'open' }>).path, '/workspace/id_rsa');
+  assert.deepEqual(a.ticks, [[1, 150n]]);
+  assert.deepEqual(a.push('T 0 999', 0), [], 'a tick without the token is text');
+  assert.deepEqual(a.ticks, [[1, 150n]]);
+});

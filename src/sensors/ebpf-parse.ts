@@ -87,6 +87,11 @@ export class LineAssembler {
   #last: { fields: string[]; raw: string } | undefined;
   #ready = false;
   lost = 0;
+  /**
+   * CPU ticks read so far (cpu, kernel ns), for the caller to take after it delivered the
+   * records push() returned: those include the ones a tick completes (see sensor-catch-up.ts).
+   */
+  readonly ticks: Array<[number, bigint]> = [];
 
   constructor(token: string, argvMax: number) {
     this.#token = token;
@@ -110,6 +115,8 @@ export class LineAssembler {
     const f = body.split(' ');
     switch (f[0]) {
       case 'READY': this.#ready = true; break;
+      // A CPU's tick: every line before it on that CPU's ring was pushed (see sensor-catch-up.ts).
+      case 'T': this.ticks.push([Number(f[1]), BigInt(f[2]!)]); break;
       case 'X': this.#exec(Number(f[2]), now).x = f; this.#tryExec(Number(f[2]), out, false); break;
       case 'F': this.#last = { fields: f, raw: rest(body, 2) }; break;
       case 'A': this.#exec(Number(f[1]), now).chunks.set(Number(f[2]), unhex(f[3] ?? '')); this.#tryExec(Number(f[1]), out, false); break;

@@ -7,6 +7,7 @@ import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { nowNs } from '../util/index.ts';
 import { bpftraceSpawn, writeTrimmedEvents } from './bpftrace-launch.ts';
+import { SensorCatchUp } from './sensor-catch-up.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
@@ -20,6 +21,8 @@ import { ensureTracefs } from './tracefs.ts';
 
 export interface EbpfBackend {
   ready: Promise<void>;
+  /** Resolves true once every event before `ns` (hrtime) was published; false on timeout or stop. */
+  caughtUp(ns: bigint, timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 export interface EbpfOptions {
@@ -62,6 +65,7 @@ interface SensorProcess {
   readonly ready: Promise<void>;
   readonly killNames: readonly string[];
   attach(sink: { records(recs: KernelRecord[]): void; lost(n: number): void; died(reason: string): void }): void;
+  readonly catchUp: SensorCatchUp;
   stop(): Promise<void>;
 }
 
@@ -92,7 +96,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   let proc: SensorProcess | string;
   if (prestarted && prestarted.key === launchKey(o)) { proc = prestarted; prestarted = undefined; }
   else { void discardPrestartedEbpf(); proc = launchSensorProcess(o); }
-  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), stop: async () => {} };
+  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, stop: async () => {} };
   const parents = new Map<number, number>();
   const { killNames } = proc;
   proc.attach({
@@ -101,7 +105,8 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
     lost: (n) => { o.bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'ebpf', reason: `perf buffer lost ${n} events` }); },
     died: o.onDied,
   });
-  return { ready: proc.ready, stop: () => (proc as SensorProcess).stop() };
+  const { catchUp } = proc;
+  return { ready: proc.ready, caughtUp: (ns, ms) => catchUp.wait(ns, ms), stop: () => (proc as SensorProcess).stop() };
 }
 
 /** Spawns bpftrace with the generated script, or says why it cannot run here. */
@@ -137,6 +142,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     env: { ...process.env, ...launch.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
   });
   const asm = new LineAssembler(token, sopts.argvMax);
+  const catchUp = new SensorCatchUp();
   let sink: Parameters<SensorProcess['attach']>[0] | undefined;
   let diedOf: string | undefined; // died after ready, possibly before anyone attached
   let stopping = false;
@@ -159,6 +165,8 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       const wasReady = asm.ready;
       const recs = asm.push(line, now);
       if (sink) sink.records(recs);
+      // Ticks count only once someone receives the records: before attach, nothing is watched.
+      if (asm.ticks.length > 0) { if (sink) for (const [cpu, ns] of asm.ticks) catchUp.tick(cpu, ns); asm.ticks.length = 0; }
       if (!wasReady && asm.ready) { rmSync(dir, { recursive: true, force: true }); resolveReady(); }
     }
     if (asm.lost > reportedLost && sink) {
@@ -177,6 +185,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     clearInterval(timer);
     clearTimeout(readyTimer);
     rmSync(dir, { recursive: true, force: true });
+    catchUp.close();
     const reason = `bpftrace exited (${sig ?? `code ${code}`}): ${lastError(stderrTail)}`;
     if (!asm.ready) rejectReady(new Error(reason));
     else if (!stopping) { diedOf = reason; sink?.died(reason); }
@@ -188,6 +197,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     key: launchKey(o),
     ready,
     killNames: killRules.map((k) => k.rule),
+    catchUp,
     attach(s) { sink = s; if (diedOf !== undefined) s.died(diedOf); },
     async stop() {
       stopping = true;

