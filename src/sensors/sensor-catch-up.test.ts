@@ -2,36 +2,53 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCpuList, SensorCatchUp } from './sensor-catch-up.ts';
 
-test('a wait resolves only once every CPU ticked past it', async () => {
+const MS = 1_000_000n;
+/** A tick read live: 1 ms after its stamp. */
+const live = (c: SensorCatchUp, cpu: number, ns: bigint) => c.tick(cpu, ns, ns + MS);
+
+test('a wait resolves only once every busy CPU ticked past it', async () => {
   const c = new SensorCatchUp(() => [0, 1]);
-  c.tick(0, 100n); c.tick(1, 100n);
-  const w = c.wait(150n, 1000);
+  live(c, 0, 100n * MS); live(c, 1, 100n * MS);
+  const w = c.wait(105n * MS, 1000);
   let done: boolean | undefined; void w.then((ok) => { done = ok; });
-  c.tick(0, 200n); await Promise.resolve();
-  assert.equal(done, undefined, 'CPU 1 still at 100: its ring may hold an event from before 150');
-  c.tick(1, 160n); await w;
+  live(c, 0, 110n * MS); await Promise.resolve();
+  assert.equal(done, undefined, 'CPU 1 still at 100 ms: its ring may hold an event from before 105');
+  live(c, 1, 111n * MS); await w;
   assert.equal(done, true);
-  assert.equal(await c.wait(120n, 10), true, 'already past: at once');
+  assert.equal(await c.wait(108n * MS, 10), true, 'already past: at once');
 });
 
-test('after a stall, one CPU\'s backlog far ahead does not release what another CPU\'s ring still holds', () => {
+test('an idle CPU (silent next to live ticks) holds nothing', () => {
   const c = new SensorCatchUp(() => [0, 1]);
-  c.tick(0, 1_000n); c.tick(1, 1_000n);
-  c.tick(0, 5_000_000_000n); // CPU 0's ring read whole first, seconds ahead
-  assert.equal(c.watermark(), 1_000n);
+  live(c, 0, 100n * MS); live(c, 1, 100n * MS);
+  live(c, 0, 200n * MS);
+  assert.equal(c.watermark(), 200n * MS);
+  const never = new SensorCatchUp(() => [0, 1]);
+  live(never, 0, 50n * MS);
+  assert.equal(never.watermark(), 50n * MS, 'a CPU that never ticked is idle while the sensor is live');
 });
 
-test('only online CPUs count: an offline one holds nothing, one without a tick yet holds everything', () => {
+test('after a stall, one CPU\'s backlog read first does not release what another CPU\'s ring still holds', () => {
+  const c = new SensorCatchUp(() => [0, 1]);
+  live(c, 0, 100n * MS); live(c, 1, 100n * MS);
+  // bpftrace stopped for 1.2 s: CPU 0's backlog comes first, read well after its stamps.
+  c.tick(0, 700n * MS, 1300n * MS);
+  c.tick(0, 1290n * MS, 1300n * MS + 6n * MS);
+  assert.equal(c.watermark(), 100n * MS, 'not live: CPU 1 is not taken for idle');
+  // Once CPU 1's ring was read and ticks are live again, it moves.
+  c.tick(1, 1295n * MS, 1301n * MS); live(c, 0, 1300n * MS);
+  assert.equal(c.watermark(), 1295n * MS);
+});
+
+test('only online CPUs count', () => {
   assert.deepEqual(parseCpuList('0-2,4\n'), [0, 1, 2, 4]);
   const c = new SensorCatchUp(() => [0, 2]);
-  c.tick(0, 500n); c.tick(1, 100n);
-  assert.equal(c.watermark(), undefined, 'CPU 2 has not ticked');
-  c.tick(2, 700n);
-  assert.equal(c.watermark(), 500n, 'CPU 1 is offline');
+  live(c, 0, 500n * MS); live(c, 1, 100n * MS); live(c, 2, 498n * MS);
+  assert.equal(c.watermark(), 498n * MS, 'CPU 1 is offline');
 });
 
 test('fails closed: a timeout or a stopped sensor answers false', async () => {
-  const c = new SensorCatchUp();
+  const c = new SensorCatchUp(() => [0]);
   assert.equal(await c.wait(5n, 20), false, 'no tick ever came');
   const w = c.wait(10n, 10_000);
   c.close();

@@ -5,14 +5,19 @@
 // unscanned for them. So the gateway holds a sandbox's outbound bytes until the sensor has
 // caught up to the moment they arrived, and only then judges and forwards them.
 //
-// The watermark is exact, not a guess: bpftrace writes to one perf ring per CPU, in order, and
-// a profile probe prints a tick on every CPU (the hrtimer fires on idle CPUs too). Once every
-// CPU's ring has delivered a tick stamped after T, every event stamped before T (a syscall exit
-// on that CPU, before its data could reach us) has been read and, synchronously, published.
-// The CPUs that must tick are the kernel's online list, re-read every second: a CPU taken
-// offline runs nothing and is left out. Not a staleness guess: after a stall (bpftrace stopped or
-// starved) one CPU's whole backlog is read before the next ring's, and a CPU that merely looks
-// behind may still hold the event that matters.
+// The watermark: bpftrace writes to one perf ring per CPU, each in order, and a profile probe
+// prints a tick on every busy CPU (and an interval timer on one, so some CPU always ticks). Once every CPU's ring has delivered a tick stamped after T,
+// every event stamped before T (a syscall exit on that CPU, before its data could reach us) has
+// been read and, synchronously, published. An idle CPU does not tick (measured: the profile
+// timer is silent on an idle CPU of these VMs), and an idle CPU writes nothing, so a CPU whose
+// last tick is IDLE_NS older than the newest one counts as caught up, but only while the sensor
+// is live (that newest tick was read within LIVE_NS of being stamped). Threat: after a stall
+// (bpftrace starved or stopped) one CPU's whole backlog is read before the next ring's, and a
+// CPU that merely looks silent may still hold the event that matters; its ring is read before a
+// live tick of another CPU can be (the poller takes rings in the order they became ready).
+// Residual: a CPU that woke and wrote while bpftrace was behind by less than LIVE_NS.
+//
+// The CPUs that must tick are the kernel's online list, re-read every second.
 import { readFileSync } from 'node:fs';
 
 /** Parses the kernel's CPU list format ("0-3,5"). */
@@ -26,12 +31,20 @@ export function parseCpuList(text: string): number[] {
   return out;
 }
 
+/** Busy CPUs tick every 10 ms; one silent for this long (next to a live tick) is idle. */
+const IDLE_NS = 25_000_000n;
+/** A tick read within this of its stamp shows the sensor keeping up (no backlog before it). */
+const LIVE_NS = 5_000_000n;
+
 const onlineCpus = (): number[] => parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
 
 interface Waiter { at: bigint; done: (ok: boolean) => void }
 
 export class SensorCatchUp {
   readonly #ticks = new Map<number, bigint>();
+  /** The newest tick's stamp, and whether it was read live (see LIVE_NS). */
+  #newest: bigint | undefined;
+  #live = false;
   readonly #online: () => number[];
   #cpus: number[] = [];
   #cpusReadAt = -Infinity;
@@ -40,9 +53,10 @@ export class SensorCatchUp {
   #waiters: Waiter[] = [];
   #closed = false;
 
-  /** A tick read from `cpu`'s ring, stamped `ns` (kernel monotonic, bpftrace's nsecs). */
-  tick(cpu: number, ns: bigint): void {
+  /** A tick read from `cpu`'s ring, stamped `ns` (kernel monotonic, bpftrace's nsecs), read at `readNs` (hrtime). */
+  tick(cpu: number, ns: bigint, readNs: bigint = process.hrtime.bigint()): void {
     this.#ticks.set(cpu, ns);
+    if (this.#newest === undefined || ns >= this.#newest) { this.#newest = ns; this.#live = readNs - ns < LIVE_NS; }
     if (this.#waiters.length === 0) return;
     const mark = this.watermark();
     if (mark === undefined) return;
@@ -58,11 +72,14 @@ export class SensorCatchUp {
       try { this.#cpus = this.#online(); } catch { this.#cpus = [...this.#ticks.keys()]; }
       this.#cpusReadAt = now;
     }
-    let min: bigint | undefined;
+    const newest = this.#newest;
+    if (newest === undefined) return undefined;
+    let min = newest;
     for (const c of this.#cpus.length > 0 ? this.#cpus : this.#ticks.keys()) {
       const t = this.#ticks.get(c);
-      if (t === undefined) return undefined;
-      if (min === undefined || t < min) min = t;
+      // Silent (idle, or never ticked): caught up only while the sensor is live.
+      if (t === undefined || newest - t > IDLE_NS) { if (this.#live) continue; return t; }
+      if (t < min) min = t;
     }
     return min;
   }
