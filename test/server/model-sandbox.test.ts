@@ -41,6 +41,9 @@ before(async () => {
 
 after(async () => {
   await stopServer?.();
+  // The `praetor run` case started a resident guard (with its warm pool) in the host namespace:
+  // stop it before the namespace goes, or its pool sandboxes' cgroups are left behind.
+  if (t && dir) { try { await t.execInHost(PRAETOR, ['daemon', 'stop', '--state', `${dir}/run-state`], { timeoutMs: 60_000 }); } catch { /* teardown kills it */ } }
   await t?.teardown();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
