@@ -1,7 +1,6 @@
 // The egress gateway: one per praetor process, in praetor's own network namespace. It owns
 // the nftables table, one transparent TCP listener, one resolver socket, and a link per
 // sandbox; sandboxes are told apart by their link's source address (anti-spoofed in nft).
-import type { CatchUp } from './catch-up-stream.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +12,7 @@ import { errorMessage, PraetorError } from '../errors.ts';
 import { NetworkPolicySchema, type NetworkPolicy } from '../config/index.ts';
 import { answerQuery, systemNameservers, udpUpstream, type DnsContext, type Upstream } from './dns/resolver.ts';
 import { createTunnelGuard } from './dns/tunnel-guard.ts';
+import type { CatchUp } from './catch-up-stream.ts';
 import { DEFAULT_TIMING, handleFlow, type FlowHandle, type FlowTiming, type SandboxCtx } from './flow.ts';
 import { handleProxy } from './connect-proxy.ts';
 import { createLink, deleteLink, moveIntoSandbox, slotAddresses, type LinkAddrs } from './link.ts';
