@@ -4,7 +4,7 @@
 // bytes at denied destinations; time-to-contain is measured (its ≤ 100 ms p99 target is the benchmark's).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 
 const PRAETOR = new URL('../../bin/praetor', import.meta.url).pathname;
@@ -26,7 +26,14 @@ test('praetor arena --suite quick meets the targets', { timeout: 600_000 }, asyn
     const lines = stdout.trim().split('\n');
     assert.equal(lines.length, 1, `--json prints exactly one object on stdout: ${stdout.slice(0, 500)}`);
     const out = JSON.parse(lines[0]!) as Out;
-    const why = `${stderr.slice(-3000)}\n${JSON.stringify(out.scenarios.map((s) => [s.id, s.verdict, s.bytesDelivered, s.error]))}`;
+    // A failed run keeps its report (with every episode's trace) where CI and the next person can
+    // read it: the misses that show only under a loaded runner are otherwise gone with the temp dir.
+    const kept = new URL('../../artifacts/arena-quick-failure/', import.meta.url).pathname;
+    const why = `${stderr.slice(-3000)}\n${JSON.stringify(out.scenarios.map((s) => [s.id, s.verdict, s.bytesDelivered, s.error]))}\n(report kept in ${kept})`;
+    if (out.scenarios.some((s) => s.verdict !== 'skipped' && (s.expected === 'malicious' ? !['blocked', 'contained'].includes(s.verdict) : s.verdict !== 'clean'))) {
+      rmSync(kept, { recursive: true, force: true });
+      cpSync(dir, kept, { recursive: true });
+    }
     assert.ok(out.summary.malicious >= 10 && out.summary.benign >= 4, `quick has ≥ 10 malicious and ≥ 4 benign: ${JSON.stringify(out.summary)}`);
     for (const s of out.scenarios) {
       assert.equal(typeof s.id, 'string');
