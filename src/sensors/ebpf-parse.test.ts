@@ -50,6 +50,14 @@ test('connect waits for its result, else is reported as pending', () => {
   assert.ok(p[0]?.type === 'connect' && p[0].result === null);
 });
 
+test('a sandbox cgroup the kernel filter could not register is reported once, as unwatched', () => {
+  const a = new LineAssembler('tok', 3072);
+  assert.deepEqual(a.push('tok M 4242', 0), [{ type: 'unwatched', ktimeNs: 0n, pid: 0, sandboxCgroupId: 4242n }]);
+  assert.deepEqual(a.push('tok M 4242', 1), [], 'every later exec in it repeats the record');
+  assert.equal(a.push('tok M 4243', 2).length, 1);
+  assert.deepEqual(a.push('M 4244', 3), [], 'without the token it is text');
+});
+
 test('sockaddr_in6, exit status', () => {
   const b = Buffer.alloc(28);
   b.writeUInt16LE(10, 0); b.writeUInt16BE(22, 2); b[23] = 1;

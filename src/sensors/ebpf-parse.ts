@@ -28,7 +28,9 @@ export interface DeniedRecord {
   type: 'denied'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint; comm: string;
   syscall: string; errno: number;
 }
-export type KernelRecord = ExecRecord | ExitRecord | ConnectRecord | OpenRecord | DeniedRecord;
+/** A sandbox cgroup the kernel side could not register (its filter map is full): unwatched. */
+export interface UnwatchedRecord { type: 'unwatched'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint }
+export type KernelRecord = ExecRecord | ExitRecord | ConnectRecord | OpenRecord | DeniedRecord | UnwatchedRecord;
 
 interface PendingExec { x?: string[]; file?: string; chunks: Map<number, Buffer>; since: number; kill?: { rule: number; ktimeNs: bigint } }
 interface PendingConnect { rec?: ConnectRecord; ret?: number; since: number }
@@ -87,6 +89,7 @@ export class LineAssembler {
   #last: { fields: string[]; raw: string } | undefined;
   #ready = false;
   lost = 0;
+  readonly #unwatched = new Set<string>();
   /**
    * CPU ticks read so far (cpu, kernel ns), for the caller to take after it delivered the
    * records push() returned: those include the ones a tick completes (see sensor-catch-up.ts).
@@ -147,6 +150,13 @@ export class LineAssembler {
         break;
       }
       case 'O': this.#last = { fields: f, raw: rest(body, 7) }; break;
+      // Once per sandbox: each exec in it after the map filled would repeat it.
+      case 'M': {
+        if (this.#unwatched.has(f[1]!)) break;
+        this.#unwatched.add(f[1]!);
+        out.push({ type: 'unwatched', ktimeNs: 0n, pid: 0, sandboxCgroupId: BigInt(f[1]!) });
+        break;
+      }
       case 'D': {
         // The probe name is the kernel's, never the process's: `tracepoint:syscalls:sys_exit_<name>`.
         const m = /^tracepoint:syscalls:sys_exit_([a-z0-9_]+)$/.exec(f[6] ?? '');

@@ -10,7 +10,7 @@ import { bpftraceSpawn, writeTrimmedEvents } from './bpftrace-launch.ts';
 import { SensorCatchUp } from './sensor-catch-up.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
-import { describeFd, peersForInodes, readCmdline, readLink } from './proc-util.ts';
+import { describeFd, peersForInodes, readCmdline, readLink, sandboxCgroupIds, unifiedRoot } from './proc-util.ts';
 import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
 import type { KernelKillRule, SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
@@ -36,9 +36,13 @@ export interface EbpfOptions {
   kernelKillGroup?: string;
   /** the kernel cannot kill here (no bpf_send_signal): user space contains those rules */
   onKernelKillUnavailable?: (why: string) => void;
+  /** something the sensor cannot see from the start, in words */
+  onDegraded?: (why: string) => void;
 }
 
 const READY_TIMEOUT_MS = 60_000;
+/** sandbox cgroups seeded into the kernel filter at start (one map update each in BEGIN) */
+const SEED_MAX = 1024;
 /** how long a connect waits for its result line before it is reported as still pending */
 const CONNECT_WAIT_MS = 20;
 
@@ -64,6 +68,8 @@ interface SensorProcess {
   readonly key: string;
   readonly ready: Promise<void>;
   readonly killNames: readonly string[];
+  /** what it could not set up at launch, reported by whoever adopts it */
+  readonly notes: readonly string[];
   attach(sink: { records(recs: KernelRecord[]): void; lost(n: number): void; died(reason: string): void }): void;
   readonly catchUp: SensorCatchUp;
   stop(): Promise<void>;
@@ -99,6 +105,7 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, stop: async () => {} };
   const parents = new Map<number, number>();
   const { killNames } = proc;
+  for (const n of proc.notes) o.onDegraded?.(n);
   proc.attach({
     records: (recs) => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); },
     // Dropped events mean a sandbox may have done something unseen: say so, loudly.
@@ -126,6 +133,15 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
   // Kernels without module or kexec support have no tracepoint for those; bpftrace refuses to
   // attach to a missing one, so only the ones present are asked for.
   sopts.deniedSyscalls = DENIED_SYSCALLS.filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
+  // Processes already running in sandboxes (a sensor started after them) are known from the start.
+  const notes: string[] = [];
+  const root = unifiedRoot();
+  if (root && o.kernelFilter) {
+    const seed = sandboxCgroupIds(root, o.praetorLevel, SEED_MAX);
+    sopts.seedCgroups = seed.ids;
+    if (seed.skipped > 0) notes.push(`${seed.skipped} existing sandbox cgroups beyond the first ${SEED_MAX} are watched only from their next exec`);
+  }
+  sopts.cgroupRmdir = existsSync(`${tfs.path}/events/cgroup/cgroup_rmdir`);
   const killRules = o.kernelKill?.length && o.kernelKillGroup ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
   if (killRules.length > 0 && o.kernelKillGroup) {
     sopts.kernelKill = killRules;
@@ -197,6 +213,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     key: launchKey(o),
     ready,
     killNames: killRules.map((k) => k.rule),
+    notes,
     catchUp,
     attach(s) { sink = s; if (diedOf !== undefined) s.died(diedOf); },
     async stop() {
@@ -290,6 +307,10 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
     }
     case 'denied':
       bus.publish({ kind: 'syscall.denied', sandboxId, ts, pid: r.pid, comm: r.comm, syscall: r.syscall, errno: r.errno });
+      break;
+    case 'unwatched':
+      // Its connects, opens and exits are no longer seen: the sandbox's owner contains it.
+      bus.publish({ kind: 'sensor.failed', sandboxId, sensor: 'ebpf', reason: `the kernel sensor's sandbox filter map is full; cgroup ${r.sandboxCgroupId} is not watched` });
       break;
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +128,39 @@ describe('kernel sensor, eBPF backend', { skip: !isRoot ? 'needs root' : ebpfWhy
     assert.equal(den.comm, 'unshare');
     // timestamps come from the kernel clock: never in the future
     for (const e of r.got) assert.ok(e.ts <= Date.now() * 1e6 + 5e6);
+  });
+});
+
+describe('kernel sensor, eBPF backend, sandboxes older than the sensor', { skip: !isRoot ? 'needs root' : ebpfWhy }, () => {
+  // Only exec programs walk the cgroup tree; the others trust the cgroups an exec registered.
+  // A shell already running in a sandbox when the sensor starts execs nothing more: without the
+  // seed taken at start its connect and its key read (bash builtins, no exec) would go unseen.
+  test('a process started before the sensor is seen without an exec of its own', { timeout: 120_000 }, async () => {
+    const bus = new EventBus();
+    const got = collect(bus);
+    const cg = createTestCgroup();
+    const fifo = join(home, `go-${Date.now()}`);
+    spawnSync('mkfifo', [fifo]);
+    const env = { OPEN: String(openPort), HOME: home, GO: fifo };
+    const done = cg.run(`exec bash -c 'echo > "$GO.up"; read x < "$GO"; exec 3<>/dev/tcp/127.0.0.1/$OPEN; exec 4<"$HOME/.ssh/id_rsa"; exit 0'`, env);
+    // bash waits on the FIFO before the sensor starts: its last exec is behind it.
+    for (let i = 0; i < 500 && !existsSync(`${fifo}.up`); i++) await sleep(10);
+    assert.ok(existsSync(`${fifo}.up`), 'the shell never started');
+    const sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: 'ebpf' });
+    try {
+      await sensor.ready;
+      writeFileSync(fifo, 'go\n');
+      assert.equal(await done, 0);
+      await sleep(300);
+      assert.ok(of(got, 'net.connect').some((e) => e.dstPort === openPort && e.sandboxId === cg.sandboxId), `connect missing: ${JSON.stringify(of(got, 'net.connect'))}`);
+      assert.ok(of(got, 'file.open').some((e) => e.path === `${home}/.ssh/id_rsa`), `key read missing: ${JSON.stringify(of(got, 'file.open'))}`);
+      assert.ok(of(got, 'process.exit').some((e) => e.sandboxId === cg.sandboxId), 'exit missing');
+    } finally {
+      await sensor.stop();
+      await cg.remove();
+      rmSync(fifo, { force: true });
+      rmSync(`${fifo}.up`, { force: true });
+    }
   });
 });
 

@@ -54,7 +54,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   } else {
     const e = startEbpf({
       bus: identity ? identifyingRelay(bus, identity) : bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
-      praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}),
+      praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}), onDegraded: degrade,
       ...(opts.kernelKill?.length && opts.kernelKillGroup ? { kernelKill: opts.kernelKill, kernelKillGroup: opts.kernelKillGroup, onKernelKillUnavailable: (why: string) => degrade(`kernel kill off (${why}); kernel_kill rules contain from user space`) } : {}),
       onDied: (reason) => {
         if (stopped) return;

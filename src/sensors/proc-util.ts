@@ -1,4 +1,5 @@
-import { readFileSync, readlinkSync, statSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 
 // Small synchronous /proc readers shared by both kernel-sensor backends. Synchronous on purpose:
 // a process that just exec'd may be gone in microseconds, and an await between "seen" and
@@ -49,7 +50,7 @@ export function readCgroupV2Path(pid: number): string | undefined {
 
 /** The cgroup id (inode of the directory in the unified hierarchy), as bpftrace's `cgroup`. */
 export function cgroupIdOfPath(root: string, rel: string): bigint | undefined {
-  try { return statSync(`${root}${rel === '/' ? '' : rel}`, { bigint: true }).ino; } catch { return undefined; }
+  return statIno(`${root}${rel === '/' ? '' : rel}`);
 }
 
 /** For a v2 path `/a/praetor-x/sb-y/sub`, the sandbox directory `/a/praetor-x/sb-y`, if any. */
@@ -116,4 +117,37 @@ export function peersForInodes(inos: (number | undefined)[], netPids: number[]):
     });
   }
   return inos.map(() => '');
+}
+
+/**
+ * Every cgroup at or below a sandbox's own directory (`…/praetor-*` at `praetorLevel`, then
+ * `sb-*`), as [its cgroup id, the sandbox directory's id]: what the eBPF sensor seeds its
+ * sandbox filter with, for processes that were already running when it started.
+ */
+export function sandboxCgroupIds(root: string, praetorLevel: number, max: number): { ids: [bigint, bigint][]; skipped: number } {
+  const ids: [bigint, bigint][] = [];
+  let skipped = 0;
+  const subdirs = (dir: string): string[] => {
+    try { return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${dir}/${d.name}`); } catch { return []; }
+  };
+  const below = (dir: string, sb: bigint): void => {
+    const id = statIno(dir);
+    if (id === undefined) return;
+    if (ids.length >= max) { skipped++; return; }
+    ids.push([id, sb]);
+    for (const d of subdirs(dir)) below(d, sb);
+  };
+  let level = [root];
+  for (let l = 1; l < praetorLevel; l++) level = level.flatMap(subdirs);
+  for (const group of level.flatMap(subdirs).filter((d) => basename(d).startsWith('praetor'))) {
+    for (const sb of subdirs(group)) {
+      const id = statIno(sb);
+      if (id !== undefined) below(sb, id);
+    }
+  }
+  return { ids, skipped };
+}
+
+function statIno(path: string): bigint | undefined {
+  try { return statSync(path, { bigint: true }).ino; } catch { return undefined; }
 }
