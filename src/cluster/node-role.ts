@@ -15,8 +15,9 @@ import { ClusterControl } from './control.ts';
 import { NodeMembership } from './membership.ts';
 import { NodeSandboxIds } from './node-ids.ts';
 import { clusterEpisodeId, type NodeCapacity } from './schema.ts';
-import { refusalLog, type NodeLinkSecurity } from './node-link-security.ts';
-import { guardControlPeers, nodeServerTlsOptions } from './pki-tls.ts';
+import { checked, refusalLog, type NodeLinkSecurity } from './node-link-security.ts';
+import { reloadServers, watchIdentity, type IdentityWatcher } from './pki-reload.ts';
+import { guardControlPeers, nodeServerTlsOptionsFor } from './pki-tls.ts';
 
 export interface NodeRoleOptions extends ServeOptions {
   cluster: string;
@@ -88,22 +89,35 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
   };
 
   // Only control replicas get past the handshake and the guard; each refusal is a typed line in
-  // the log (expired, foreign CA, a node certificate, none at all).
+  // the log (expired, foreign CA, a node certificate, none at all). The same TLS and guard are on
+  // every port the node serves (the API and, when on, E2B's): no port of a node is plain. A
+  // rotated certificate (a renewal, new files in the identity directory) reaches every one of
+  // them without a restart; files that are not this node's valid identity are refused.
+  let watcher: IdentityWatcher | undefined;
+  const tlsServers: TlsServer[] = [];
   try {
-    const tls = o.link.mode === 'mtls'
-      ? { options: nodeServerTlsOptions(o.link.dir), guard: (srv: TlsServer) => guardControlPeers(srv, refusalLog(log)) }
+    const link = o.link;
+    if (link.mode === 'mtls') {
+      watcher = watchIdentity(link.dir, 'node', { log, check: (id) => { checked(id, { nodeId: o.nodeId, dir: link.dir }, link.advertise); } });
+      reloadServers(watcher, () => tlsServers);
+    }
+    const refusals = refusalLog(log);
+    const tls = watcher
+      ? { options: nodeServerTlsOptionsFor(watcher.current), guard: (srv: TlsServer) => { tlsServers.push(srv); guardControlPeers(srv, refusals); } }
       : undefined;
     server = await startServer({
       ...o, sandboxIds: ids, ...(tls ? { tls } : {}),
       clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
     });
   } catch (e) {
+    watcher?.close();
     await ctl.close().catch(() => undefined);
     throw e;
   }
   const address = o.advertise ?? server.url;
   // The first join is awaited: a node that cannot join fails its start, loudly.
   try { joined(await joinOnce(address), address); } catch (e) {
+    watcher?.close();
     await server.close();
     await ctl.close().catch(() => undefined);
     throw e;
@@ -114,6 +128,7 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
     membership: () => member,
     close: async () => {
       closed = true;
+      watcher?.close();
       await inner.close();
       await member?.leave().catch(() => undefined);
       await ctl.close().catch(() => undefined);
