@@ -17,7 +17,11 @@ import { PraetorError, errorMessage, isPraetorError } from '../errors.ts';
 import { IDENTITY_FILES, expiryReport, loadIdentity, type ClusterIdentity } from './pki-identity.ts';
 import { joinCluster, renewNodeIdentity } from './pki-join-client.ts';
 
-export type NodeLinkSecurity = { mode: 'insecure' } | { mode: 'mtls'; dir: string; identity: ClusterIdentity; /** the address its certificate names, which it registers. */ advertise: string };
+export type NodeLinkSecurity = { mode: 'insecure' } | {
+  mode: 'mtls'; dir: string; identity: ClusterIdentity;
+  /** the address its certificate names, which it registers. */ advertise: string;
+  /** where it renews its certificate while it runs (near its expiry), when a control replica was given. */ renew: { controlUrl: string; caFile?: string | undefined } | undefined;
+};
 
 export interface NodeLinkSecurityOptions {
   nodeId: string;
@@ -83,7 +87,7 @@ export async function nodeLinkSecurity(o: NodeLinkSecurityOptions): Promise<Node
   if (!identity) {
     throw new PraetorError('CERT_INVALID', `node ${o.nodeId} has no cluster identity in ${o.dir}, and a node serves its API over mutual TLS only`, { hint: SETUP_HINT });
   }
-  return { mode: 'mtls', dir: o.dir, identity, advertise };
+  return { mode: 'mtls', dir: o.dir, identity, advertise, renew: renewAt };
 }
 
 /** The identity must be this node's and name the address it will register. */
