@@ -1,23 +1,31 @@
-// `praetor cluster …`: the cluster's PKI. init makes the CA, token create a one-time join
-// token, issue-control a control replica's certificate, join trades a token for a node
-// certificate, show reports an identity and when it expires. See "Cluster links" in
+// `praetor cluster …`: the cluster's PKI. init makes the CA, token create a join token (one-time,
+// or a node pool's bootstrap token with --joins), token generate a bootstrap token for the
+// chart's Secret, issue-control a control replica's certificate, join trades a token for a node
+// certificate, renew trades a node's current certificate for a new one, show reports an
+// identity and when it expires. See "Cluster links" in
 // docs/operations.md.
 import { readFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { parseFlags, parseNumberFlag } from './common.ts';
 
-const USAGE = `praetor cluster <init|token create|issue-control|join|show> [options]
+const USAGE = `praetor cluster <init|token create|token generate|issue-control|join|renew|show> [options]
 
   praetor cluster init --dir DIR
       a new cluster CA in DIR: ca.pem (give it to every node) and ca-key.pem (0600; only
       control replicas mount it). Refuses to overwrite an existing CA.
-  praetor cluster token create --cluster URL [--ttl 1h] [--node ID] [--json]
-      a one-time join token (printed once; only its hash is stored)
+  praetor cluster token create --cluster URL [--ttl 1h] [--node ID | --joins N] [--json]
+      a join token (printed once; only its hash is stored): one-time, or with --joins N a
+      node pool's bootstrap token, N joins by distinct new nodes
+  praetor cluster token generate
+      a new token for the chart's join token Secret, made here without a database; control
+      replicas register it (--bootstrap-token-file) with the chart's budget of joins
   praetor cluster issue-control --dir CA_DIR --name NAME --out DIR [--host H]... [--days N]
       a control replica's key and certificate (cert.pem, key.pem 0600, ca.pem) in DIR
   praetor cluster join --control URL --node-id ID --advertise URL --dir DIR [--ca FILE]
                        [--token TOKEN | --token-file FILE]
       joins this node: makes its key, has a control replica sign it, writes DIR/{cert,key,ca}.pem
+  praetor cluster renew --control URL --advertise URL --dir DIR [--ca FILE]
+      renews the node identity in DIR (no token: its current key proves it), for a new address
   praetor cluster show --dir DIR [--json]
       the identity in DIR (role, id) and when its certificate expires
 
@@ -25,6 +33,7 @@ const USAGE = `praetor cluster <init|token create|issue-control|join|show> [opti
   --cluster URL      the cluster's PostgreSQL (default $PRAETOR_CLUSTER)
   --ttl DURATION     how long the join token stays usable: 30m, 1h, 2d (default 1h, at most 7d)
   --node ID          bind the token to one node id (only that node can redeem it)
+  --joins N          how many distinct nodes may join with the token (default 1)
   --json             one JSON object
   --name NAME        the control replica's name (its certificate's urn:praetor:control:NAME)
   --out DIR          where the control identity is written
@@ -38,7 +47,7 @@ const USAGE = `praetor cluster <init|token create|issue-control|join|show> [opti
   --token-file FILE  read the join token from FILE`;
 
 const FLAGS = {
-  dir: { type: 'string' }, cluster: { type: 'string' }, ttl: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' },
+  dir: { type: 'string' }, cluster: { type: 'string' }, ttl: { type: 'string' }, node: { type: 'string' }, joins: { type: 'string' }, json: { type: 'boolean' },
   name: { type: 'string' }, out: { type: 'string' }, host: { type: 'string', multiple: true }, days: { type: 'string' },
   control: { type: 'string' }, 'node-id': { type: 'string' }, advertise: { type: 'string' }, ca: { type: 'string' },
   token: { type: 'string' }, 'token-file': { type: 'string' },
@@ -86,14 +95,31 @@ export async function main(argv: string[]): Promise<number> {
       const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
       pool.on('error', () => undefined);
       try {
-        const t = await createJoinToken(pool, ttl, { nodeId: v.node }).catch((e: unknown) => {
+        const t = await createJoinToken(pool, ttl, { nodeId: v.node, maxJoins: parseNumberFlag('joins', v.joins, { int: true, min: 1 }) }).catch((e: unknown) => {
           if (e instanceof PraetorError) throw e;
           throw new PraetorError('LEDGER_UNAVAILABLE', `cannot reach the cluster database: ${errorMessage(e)}`, { hint: 'check --cluster URL and that PostgreSQL is reachable', cause: e });
         });
-        if (!v.json) process.stderr.write(`praetor: join token${t.forNode ? ` for node ${t.forNode}` : ''}, usable once until ${t.expiresAt.toISOString()}; it is shown once, pass it to the node now\n`);
-        out(t.token, { token: t.token, expiresAt: t.expiresAt.toISOString(), node: t.forNode ?? null });
+        if (!v.json) process.stderr.write(`praetor: join token${t.forNode ? ` for node ${t.forNode}` : ''}, usable ${t.maxJoins === 1 ? 'once' : `for ${t.maxJoins} joins by distinct new nodes`} until ${t.expiresAt.toISOString()}; it is shown once, pass it to the node now\n`);
+        out(t.token, { token: t.token, expiresAt: t.expiresAt.toISOString(), node: t.forNode ?? null, joins: t.maxJoins });
         return 0;
       } finally { await pool.end(); }
+    }
+    case 'token generate': {
+      const { generateJoinToken } = await import('../cluster/pki-join-tokens.ts');
+      const token = generateJoinToken();
+      if (!v.json) process.stderr.write('praetor: a bootstrap join token; put it in the join token Secret (key token) and set joinToken.maxJoins: control replicas register it on start\n');
+      out(token, { token });
+      return 0;
+    }
+    case 'renew': {
+      const { renewNodeIdentity } = await import('../cluster/pki-join-client.ts');
+      const r = await renewNodeIdentity({
+        controlUrl: need(v.control, 'control', 'https://praetor-control:7443'), advertise: need(v.advertise, 'advertise', 'https://10.0.0.5:7070'),
+        dir: need(v.dir, 'dir', '/var/lib/praetor/cluster'), caFile: v.ca,
+      });
+      process.stderr.write(`praetor: node ${r.nodeId} renewed; certificate ${r.certPath} valid until ${r.notAfter.toISOString()}\n`);
+      out(r.certPath, { nodeId: r.nodeId, certPath: r.certPath, notAfter: r.notAfter.toISOString() });
+      return 0;
     }
     case 'issue-control': {
       const { issueControlCertificate } = await import('../cluster/pki-ca.ts');

@@ -1,11 +1,12 @@
 // `praetor serve`: the HTTP + WebSocket API in the foreground until SIGINT/SIGTERM, then every
 // sandbox it created is destroyed and the ledger flushed.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { PraetorError } from '../errors.ts';
+import { PraetorError, errorMessage } from '../errors.ts';
 import { startServer } from '../server/index.ts';
 import { parseSize } from '../util/index.ts';
+import { parseDuration } from './cluster.ts';
 import { parseFlags, parseNumberFlag, say, stateDir } from './common.ts';
 
 const USAGE = `praetor serve [--role all|node|control] [--cluster-tls DIR | --insecure-cluster] [--host H] [--port P] [--state DIR] [--db URL] [--body-limit SIZE]
@@ -24,12 +25,21 @@ const USAGE = `praetor serve [--role all|node|control] [--cluster-tls DIR | --in
                       $PRAETOR_CLUSTER_TLS, else STATE/cluster). control: its control identity
                       (\`praetor cluster issue-control\`); with ca-key.pem beside it the replica
                       also signs joining nodes' certificates on --join-port
-  --join-token T      node: a one-time join token (default $PRAETOR_JOIN_TOKEN), used only while
-                      DIR holds no usable identity: the node joins, then serves mutual TLS
+  --join-token T      node: a join token (default $PRAETOR_JOIN_TOKEN; one-time, or the node
+                      pool's bootstrap token), used only while DIR holds no usable identity: the
+                      node joins, then serves mutual TLS
   --control URL       node: a control replica's join endpoint, https://HOST:JOIN_PORT
-                      (default $PRAETOR_CONTROL)
+                      (default $PRAETOR_CONTROL). Also where a node with a kept identity renews
+                      it, with no token, when its address changed or it nears its expiry
   --ca FILE           node: the cluster CA bundle to trust for the join (default DIR/ca.pem)
   --join-port P       control: port of the join endpoint (default $PRAETOR_JOIN_PORT, else 7443)
+  --bootstrap-token-file F  control: a node pool's bootstrap join token (default
+                      $PRAETOR_BOOTSTRAP_TOKEN_FILE), registered on first sight with a budget
+                      of --bootstrap-joins joins (default $PRAETOR_BOOTSTRAP_JOINS) that ends
+                      after --bootstrap-ttl (default $PRAETOR_BOOTSTRAP_TTL, else 24h); fixed
+                      once registered, so rotate the token to admit more nodes
+  Certificates are watched: rotated files in --cluster-tls DIR are used by new connections
+  without a restart; files that are not a valid identity are refused (logged), the old one stays.
   --insecure-cluster  plain HTTP between control and nodes, no certificates. A RISK: anyone who
                       reaches a node's port can call it with a tenant's token and read the link.
                       Trusted test benches only; every node and replica must pass it
@@ -59,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     'image-alias': { type: 'string', multiple: true },
     role: { type: 'string' }, cluster: { type: 'string' }, 'node-id': { type: 'string' }, advertise: { type: 'string' }, capacity: { type: 'string' },
     'cluster-tls': { type: 'string' }, 'insecure-cluster': { type: 'boolean' }, 'join-token': { type: 'string' }, control: { type: 'string' }, ca: { type: 'string' }, 'join-port': { type: 'string' },
+    'bootstrap-token-file': { type: 'string' }, 'bootstrap-joins': { type: 'string' }, 'bootstrap-ttl': { type: 'string' },
   }, USAGE);
   const cluster = clusterFlags(v);
   const imageAliases = parseImageAliases(v['image-alias'] ?? []);
@@ -85,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cluster.link.mode === 'insecure') say(INSECURE_WARNING);
     const ctl = await startControl({
       cluster: cluster.url, stateDir: state, host: v.host ?? '127.0.0.1', port, ...(v['body-limit'] ? { bodyLimit: parseSize(v['body-limit'], '--body-limit') } : {}), log: say,
-      link: cluster.link, join: { port: cluster.joinPort },
+      link: cluster.link, join: { port: cluster.joinPort }, bootstrap: cluster.bootstrap,
     });
     if (ctl.joinUrl) process.stdout.write(`praetor: join endpoint on ${ctl.joinUrl} (nodes: --control ${ctl.joinUrl})\n`);
     process.stdout.write(`praetor: control replica serving on ${ctl.url} (cluster ${redact(cluster.url)}, ${ctl.directory.live.length} nodes up, node links ${cluster.link.mode === 'mtls' ? 'mutual TLS' : 'PLAIN HTTP (--insecure-cluster)'})\n`);
@@ -135,13 +146,35 @@ const INSECURE_WARNING = 'WARNING: --insecure-cluster: this control replica call
 
 type ClusterFlags =
   | { role: 'all' }
-  | { role: 'control'; url: string; link: { mode: 'mtls'; dir: string } | { mode: 'insecure' }; joinPort: number }
+  | { role: 'control'; url: string; link: { mode: 'mtls'; dir: string } | { mode: 'insecure' }; joinPort: number; bootstrap: { token: string; maxJoins: number; ttlMs: number } | undefined }
   | {
     role: 'node'; url: string; nodeId: string; advertise: string | undefined; capacity: { cpus: number; memoryBytes: number; maxSandboxes: number };
-    link: { insecure: boolean; dir: string | undefined; join: { token: string; controlUrl: string; caFile: string | undefined } | undefined };
+    link: { insecure: boolean; dir: string | undefined; join: { token: string; controlUrl: string; caFile: string | undefined } | undefined; renew: { controlUrl: string; caFile: string | undefined } | undefined };
   };
 
-type LinkFlags = { 'cluster-tls'?: string | undefined; 'insecure-cluster'?: boolean | undefined; 'join-token'?: string | undefined; control?: string | undefined; ca?: string | undefined; 'join-port'?: string | undefined };
+type LinkFlags = {
+  'cluster-tls'?: string | undefined; 'insecure-cluster'?: boolean | undefined; 'join-token'?: string | undefined; control?: string | undefined; ca?: string | undefined; 'join-port'?: string | undefined;
+  'bootstrap-token-file'?: string | undefined; 'bootstrap-joins'?: string | undefined; 'bootstrap-ttl'?: string | undefined;
+};
+const BOOTSTRAP_FLAGS = ['bootstrap-token-file', 'bootstrap-joins', 'bootstrap-ttl'] as const;
+
+/** The control replica's bootstrap token: the file's content (a mounted Secret), its budget and life. */
+function bootstrapFlags(v: LinkFlags): { token: string; maxJoins: number; ttlMs: number } | undefined {
+  const file = v['bootstrap-token-file'] ?? process.env.PRAETOR_BOOTSTRAP_TOKEN_FILE;
+  const joins = v['bootstrap-joins'] ?? process.env.PRAETOR_BOOTSTRAP_JOINS;
+  const ttl = v['bootstrap-ttl'] ?? process.env.PRAETOR_BOOTSTRAP_TTL;
+  if (!file) {
+    if (v['bootstrap-joins'] !== undefined || v['bootstrap-ttl'] !== undefined) throw new PraetorError('BAD_ARGUMENT', '--bootstrap-joins and --bootstrap-ttl need --bootstrap-token-file', { hint: 'add --bootstrap-token-file FILE (the file holding the node pool\'s join token)' });
+    return undefined;
+  }
+  let token: string;
+  try { token = readFileSync(file, 'utf8').trim(); } catch (e) {
+    throw new PraetorError('BAD_ARGUMENT', `cannot read --bootstrap-token-file ${file}: ${errorMessage(e)}`, { hint: 'mount the join token Secret there (the chart does), or pass the file that holds the token', cause: e });
+  }
+  const maxJoins = parseNumberFlag('bootstrap-joins', joins, { int: true, min: 1 });
+  if (maxJoins === undefined) throw new PraetorError('BAD_ARGUMENT', '--bootstrap-token-file needs --bootstrap-joins N, how many nodes may join with it', { hint: 'pass the node pool size, e.g. --bootstrap-joins 8 (or set PRAETOR_BOOTSTRAP_JOINS)' });
+  return { token, maxJoins, ttlMs: parseDuration(ttl ?? '24h', 'bootstrap-ttl') };
+}
 
 /** --role and the cluster flags, each also from its environment variable (the Helm chart sets either). */
 function clusterFlags(v: LinkFlags & { role?: string | undefined; cluster?: string | undefined; 'node-id'?: string | undefined; advertise?: string | undefined; capacity?: string | undefined }): ClusterFlags {
@@ -152,6 +185,7 @@ function clusterFlags(v: LinkFlags & { role?: string | undefined; cluster?: stri
     if (v.cluster !== undefined) throw new PraetorError('BAD_ARGUMENT', '--cluster is for --role node or --role control; --role all runs this machine alone, without a database', { hint: 'add --role node or --role control, or drop --cluster' });
     for (const k of ['node-id', 'advertise', 'capacity', 'join-token', 'control', 'ca'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'add --role node --cluster URL, or drop it' });
     for (const k of ['cluster-tls', 'insecure-cluster', 'join-port'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node or --role control`, { hint: 'drop it: --role all has no cluster links' });
+    for (const k of BOOTSTRAP_FLAGS) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role control`, { hint: 'drop it: --role all has no cluster links' });
     return { role };
   }
   if (!url) throw new PraetorError('BAD_ARGUMENT', `--role ${role} needs the cluster's database`, { hint: 'pass --cluster postgres://USER@HOST/DB or set PRAETOR_CLUSTER' });
@@ -163,22 +197,27 @@ function clusterFlags(v: LinkFlags & { role?: string | undefined; cluster?: stri
     for (const k of ['node-id', 'advertise', 'capacity', 'join-token', 'control', 'ca'] as const) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role node`, { hint: 'drop it from the control replica' });
     const joinPort = parseNumberFlag('join-port', v['join-port'] ?? process.env.PRAETOR_JOIN_PORT, { int: true, min: 0 }) ?? 7443;
     if (joinPort > 65535) throw new PraetorError('BAD_ARGUMENT', `--join-port ${joinPort} is not a port`, { hint: 'use 1-65535, or 0 for any free port' });
-    if (insecure) return { role, url, link: { mode: 'insecure' }, joinPort };
+    const bootstrap = bootstrapFlags(v);
+    if (insecure) {
+      if (bootstrap) throw new PraetorError('BAD_ARGUMENT', '--bootstrap-token-file and --insecure-cluster contradict each other: a join gives a node a certificate for mutual TLS', { hint: 'drop --insecure-cluster (recommended), or drop --bootstrap-token-file' });
+      return { role, url, link: { mode: 'insecure' }, joinPort, bootstrap: undefined };
+    }
     if (!tlsDir) {
       throw new PraetorError('CERT_INVALID', 'a control replica calls nodes over mutual TLS only, and no control identity was given', {
         hint: 'run `praetor cluster init --dir CA_DIR` once, then `praetor cluster issue-control --dir CA_DIR --name NAME --out DIR` and pass --cluster-tls DIR (copy CA_DIR/ca-key.pem into DIR for this replica to sign nodes\' joins); only on a trusted test bench, pass --insecure-cluster to every replica and node',
       });
     }
-    return { role, url, link: { mode: 'mtls', dir: tlsDir }, joinPort };
+    return { role, url, link: { mode: 'mtls', dir: tlsDir }, joinPort, bootstrap };
   }
   if (v['join-port'] !== undefined) throw new PraetorError('BAD_ARGUMENT', '--join-port is for --role control', { hint: 'a node joins with --control URL' });
+  for (const k of BOOTSTRAP_FLAGS) if (v[k] !== undefined) throw new PraetorError('BAD_ARGUMENT', `--${k} is for --role control`, { hint: 'a node presents the token with --join-token (or $PRAETOR_JOIN_TOKEN)' });
   const token = v['join-token'] ?? process.env.PRAETOR_JOIN_TOKEN;
   const controlUrl = v.control ?? process.env.PRAETOR_CONTROL;
   if (v['join-token'] !== undefined && !controlUrl) throw new PraetorError('BAD_ARGUMENT', '--join-token needs --control, the control replica to join through', { hint: 'add --control https://CONTROL:JOIN_PORT (the replica prints its join endpoint when it starts)' });
-  if (v.ca !== undefined && !token) throw new PraetorError('BAD_ARGUMENT', '--ca is the CA bundle for a join, and no join token was given', { hint: 'add --join-token TOKEN --control URL, or drop --ca' });
+  if (v.ca !== undefined && !controlUrl) throw new PraetorError('BAD_ARGUMENT', '--ca is the CA bundle for a join or a renewal through a control replica, and no --control was given', { hint: 'add --control https://CONTROL:JOIN_PORT, or drop --ca' });
   const joinWith = token && controlUrl ? { token, controlUrl, caFile: v.ca } : undefined;
   // A token in the environment (the chart's Secret) with --insecure-cluster on the command line: the flag wins, the token is ignored.
-  const link = { insecure, dir: tlsDir, join: insecure && v['join-token'] === undefined ? undefined : joinWith };
+  const link = { insecure, dir: tlsDir, join: insecure && v['join-token'] === undefined ? undefined : joinWith, renew: controlUrl && !insecure ? { controlUrl, caFile: v.ca } : undefined };
   const nodeId = v['node-id'] ?? process.env.PRAETOR_NODE_ID ?? hostNodeId();
   const advertise = v.advertise ?? process.env.PRAETOR_ADVERTISE;
   if (advertise !== undefined) {

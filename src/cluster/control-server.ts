@@ -39,6 +39,8 @@ export interface ControlOptions {
    * signs joining nodes' certificates.
    */
   join?: { host?: string; port: number };
+  /** a node pool's bootstrap join token, registered by the join endpoint (see pki-join-tokens.ts). */
+  bootstrap?: { token: string; maxJoins: number; ttlMs: number } | undefined;
   log?: (msg: string) => void;
 }
 
@@ -90,10 +92,14 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       else app.route({ method: r.method, url: r.path, handler: (req, reply) => httpRoute(h, r, req, reply) });
     }
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7070 });
-    if (o.join && o.link.mode === 'mtls' && existsSync(join_(o.link.dir, CA_FILES.key))) {
+    const signs = o.join && o.link.mode === 'mtls' && existsSync(join_(o.link.dir, CA_FILES.key));
+    if (o.bootstrap && !signs) {
+      throw new PraetorError('BAD_ARGUMENT', 'a bootstrap join token was given, and this replica serves no join endpoint (it needs mutual TLS and the CA key, ca-key.pem, in its --cluster-tls directory)', { hint: 'put ca-key.pem beside the control identity, or drop --bootstrap-token-file' });
+    }
+    if (signs && o.link.mode === 'mtls' && o.join) {
       joinPool = new pg.Pool({ connectionString: o.cluster, max: 2, connectionTimeoutMillis: 5000 });
       joinPool.on('error', () => undefined);
-      join = await startJoinServer({ pool: joinPool, caDir: o.link.dir, identityDir: o.link.dir, host: o.join.host ?? o.host ?? '127.0.0.1', port: o.join.port, log });
+      join = await startJoinServer({ pool: joinPool, caDir: o.link.dir, identityDir: o.link.dir, identity: link.identity, host: o.join.host ?? o.host ?? '127.0.0.1', port: o.join.port, log, ...(o.bootstrap ? { bootstrap: o.bootstrap } : {}) });
     }
     let closing: Promise<void> | undefined;
     return {

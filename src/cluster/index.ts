@@ -6,5 +6,5 @@ export { startNode, type NodeRoleOptions, type NodeServer } from './node-role.ts
 export { ClusterControl, type Placement, type LostNode } from './control.ts';
 export { initClusterCa, issueControlCertificate, loadClusterCa } from './pki-ca.ts';
 export { createJoinToken } from './pki-join-tokens.ts';
-export { joinCluster, type JoinOptions, type JoinResult } from './pki-join-client.ts';
+export { joinCluster, renewNodeIdentity, type JoinOptions, type JoinResult } from './pki-join-client.ts';
 export { loadIdentity, expiryReport, identityOfDer, type ClusterIdentity, type ClusterRole, type PeerIdentity } from './pki-identity.ts';

@@ -1,5 +1,9 @@
 // How `praetor serve --role node` secures its link before it serves anything:
 //  - an identity in --cluster-tls DIR (cert.pem, key.pem, ca.pem from a join): mutual TLS;
+//  - one that names another address (a rescheduled pod with a new IP) or nears its expiry, and a
+//    control replica to ask: renew it first, proving possession of its key (pki-renew.ts): the
+//    node keeps its id and needs no token, and the new certificate names the address it
+//    registers (control replicas check that it does);
 //  - none yet (or an unusable one) and a join token: join first (a key made here, a CSR signed by
 //    a control replica), then mutual TLS;
 //  - --insecure-cluster: plain HTTP, said loudly in the log;
@@ -10,18 +14,24 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { PraetorError, errorMessage, isPraetorError } from '../errors.ts';
-import { IDENTITY_FILES, loadIdentity, type ClusterIdentity } from './pki-identity.ts';
-import { joinCluster } from './pki-join-client.ts';
+import { IDENTITY_FILES, expiryReport, loadIdentity, type ClusterIdentity } from './pki-identity.ts';
+import { joinCluster, renewNodeIdentity } from './pki-join-client.ts';
 
-export type NodeLinkSecurity = { mode: 'insecure' } | { mode: 'mtls'; dir: string; identity: ClusterIdentity };
+export type NodeLinkSecurity = { mode: 'insecure' } | {
+  mode: 'mtls'; dir: string; identity: ClusterIdentity;
+  /** the address its certificate names, which it registers. */ advertise: string;
+  /** where it renews its certificate while it runs (near its expiry), when a control replica was given. */ renew: { controlUrl: string; caFile?: string | undefined } | undefined;
+};
 
 export interface NodeLinkSecurityOptions {
   nodeId: string;
   /** the node's identity directory (written by a join). */
   dir: string;
   insecure: boolean;
-  /** a one-time join token and the control replica's join endpoint, for a node without an identity. */
+  /** a join token and the control replica's join endpoint, for a node without an identity. */
   join?: { token: string; controlUrl: string; caFile?: string | undefined } | undefined;
+  /** a control replica's join endpoint to renew a kept identity at (new address, near expiry); default join's. */
+  renew?: { controlUrl: string; caFile?: string | undefined } | undefined;
   /** the base URL control replicas reach this node on, when given. */
   advertise: string | undefined;
   /** the listen address and port (the advertise address when none is given). */
@@ -43,9 +53,28 @@ export async function nodeLinkSecurity(o: NodeLinkSecurityOptions): Promise<Node
     throw new PraetorError('BAD_ARGUMENT', `--advertise ${o.advertise} is not https: a node serves mutual TLS only`, { hint: 'advertise https://HOST:PORT (or pass --insecure-cluster on a trusted test bench)' });
   }
   const advertise = o.advertise ?? defaultAdvertise(o.host, o.port);
+  const renewAt = o.renew ?? (o.join ? { controlUrl: o.join.controlUrl, caFile: o.join.caFile } : undefined);
   let identity: ClusterIdentity | undefined;
   if (existsSync(join(o.dir, IDENTITY_FILES.cert))) {
-    try { identity = checked(loadIdentity(o.dir, 'node'), o, advertise); } catch (e) {
+    try {
+      const kept = loadIdentity(o.dir, 'node');
+      checkOwner(kept, o);
+      if (!namesAddress(kept, advertise) && renewAt) {
+        // Its address changed (a pod rescheduled with a new IP): renew under the same id.
+        o.log(`cluster: node ${kept.id}'s certificate names ${certHosts(kept)}, not ${advertise}: renewing it through ${renewAt.controlUrl}`);
+        const r = await renewNodeIdentity({ controlUrl: renewAt.controlUrl, dir: o.dir, advertise, caFile: renewAt.caFile });
+        o.log(`cluster: node ${r.nodeId} renewed its certificate for ${advertise}; valid until ${r.notAfter.toISOString()}`);
+      } else if (renewAt && expiryReport(kept).renewSoon) {
+        // Near its end: renew now, while the current one still proves who this node is.
+        try {
+          const r = await renewNodeIdentity({ controlUrl: renewAt.controlUrl, dir: o.dir, advertise, caFile: renewAt.caFile });
+          o.log(`cluster: node ${r.nodeId} renewed its certificate ahead of its expiry; valid until ${r.notAfter.toISOString()}`);
+        } catch (e) {
+          o.log(`cluster: renewing node ${kept.id}'s certificate failed (${errorMessage(e)}); it stays valid until ${kept.notAfter.toISOString()}`);
+        }
+      }
+      identity = checked(loadIdentity(o.dir, 'node'), o, advertise);
+    } catch (e) {
       if (!o.join || !isPraetorError(e)) throw e;
       o.log(`cluster: the identity in ${o.dir} is unusable (${e.code}: ${e.message}): joining again with the join token`);
     }
@@ -58,26 +87,36 @@ export async function nodeLinkSecurity(o: NodeLinkSecurityOptions): Promise<Node
   if (!identity) {
     throw new PraetorError('CERT_INVALID', `node ${o.nodeId} has no cluster identity in ${o.dir}, and a node serves its API over mutual TLS only`, { hint: SETUP_HINT });
   }
-  return { mode: 'mtls', dir: o.dir, identity };
+  return { mode: 'mtls', dir: o.dir, identity, advertise, renew: renewAt };
 }
 
 /** The identity must be this node's and name the address it will register. */
-function checked(id: ClusterIdentity, o: NodeLinkSecurityOptions, advertise: string): ClusterIdentity {
+export function checked(id: ClusterIdentity, o: { nodeId: string; dir: string }, advertise: string): ClusterIdentity {
+  checkOwner(id, o);
+  if (!namesAddress(id, advertise)) {
+    const host = new URL(advertise).hostname.replace(/^\[(.*)\]$/, '$1');
+    throw new PraetorError('CERT_INVALID', `node ${id.id}'s certificate does not name ${host}, the address it would register (${advertise}); control replicas would refuse it`, {
+      hint: `start the node with --control https://CONTROL:JOIN_PORT so it renews its certificate for the new address, or rejoin ${id.id} with a new join token and --advertise set to the address control replicas reach it on (its certificate names ${certHosts(id)})`,
+    });
+  }
+  return id;
+}
+
+function checkOwner(id: ClusterIdentity, o: { nodeId: string; dir: string }): void {
   if (id.id !== o.nodeId) {
     throw new PraetorError('CERT_WRONG_ROLE', `${join(o.dir, IDENTITY_FILES.cert)} is the identity of node ${id.id}, and this node starts as ${o.nodeId}`, {
       hint: `start it with --node-id ${id.id}, or point --cluster-tls at ${o.nodeId}'s own identity directory (or join ${o.nodeId} with a new token)`,
     });
   }
+}
+
+function namesAddress(id: ClusterIdentity, advertise: string): boolean {
   const host = new URL(advertise).hostname.replace(/^\[(.*)\]$/, '$1');
   const cert = new X509Certificate(id.certPem);
-  const named = isIP(host) ? cert.checkIP(host) : cert.checkHost(host);
-  if (!named) {
-    throw new PraetorError('CERT_INVALID', `node ${id.id}'s certificate does not name ${host}, the address it would register (${advertise}); control replicas would refuse it`, {
-      hint: `rejoin ${id.id} with a new join token and --advertise set to the address control replicas reach it on (its certificate names ${cert.subjectAltName ?? 'no address'})`,
-    });
-  }
-  return id;
+  return (isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) !== undefined;
 }
+
+const certHosts = (id: ClusterIdentity) => new X509Certificate(id.certPem).subjectAltName?.split(', ').filter((n) => !n.startsWith('URI:')).join(', ') || 'no address';
 
 function defaultAdvertise(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '::' || host === '') {

@@ -7,20 +7,24 @@
 //    (commands, files, tenants' tokens in the headers) to another host.
 //  - A node that registered a plain http:// address is refused in that mode (threat: a row in
 //    the database downgrading the link to clear text).
+//  - A rotated control certificate (new files in DIR) is picked up without a restart: new
+//    agents are built from it, the old ones finish their calls and close (pki-reload.ts); files
+//    that do not make a valid control identity are refused and the current one stays in use.
 //  - `--insecure-cluster`: plain HTTP only, for a test bench or a trusted single-host setup;
 //    anyone who reaches a node's port can then speak its API with a tenant's token.
 import http from 'node:http';
 import https from 'node:https';
 import type { ClientOptions } from 'ws';
 import { PraetorError } from '../errors.ts';
-import { loadIdentity } from './pki-identity.ts';
-import { controlClientTlsOptions, explainTlsError, type ControlClientTlsOptions } from './pki-tls.ts';
+import { watchIdentity, type IdentityWatcher } from './pki-reload.ts';
+import { controlClientTlsOptionsFor, explainTlsError, type ControlClientTlsOptions } from './pki-tls.ts';
 
 /** The node a call is for: its id (checked against its certificate) and registered address. */
 export interface NodeTarget { nodeId: string; address: string }
 
 export type NodeLinkOptions =
-  | { mode: 'mtls'; /** this replica's identity directory (cert.pem, key.pem, ca.pem). */ dir: string; maxSockets?: number; log?: (msg: string) => void }
+  | { mode: 'mtls'; /** this replica's identity directory (cert.pem, key.pem, ca.pem). */ dir: string; maxSockets?: number; log?: (msg: string) => void;
+      /** how the directory is watched for rotated files (tests shorten the poll). */ watch?: { pollMs?: number; debounceMs?: number } }
   | { mode: 'insecure'; maxSockets?: number; log?: (msg: string) => void };
 
 export interface NodeLink {
@@ -31,6 +35,8 @@ export interface NodeLink {
   wsOptions(node: NodeTarget, headers: Record<string, string>): ClientOptions;
   /** A link failure as the typed TLS error it is (logged once per call), or undefined when it is not about TLS. */
   explain(err: unknown, node: NodeTarget): PraetorError | undefined;
+  /** the control identity's watcher (mutual TLS only): 'reload' and 'error' events. */
+  readonly identity: IdentityWatcher | undefined;
   close(): void;
 }
 
@@ -38,15 +44,22 @@ export function nodeLink(o: NodeLinkOptions): NodeLink {
   const common = { keepAlive: true, maxSockets: o.maxSockets ?? 256, keepAliveMsecs: 10_000 };
   const log = o.log ?? (() => {});
   const plain = new http.Agent(common);
-  const agents = new Map<string, { agent: https.Agent; tls: ControlClientTlsOptions }>();
+  let agents = new Map<string, { agent: https.Agent; tls: ControlClientTlsOptions }>();
   const logged = new Map<string, number>();
-  // Read once at start: a replica without a usable control certificate must not start at all.
-  const self = o.mode === 'mtls' ? loadIdentity(o.dir, 'control') : undefined;
+  // Loaded at start (a replica without a usable control certificate must not start at all),
+  // then watched: a rotation swaps the agents, so new connections present the new certificate.
+  const watcher = o.mode === 'mtls' ? watchIdentity(o.dir, 'control', { log, ...o.watch }) : undefined;
+  watcher?.on('reload', () => {
+    const old = agents;
+    agents = new Map();
+    // Calls in flight on the old agents finish; their sockets then close instead of idling.
+    for (const a of old.values()) drain(a.agent);
+  });
 
   const secureFor = (nodeId: string) => {
     let a = agents.get(nodeId);
     if (!a) {
-      const tls = controlClientTlsOptions((o as { dir: string }).dir, nodeId);
+      const tls = controlClientTlsOptionsFor(watcher!.current, nodeId);
       a = { agent: new https.Agent({ ...common, ...tls }), tls };
       agents.set(nodeId, a);
     }
@@ -85,7 +98,7 @@ export function nodeLink(o: NodeLinkOptions): NodeLink {
     },
     explain: (err, node) => {
       if (o.mode !== 'mtls') return undefined;
-      const e = explainTlsError(err, { peer: `node ${node.nodeId} at ${node.address}`, peerRole: 'node', side: 'client', ...(self ? { self: { role: 'control', id: self.id } } : {}) });
+      const e = explainTlsError(err, { peer: `node ${node.nodeId} at ${node.address}`, peerRole: 'node', side: 'client', ...(watcher ? { self: { role: 'control', id: watcher.current.id } } : {}) });
       // One line per node and reason every 10 s: a misregistered node under load must not flood the log.
       const key = `${node.nodeId} ${e?.code}`;
       const now = Date.now();
@@ -95,6 +108,13 @@ export function nodeLink(o: NodeLinkOptions): NodeLink {
       }
       return e;
     },
-    close: () => { plain.destroy(); for (const a of agents.values()) a.agent.destroy(); agents.clear(); },
+    identity: watcher,
+    close: () => { watcher?.close(); plain.destroy(); for (const a of agents.values()) a.agent.destroy(); agents.clear(); },
   };
+}
+
+/** An agent no longer handed out: idle sockets close now, busy ones when their call ends. */
+function drain(agent: https.Agent): void {
+  agent.keepSocketAlive = () => false;
+  for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
 }

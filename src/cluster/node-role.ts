@@ -15,8 +15,11 @@ import { ClusterControl } from './control.ts';
 import { NodeMembership } from './membership.ts';
 import { NodeSandboxIds } from './node-ids.ts';
 import { clusterEpisodeId, type NodeCapacity } from './schema.ts';
-import { refusalLog, type NodeLinkSecurity } from './node-link-security.ts';
-import { guardControlPeers, nodeServerTlsOptions } from './pki-tls.ts';
+import { checked, refusalLog, type NodeLinkSecurity } from './node-link-security.ts';
+import { expiryReport } from './pki-identity.ts';
+import { renewNodeIdentity } from './pki-join-client.ts';
+import { reloadServers, watchIdentity, type IdentityWatcher } from './pki-reload.ts';
+import { guardControlPeers, nodeServerTlsOptionsFor } from './pki-tls.ts';
 
 export interface NodeRoleOptions extends ServeOptions {
   cluster: string;
@@ -28,6 +31,8 @@ export interface NodeRoleOptions extends ServeOptions {
   graceMs?: number;
   /** mutual TLS with the node's identity (nodeLinkSecurity()), or --insecure-cluster's plain HTTP. */
   link: NodeLinkSecurity;
+  /** how often a running node checks whether its certificate is due for renewal (default 1 h). */
+  renewCheckMs?: number;
 }
 
 export interface NodeServer extends PraetorServer {
@@ -88,22 +93,54 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
   };
 
   // Only control replicas get past the handshake and the guard; each refusal is a typed line in
-  // the log (expired, foreign CA, a node certificate, none at all).
+  // the log (expired, foreign CA, a node certificate, none at all). The same TLS and guard are on
+  // every port the node serves (the API and, when on, E2B's): no port of a node is plain. A
+  // rotated certificate (a renewal, new files in the identity directory) reaches every one of
+  // them without a restart; files that are not this node's valid identity are refused.
+  let watcher: IdentityWatcher | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
+  const tlsServers: TlsServer[] = [];
   try {
-    const tls = o.link.mode === 'mtls'
-      ? { options: nodeServerTlsOptions(o.link.dir), guard: (srv: TlsServer) => guardControlPeers(srv, refusalLog(log)) }
+    const link = o.link;
+    if (link.mode === 'mtls') {
+      const w = watchIdentity(link.dir, 'node', { log, check: (id) => { checked(id, { nodeId: o.nodeId, dir: link.dir }, link.advertise); } });
+      watcher = w;
+      reloadServers(w, () => tlsServers);
+      // A node runs for months and its certificate for 30 days: renew it while it still proves
+      // who this node is (a fifth of its life left); the watcher then serves the new one.
+      const renew = link.renew;
+      if (renew) {
+        let renewing = false;
+        renewTimer = setInterval(() => {
+          if (renewing || !expiryReport(w.current).renewSoon) return;
+          renewing = true;
+          renewNodeIdentity({ controlUrl: renew.controlUrl, dir: link.dir, advertise: link.advertise, caFile: renew.caFile })
+            .then((r) => { log(`cluster: node ${r.nodeId} renewed its certificate ahead of its expiry; valid until ${r.notAfter.toISOString()}`); w.check(); })
+            .catch((e: unknown) => log(`cluster: renewing node ${o.nodeId}'s certificate failed (${errorMessage(e)}); it stays valid until ${w.current.notAfter.toISOString()}; retrying`))
+            .finally(() => { renewing = false; });
+        }, o.renewCheckMs ?? 3_600_000);
+        renewTimer.unref();
+      }
+    }
+    const refusals = refusalLog(log);
+    const tls = watcher
+      ? { options: nodeServerTlsOptionsFor(watcher.current), guard: (srv: TlsServer) => { tlsServers.push(srv); guardControlPeers(srv, refusals); } }
       : undefined;
     server = await startServer({
       ...o, sandboxIds: ids, ...(tls ? { tls } : {}),
       clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
     });
   } catch (e) {
+    clearInterval(renewTimer);
+    watcher?.close();
     await ctl.close().catch(() => undefined);
     throw e;
   }
   const address = o.advertise ?? server.url;
   // The first join is awaited: a node that cannot join fails its start, loudly.
   try { joined(await joinOnce(address), address); } catch (e) {
+    clearInterval(renewTimer);
+    watcher?.close();
     await server.close();
     await ctl.close().catch(() => undefined);
     throw e;
@@ -114,6 +151,8 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
     membership: () => member,
     close: async () => {
       closed = true;
+      clearInterval(renewTimer);
+      watcher?.close();
       await inner.close();
       await member?.leave().catch(() => undefined);
       await ctl.close().catch(() => undefined);

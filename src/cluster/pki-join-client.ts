@@ -14,7 +14,8 @@ import '../x509-reflect.ts';
 import * as x509 from '@peculiar/x509';
 import { ERROR_CODES, PraetorError, errorMessage, type ErrorCode } from '../errors.ts';
 import { ALG, newKeyPair, writeIdentity } from './pki-ca.ts';
-import { IDENTITY_FILES, caBundle, identityOfCert, signedByBundle } from './pki-identity.ts';
+import { IDENTITY_FILES, caBundle, identityOfCert, loadIdentity, signedByBundle } from './pki-identity.ts';
+import { RENEW_PATH, signRenewal } from './pki-renew.ts';
 import { JOIN_PATH, JoinResponseSchema, advertiseHost, type JoinRequest } from './pki-join-route.ts';
 import { explainTlsError, joinClientTlsOptions } from './pki-tls.ts';
 
@@ -46,20 +47,58 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${o.nodeId}`, keys, signingAlgorithm: ALG });
   const body: JoinRequest = { token: o.token, nodeId: o.nodeId, csr: csr.toString('pem'), advertise: o.advertise };
   const answer = await postJson(url, body, caPem, o.timeoutMs ?? 15_000);
+  const certPem = checkedAnswer(answer, { nodeId: o.nodeId, keyPem, cas, caFile });
+  writeIdentity(o.dir, { certPem, keyPem, caPem });
+  return { nodeId: o.nodeId, certPath: join(o.dir, IDENTITY_FILES.cert), notAfter: new Date(new NodeX509(certPem).validTo) };
+}
+
+/** The control replica's answer must be a node certificate for this node, from the CA we trust, for our key. */
+function checkedAnswer(answer: unknown, o: { nodeId: string; keyPem: string; cas: NodeX509[]; caFile: string }): string {
   const parsed = JoinResponseSchema.safeParse(answer);
   if (!parsed.success) throw new PraetorError('CERT_INVALID', `the control replica's join answer is malformed: ${parsed.error.issues[0]!.message}`, { hint: 'check that --control names a praetor control replica of the same version' });
   const certPem = parsed.data.cert;
-  // The answer must be a node certificate for this node, from the CA we trust, for our key.
   let cert: NodeX509;
   try { cert = new NodeX509(certPem); } catch (e) {
     throw new PraetorError('CERT_INVALID', `the control replica sent no valid certificate: ${errorMessage(e)}`, { hint: 'check the control replica\'s log', cause: e });
   }
   const who = identityOfCert(new x509.X509Certificate(certPem));
-  if (!signedByBundle(cert, cas) || !cert.checkPrivateKey(createPrivateKey(keyPem)) || who?.role !== 'node' || who.id !== o.nodeId) {
-    throw new PraetorError('CERT_INVALID', `the control replica's certificate is not a node certificate for ${o.nodeId} signed by ${caFile}`, { hint: 'check that the node and the control replica use the same cluster CA' });
+  if (!signedByBundle(cert, o.cas) || !cert.checkPrivateKey(createPrivateKey(o.keyPem)) || who?.role !== 'node' || who.id !== o.nodeId) {
+    throw new PraetorError('CERT_INVALID', `the control replica's certificate is not a node certificate for ${o.nodeId} signed by ${o.caFile}`, { hint: 'check that the node and the control replica use the same cluster CA' });
   }
+  return certPem;
+}
+
+export interface RenewOptions {
+  controlUrl: string;
+  /** the node's identity directory: its current cert.pem and key.pem sign the renewal; the new ones replace them. */
+  dir: string;
+  /** https://host:port where control replicas reach this node now (goes into the new certificate). */
+  advertise: string;
+  caFile?: string | undefined;
+  timeoutMs?: number;
+}
+
+/**
+ * Renews this node's certificate through a control replica, proving possession of the current
+ * key (pki-renew.ts): a new key, a certificate naming `advertise`, the same node id. The current
+ * identity must still be valid (an expired one needs a new join token). Written atomically.
+ */
+export async function renewNodeIdentity(o: RenewOptions): Promise<JoinResult> {
+  const url = new URL(RENEW_PATH, controlJoinUrl(o.controlUrl));
+  advertiseHost(o.advertise);
+  const current = loadIdentity(o.dir, 'node');
+  const caFile = o.caFile ?? join(o.dir, IDENTITY_FILES.ca);
+  let caPem: string; let cas: NodeX509[];
+  try { caPem = readFileSync(caFile, 'utf8'); cas = caBundle(caPem); } catch (e) {
+    throw new PraetorError('CERT_INVALID', `cannot read the cluster CA bundle ${caFile}: ${errorMessage(e)}`, { hint: 'give the node this cluster\'s ca.pem with --ca FILE', cause: e });
+  }
+  const { keys, keyPem } = await newKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${current.id}`, keys, signingAlgorithm: ALG });
+  const body = signRenewal(current.keyPem, { nodeId: current.id, cert: current.certPem, csr: csr.toString('pem'), advertise: o.advertise });
+  const answer = await postJson(url, body, caPem, o.timeoutMs ?? 15_000);
+  const certPem = checkedAnswer(answer, { nodeId: current.id, keyPem, cas, caFile });
   writeIdentity(o.dir, { certPem, keyPem, caPem });
-  return { nodeId: o.nodeId, certPath: join(o.dir, IDENTITY_FILES.cert), notAfter: new Date(cert.validTo) };
+  return { nodeId: current.id, certPath: join(o.dir, IDENTITY_FILES.cert), notAfter: new Date(new NodeX509(certPem).validTo) };
 }
 
 function controlJoinUrl(controlUrl: string): URL {

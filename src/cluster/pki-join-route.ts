@@ -1,5 +1,6 @@
-// POST /cluster/v1/join on a control replica: a node trades a one-time join token and a CSR
-// for a node certificate. The replica holds the CA key (a mounted Secret); the node never does.
+// POST /cluster/v1/join on a control replica: a node trades a join token and a CSR for a node
+// certificate; POST /cluster/v1/renew: a node trades its current certificate (and a statement
+// signed with its key, pki-renew.ts) for a new one, e.g. for a new address. The replica holds the CA key (a mounted Secret); the node never does.
 // Threat: a token holder asking for more than a node is: the CSR's subject, SANs and
 // extensions are all ignored, and the certificate names exactly the node id the token was
 // redeemed for, with the node role and nothing else. The token is claimed in the same
@@ -12,13 +13,15 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { PraetorError, errorMessage, isPraetorError } from '../errors.ts';
 import { loadClusterCa, NODE_CERT_MS, signLeaf } from './pki-ca.ts';
-import { ensureJoinTokenSchema, redeemJoinToken } from './pki-join-tokens.ts';
+import { X509Certificate as NodeX509 } from 'node:crypto';
+import { ensureJoinTokenSchema, recordNodeCert, redeemJoinToken, registerBootstrapToken } from './pki-join-tokens.ts';
+import { RENEW_PATH, RenewRequestSchema, checkRenewal } from './pki-renew.ts';
 import { NodeId } from './schema.ts';
 
 export const JOIN_PATH = '/cluster/v1/join';
 
 export const JoinRequestSchema = z.object({
-  token: z.string().min(1).max(200).describe('the one-time join token from `praetor cluster token create`'),
+  token: z.string().min(1).max(200).describe('the join token from `praetor cluster token create` (or the node pool\'s bootstrap token)'),
   nodeId: NodeId,
   csr: z.string().min(1).max(16_384).describe('PEM PKCS#10 request for the node\'s own ECDSA P-256 key'),
   advertise: z.string().min(1).max(300).describe('https://host:port where control replicas reach this node; its host goes into the certificate'),
@@ -70,12 +73,22 @@ export interface JoinRouteOptions {
   validityMs?: number;
   /** one line per join and per refusal (node id, reason; never the token). */
   log?: (msg: string) => void;
+  /**
+   * A node pool's bootstrap token (the chart's Secret): registered on first sight with this
+   * budget of joins and life; later starts leave it as it is (registerBootstrapToken).
+   */
+  bootstrap?: { token: string; maxJoins: number; ttlMs: number };
 }
 
 const joinPlugin: FastifyPluginAsync<JoinRouteOptions> = async (app, o) => {
   const ca = await loadClusterCa(o.caDir);
   await ensureJoinTokenSchema(o.pool);
   const log = o.log ?? (() => {});
+  if (o.bootstrap) {
+    const b = await registerBootstrapToken(o.pool, o.bootstrap.token, o.bootstrap);
+    const state = b.expired ? `expired at ${b.expiresAt.toISOString()}` : b.joins >= b.maxJoins ? 'used up' : `valid until ${b.expiresAt.toISOString()}`;
+    log(`join: bootstrap join token ${b.created ? 'registered' : 'already registered'}: ${b.joins} of ${b.maxJoins} joins made, ${state}${!b.created && b.maxJoins !== o.bootstrap.maxJoins ? ` (its budget was fixed at ${b.maxJoins} when first registered; rotate the token to admit more nodes)` : ''}`);
+  }
   // Encapsulated: this handler answers only this plugin's route, in the API's error shape.
   app.setErrorHandler((err, _req, reply) => {
     const pe = isPraetorError(err) ? err
@@ -98,10 +111,11 @@ const joinPlugin: FastifyPluginAsync<JoinRouteOptions> = async (app, o) => {
     try {
       await client.query('BEGIN');
       try {
-        await redeemJoinToken(client, body.token, body.nodeId);
+        const used = await redeemJoinToken(client, body.token, body.nodeId);
         const leaf = await signLeaf(ca, { role: 'node', id: body.nodeId, publicKey: csr.publicKey, hosts: [host], validityMs: o.validityMs ?? NODE_CERT_MS });
+        await recordNodeCert(client, { nodeId: body.nodeId, fingerprint256: new NodeX509(leaf.certPem).fingerprint256, notAfter: leaf.notAfter, issuedBy: 'join' });
         await client.query('COMMIT');
-        log(`join: node ${body.nodeId} joined (advertise ${body.advertise}, serial ${leaf.serial}, until ${leaf.notAfter.toISOString()})`);
+        log(`join: node ${body.nodeId} joined (advertise ${body.advertise}, serial ${leaf.serial}, until ${leaf.notAfter.toISOString()}; token join ${used.joins} of ${used.maxJoins})`);
         const res: JoinResponse = { nodeId: body.nodeId, cert: leaf.certPem, ca: ca.certPem, notAfter: leaf.notAfter.toISOString() };
         return reply.send(res);
       } catch (e) {
@@ -109,6 +123,42 @@ const joinPlugin: FastifyPluginAsync<JoinRouteOptions> = async (app, o) => {
         if (isPraetorError(e)) log(`join: node ${body.nodeId} refused: ${e.code}: ${e.message}`);
         throw e;
       }
+    } finally {
+      client.release();
+    }
+  });
+  app.post(RENEW_PATH, { bodyLimit: 64 * 1024 }, async (req, reply) => {
+    const parsed = RenewRequestSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      throw new PraetorError('BAD_ARGUMENT', `renew request: ${i.path.join('.') || 'body'}: ${i.message}`, { hint: 'send JSON {nodeId, cert, csr, advertise, signedAt, signature} (renewNodeIdentity() does)' });
+    }
+    const body = parsed.data;
+    const host = advertiseHost(body.advertise);
+    const csr = await checkedCsr(body.csr);
+    const client = await o.pool.connect();
+    try {
+      const presented = checkRenewal(body, ca.certPem);
+      await client.query('BEGIN');
+      try {
+        const leaf = await signLeaf(ca, { role: 'node', id: body.nodeId, publicKey: csr.publicKey, hosts: [host], validityMs: o.validityMs ?? NODE_CERT_MS });
+        const swapped = await recordNodeCert(client, { nodeId: body.nodeId, fingerprint256: new NodeX509(leaf.certPem).fingerprint256, notAfter: leaf.notAfter, issuedBy: 'renewal', replaces: presented.fingerprint256 });
+        if (!swapped) {
+          throw new PraetorError('CERT_INVALID', `renewal of node ${body.nodeId} refused: the presented certificate is not the node's current one (a later join or renewal replaced it)`, {
+            hint: `renew from the identity directory the node uses now, or rejoin with a one-time token: \`praetor cluster token create --cluster URL --node ${body.nodeId}\``,
+          });
+        }
+        await client.query('COMMIT');
+        log(`join: node ${body.nodeId} renewed its certificate (advertise ${body.advertise}, serial ${leaf.serial}, until ${leaf.notAfter.toISOString()})`);
+        const res: JoinResponse = { nodeId: body.nodeId, cert: leaf.certPem, ca: ca.certPem, notAfter: leaf.notAfter.toISOString() };
+        return reply.send(res);
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    } catch (e) {
+      if (isPraetorError(e)) log(`join: renewal of node ${body.nodeId} refused: ${e.code}: ${e.message}`);
+      throw e;
     } finally {
       client.release();
     }

@@ -4,13 +4,18 @@
 // control certificate (the node verifies exactly that) and carries a join token instead.
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { registerJoinRoute, type JoinRouteOptions } from './pki-join-route.ts';
-import { controlServerTlsOptions } from './pki-tls.ts';
+import { reloadServers, type IdentityWatcher } from './pki-reload.ts';
+import { controlServerTlsOptions, controlServerTlsOptionsFor } from './pki-tls.ts';
 
 export interface JoinServer { url: string; close(): Promise<void> }
 
-export async function startJoinServer(o: JoinRouteOptions & { identityDir: string; host?: string; port?: number }): Promise<JoinServer> {
-  const app = Fastify({ https: controlServerTlsOptions(o.identityDir), logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+/** `identity`: the replica's watched control identity; a rotated certificate then serves new handshakes here too. */
+export async function startJoinServer(o: JoinRouteOptions & { identityDir: string; host?: string; port?: number; identity?: IdentityWatcher | undefined }): Promise<JoinServer> {
+  const tls = o.identity ? controlServerTlsOptionsFor(o.identity.current) : controlServerTlsOptions(o.identityDir);
+  const app = Fastify({ https: tls, logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+  if (o.identity) reloadServers(o.identity, () => [app.server as unknown as TlsServer]);
   try {
     await registerJoinRoute(app, o);
     await app.listen({ host: o.host ?? '0.0.0.0', port: o.port ?? 0 });

@@ -19,17 +19,35 @@ export type ControlClientTlsOptions = ConnectionOptions & { maxCachedSessions: 0
 const base = (id: ClusterIdentity) => ({ key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: 'TLSv1.3' as const });
 
 /**
+ * What a server's secure context is made of (tls.Server#setSecureContext): a rotated identity
+ * replaces exactly these, while requestCert and rejectUnauthorized stay the server's own.
+ */
+export function secureContextOptions(id: ClusterIdentity): TlsOptions {
+  return base(id);
+}
+
+/**
  * A node's HTTPS server options (for https.createServer or Fastify({ https })). Throws
  * CERT_EXPIRED / CERT_INVALID / CERT_WRONG_ROLE when the node's own identity is unusable, so a
  * node with a bad certificate does not start serving. Pair with guardControlPeers(server).
  */
 export function nodeServerTlsOptions(dir: string): NodeServerTlsOptions {
-  return { ...base(loadIdentity(dir, 'node')), requestCert: true, rejectUnauthorized: true };
+  return nodeServerTlsOptionsFor(loadIdentity(dir, 'node'));
+}
+
+/** The same, from an identity already loaded and checked (a reloader's current one). */
+export function nodeServerTlsOptionsFor(id: ClusterIdentity): NodeServerTlsOptions {
+  return { ...base(id), requestCert: true, rejectUnauthorized: true };
 }
 
 /** A control replica's server options for the join endpoint (no client certificate asked). */
 export function controlServerTlsOptions(dir: string): TlsOptions {
   return { ...base(loadIdentity(dir, 'control')), requestCert: false };
+}
+
+/** The same, from a control identity already loaded (a reloader's current one). */
+export function controlServerTlsOptionsFor(id: ClusterIdentity): TlsOptions {
+  return { ...base(id), requestCert: false };
 }
 
 /** The identity of a TLS socket's peer, or a typed error saying why it has none we accept. */
@@ -95,7 +113,13 @@ function remoteOf(socket: TLSSocket): string | undefined {
  */
 export function controlClientTlsOptions(dir: string, nodeId: string): ControlClientTlsOptions {
   if (!CLUSTER_ID.test(nodeId)) throw new PraetorError('BAD_ARGUMENT', `"${String(nodeId).slice(0, 80)}" is not a node id to expect`, { hint: 'pass the node id the sandbox or the cluster_nodes row names' });
-  const me = loadIdentity(dir, 'control');
+  return controlClientTlsOptionsFor(loadIdentity(dir, 'control'), nodeId);
+}
+
+/** The same, from a control identity already loaded and checked (a reloader's current one). */
+export function controlClientTlsOptionsFor(me: ClusterIdentity, nodeId: string): ControlClientTlsOptions {
+  if (!CLUSTER_ID.test(nodeId)) throw new PraetorError('BAD_ARGUMENT', `"${String(nodeId).slice(0, 80)}" is not a node id to expect`, { hint: 'pass the node id the sandbox or the cluster_nodes row names' });
+  if (me.role !== 'control') throw new PraetorError('CERT_WRONG_ROLE', `${me.dir} holds a ${me.role} identity, and only control replicas call nodes`, { hint: 'issue a control identity with `praetor cluster issue-control`' });
   return {
     ...base(me), rejectUnauthorized: true, maxCachedSessions: 0,
     checkServerIdentity: (host, cert) => {

@@ -45,8 +45,8 @@ export interface ServeOptions extends CoreOptions {
    */
   clusterNode?: { episodeIds: () => string };
   /**
-   * HTTPS instead of HTTP (a cluster node's mutual TLS link). `guard` runs on the TLS server
-   * before it listens, so it sees every connection before any HTTP parsing.
+   * HTTPS instead of HTTP (a cluster node's mutual TLS link), on the E2B port too. `guard` runs
+   * on each TLS server before it listens, so it sees every connection before any HTTP parsing.
    */
   tls?: { options: TlsOptions; guard?: (server: TlsServer) => void };
 }
@@ -173,7 +173,8 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
 
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7070 });
     const url = address.replace('[::1]', 'localhost');
-    e2b = o.e2b ? await startE2bServer(core, { ...o.e2b, host: o.e2b.host ?? o.host ?? '127.0.0.1', bodyLimit, limiter, log }) : undefined;
+    // A TLS server (a cluster node's mutual TLS link) serves E2B over the same TLS and guard: no plain port beside it.
+    e2b = o.e2b ? await startE2bServer(core, { ...o.e2b, host: o.e2b.host ?? o.host ?? '127.0.0.1', bodyLimit, limiter, log, ...(o.tls ? { tls: o.tls } : {}) }) : undefined;
     let closing: Promise<void> | undefined;
     return {
       url, app, core, episodes, ...(e2b ? { e2b } : {}),

@@ -253,6 +253,9 @@ const BAD: [string, Record<string, unknown>, RegExp][] = [
   ['a database URL that is not PostgreSQL', { postgres: { existingSecret: '', url: 'mysql://a@b.test/c' } }, /postgres\.url: Does not match pattern/],
   ['no control TLS', { tls: { control: { existingSecret: '' } } }, /tls\.control: the control TLS from `praetor cluster init`/],
   ['no join token', { joinToken: { existingSecret: '', value: '' } }, /joinToken: a join token for the nodes' first join/],
+  ['a malformed inline join token', { joinToken: { existingSecret: '', value: 'pjt_too-short' } }, /joinToken\.value: Does not match pattern/],
+  ['a join token life that is not a duration', { joinToken: { ttl: 'a day' } }, /joinToken\.ttl: Does not match pattern/],
+  ['an empty node pool', { node: { poolSize: 0 } }, /node\.poolSize: Must be greater than or equal to 1/],
   ['nodes on every host', { node: { nodeSelector: null } }, /node: nodeSelector is required/],
   ['a misspelt key', { control: { replica: 3 } }, /control: Additional property replica is not allowed/],
   ['a policy typo', { policy: { network: { alow: [] } } }, /policy\.network: Additional property alow is not allowed/],
@@ -289,7 +292,7 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
     paths: { '/var/lib/praetor': '/tmp/node-c/state' },
   });
   assert.deepEqual(r.control.command, ['praetor']);
-  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--join-port', '7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--join-port', '7443', '--bootstrap-token-file', '/etc/praetor/join/token', '--bootstrap-joins', '40', '--bootstrap-ttl', '24h', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
   assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--control', 'https://praetor-join.sandboxes.svc:7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
   assert.deepEqual(r.node.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor', PRAETOR_NODE_ID: 'host-c', POD_IP: '10.77.0.5', PRAETOR_JOIN_TOKEN: 'join-secret' });
   assert.deepEqual(r.control.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor' });
@@ -315,17 +318,43 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
     assert.match(readFileSync(join(dir, 'policy/policy.yaml'), 'utf8'), /mirrors\.yaml/);
     assert.match(readFileSync(join(dir, 'policy/mirrors.yaml'), 'utf8'), /allowed_private_networks/);
     assert.equal(readFileSync(join(dir, 'ca/ca.pem'), 'utf8'), 'CA');
-    const control = processOf(r.objects, 'control', { nodeName: 'a', podIP: '1' }, { secrets: { 'rollouts-db': { DATABASE_URL: 'x' }, 'rollouts-praetor-tokens': { 'tokens.json': '{"version":1,"tokens":[]}' }, 'rollouts-praetor-control-tls': { 'ca.pem': 'CA' } } });
-    materializeMounts(control, paths);
+    const control = processOf(r.objects, 'control', { nodeName: 'a', podIP: '1' }, { secrets: { 'rollouts-db': { DATABASE_URL: 'x' }, 'rollouts-praetor-tokens': { 'tokens.json': '{"version":1,"tokens":[]}' }, 'rollouts-praetor-control-tls': { 'ca.pem': 'CA' }, 'rollouts-praetor-join': { 'join-token': 'join-secret' } } });
+    materializeMounts(control, { ...paths, '/etc/praetor/join': join(dir, 'join') });
     assert.equal(readFileSync(join(dir, 'state/server/tokens.json'), 'utf8'), '{"version":1,"tokens":[]}');
+    // The control replica reads the very token the nodes present (one Secret, one key).
+    assert.equal(readFileSync(join(dir, 'join/token'), 'utf8'), 'join-secret');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+for (const [name, v] of CASES) {
+  test(`one bootstrap join token for the node pool: every node pod presents it, control replicas register it with node.poolSize joins (${name})`, () => {
+    const objs = renderChart(v);
+    const values = { poolSize: name === 'existing PostgreSQL' ? 40 : 3 };
+    const node = workload(objs, 'DaemonSet');
+    const control = workload(objs, 'Deployment');
+    const nodeRef = node.spec.template.spec.containers[0]!.env!.find((e) => e.name === 'PRAETOR_JOIN_TOKEN')!.valueFrom!.secretKeyRef!;
+    const c = control.spec.template.spec.containers[0]! as Container & { args: string[] };
+    const arg = (flag: string) => c.args[c.args.indexOf(flag) + 1];
+    assert.equal(arg('--bootstrap-token-file'), '/etc/praetor/join/token');
+    assert.equal(arg('--bootstrap-joins'), String(values.poolSize), 'the budget of joins is the pool size');
+    assert.equal(arg('--bootstrap-ttl'), '24h');
+    const mount = c.volumeMounts!.find((m) => m.mountPath === '/etc/praetor/join')!;
+    assert.equal(mount.readOnly, true);
+    const vol = (control.spec.template.spec.volumes ?? []).find((x) => x.name === mount.name) as unknown as { secret: { secretName: string; items: { key: string; path: string }[] } };
+    assert.deepEqual([vol.secret.secretName, vol.secret.items], [nodeRef.name, [{ key: nodeRef.key, path: 'token' }]], 'the control replicas read the Secret and key the nodes present');
+    // The node keeps --control so it can renew its identity (a new pod IP) with no token.
+    const nargs = (node.spec.template.spec.containers[0] as Container & { args: string[] }).args;
+    assert.ok(nargs.includes('--control'));
+  });
+}
 
 test('the README says what each node privilege is for', () => {
   const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
   const section = readme.slice(readme.indexOf('## Run on Kubernetes'));
   assert.ok(readme.includes('## Run on Kubernetes'), 'README has no "Run on Kubernetes" section');
   for (const cap of NODE_CAPABILITIES) assert.match(section, new RegExp(`\\b${cap}\\b`), `README does not explain ${cap}`);
+  // The node pool's join token, renewal on a new address, and certificate rotation are explained.
+  for (const words of [/bootstrap join token/, /poolSize/, /token generate/, /renews?\s+(its|the)\s+certificate/, /rotat/, /E2B/]) assert.match(section, words, `README's "Run on Kubernetes" does not cover ${words}`);
   // And the DaemonSet gives each added capability a reason right above it.
   const tpl = readFileSync(join(CHART_DIR, 'templates/node-daemonset.yaml'), 'utf8').split('\n');
   for (const cap of NODE_CAPABILITIES) {

@@ -5,15 +5,17 @@
 // after a kill -9 (a restarted node's gc reaps what the dead one left; a last gc runs anyway).
 // Links are mutual TLS by default, set up as an operator would: one cluster CA (`cluster init`),
 // a control identity per replica (issue-control, with the CA key beside it so the replica signs
-// joins), and each node joins through a replica's join endpoint with its own one-time token on
-// its first start (a restarted node keeps its identity). `insecure: true` runs every process with
-// --insecure-cluster instead.
+// joins), and, as the Helm chart does it, one bootstrap join token for the whole node pool: every
+// replica registers it (--bootstrap-token-file, a budget of joins) and every node presents it on
+// its first start through a replica's join endpoint (a restarted node keeps its identity and
+// renews it through --control when its address changed). `insecure: true` runs every process
+// with --insecure-cluster instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { CA_FILES, createJoinToken, initClusterCa, issueControlCertificate } from '../../src/cluster/pki.ts';
+import { CA_FILES, createJoinToken, generateJoinToken, initClusterCa, issueControlCertificate } from '../../src/cluster/pki.ts';
 import { controlClientTlsOptions } from '../../src/cluster/pki-tls.ts';
 import { tokensPath } from '../../src/server/auth.ts';
 
@@ -31,6 +33,9 @@ export class ClusterProcs {
   readonly caDir: string;
   /** a control identity for the test itself, to call nodes directly as a replica would. */
   readonly clientDir: string;
+  /** the node pool's bootstrap join token (the chart's one Secret), and the file replicas read it from. */
+  readonly bootstrapToken = generateJoinToken();
+  readonly bootstrapFile: string;
   #pki: Promise<void> | undefined;
   #pool: pg.Pool | undefined;
 
@@ -41,6 +46,8 @@ export class ClusterProcs {
     this.dirs.add(this.tokensDir);
     this.caDir = `${this.tokensDir}/ca`;
     this.clientDir = `${this.tokensDir}/test-client`;
+    this.bootstrapFile = `${this.tokensDir}/bootstrap-token`;
+    writeFileSync(this.bootstrapFile, `${this.bootstrapToken}\n`, { mode: 0o600 });
   }
 
   /** The CA and the test's own control identity (once). */
@@ -73,12 +80,13 @@ export class ClusterProcs {
     return c.joinUrl!;
   }
 
-  /** Arguments for a node's link: --insecure-cluster, or (first start only) a join through a replica. */
-  async nodeLinkArgs(name: string, stateDir: string): Promise<string[]> {
+  /** Arguments for a node's link: --insecure-cluster, or a replica to join (first start, the pool's token) or renew through. */
+  async nodeLinkArgs(_name: string, stateDir: string): Promise<string[]> {
     if (this.insecure) return ['--insecure-cluster'];
-    if (existsSync(`${stateDir}/cluster/cert.pem`)) return [];
     await this.pki();
-    return ['--join-token', await this.joinToken(name), '--control', this.joinUrl(), '--ca', `${this.caDir}/${CA_FILES.cert}`];
+    const through = ['--control', this.joinUrl(), '--ca', `${this.caDir}/${CA_FILES.cert}`];
+    if (existsSync(`${stateDir}/cluster/cert.pem`)) return through;
+    return ['--join-token', this.bootstrapToken, ...through];
   }
 
   /**
@@ -149,7 +157,8 @@ export class ClusterProcs {
 
   async control(name: string): Promise<Proc> {
     const stateDir = this.stateDir(name);
-    const link = this.insecure ? ['--insecure-cluster'] : ['--cluster-tls', await this.controlIdentity(name, stateDir), '--join-port', '0'];
+    const link = this.insecure ? ['--insecure-cluster']
+      : ['--cluster-tls', await this.controlIdentity(name, stateDir), '--join-port', '0', '--bootstrap-token-file', this.bootstrapFile, '--bootstrap-joins', '16', '--bootstrap-ttl', '1h'];
     return this.start(name, ['--role', 'control', '--cluster', this.cluster, ...link], stateDir, {}, 'control');
   }
 

@@ -69,7 +69,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "joinToken: set either joinToken.existingSecret or joinToken.value, not both" -}}
 {{- end -}}
 {{- if $j.existingSecret -}}{{ $j.existingSecret }}{{- else if $j.value -}}{{ include "praetor.fullname" . }}-join-token{{- else -}}
-{{- fail "joinToken: a node needs a one-time join token for its first join: set joinToken.existingSecret (issued by `praetor cluster`, see the README) or joinToken.value" -}}
+{{- fail "joinToken: the node pool needs a bootstrap join token for its nodes' first joins: set joinToken.existingSecret (a Secret holding `praetor cluster token generate`'s output, see the README) or joinToken.value" -}}
 {{- end -}}
 {{- end -}}
 

@@ -12,6 +12,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import { PraetorError, errorMessage, isPraetorError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import type { ServerCore } from '../core.ts';
@@ -58,10 +59,15 @@ function asPraetor(err: unknown): PraetorError {
   return new PraetorError('INTERNAL', 'internal error', { cause: err, hint: 'see the server log' });
 }
 
-export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: string; bodyLimit: number; limiter: RateLimiter; log?: (m: string) => void }): Promise<E2bServer> {
+/**
+ * `tls`: serve HTTPS with these options, `guard` run on the server before it listens (a cluster
+ * node passes its mutual TLS link's, so its E2B port admits control replicas only, like its API).
+ */
+export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: string; bodyLimit: number; limiter: RateLimiter; log?: (m: string) => void; tls?: { options: TlsOptions; guard?: (server: TlsServer) => void } }): Promise<E2bServer> {
   const log = o.log ?? (() => {});
   const registry = new E2bRegistry(core.bus);
-  const app = Fastify({ bodyLimit: o.bodyLimit, logger: false, forceCloseConnections: true, return503OnClosing: true, routerOptions: { maxParamLength: 512 } });
+  const app = Fastify({ bodyLimit: o.bodyLimit, logger: false, forceCloseConnections: true, return503OnClosing: true, routerOptions: { maxParamLength: 512 }, ...(o.tls ? { https: o.tls.options } : {}) }) as unknown as FastifyInstance;
+  o.tls?.guard?.(app.server as unknown as TlsServer);
   const principals = new WeakMap<FastifyRequest, Principal>();
   const records = new WeakMap<IncomingMessage | FastifyRequest, E2bSandbox>();
   const kRecord = createContextKey<E2bSandbox | undefined>(undefined, { description: 'the E2B sandbox of an envd call' });
