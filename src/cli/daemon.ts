@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       // bpftrace first, before the guard's own modules load: its seconds of compile overlap them.
       // Imported from its file, not sensors/index.ts, which would load the sensors whole first.
       const ebpf = await import('../sensors/ebpf-sensor.ts');
-      if (process.getuid?.() === 0) ebpf.prestartEbpf({ kernelFilter: true, praetorLevel: 1 });
+      if (process.getuid?.() === 0) ebpf.prestartEbpf({ kernelFilter: true, praetorLevel: 1, kernelKill: true });
       const { startGuardServer } = await import('../daemon/index.ts');
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} praetor guard: ${m}\n`);
       let g: Awaited<ReturnType<typeof startGuardServer>>;

@@ -10,8 +10,8 @@ import { contain } from '../contain/index.ts';
 import { PraetorError, errorMessage } from '../errors.ts';
 import type { EventBus, PraetorEvent } from '../events/index.ts';
 import { createRuleEngine, loadRules, type AlertEvent } from '../rules/index.ts';
-import { cgroupGroupFor, type Sandbox, type SandboxNetworkProvider, type SandboxSpecInput } from '../sandbox/index.ts';
-import { startGpuSensor, startKernelSensor, type KernelSensor } from '../sensors/index.ts';
+import { type Sandbox, type SandboxNetworkProvider, type SandboxSpecInput } from '../sandbox/index.ts';
+import { startGpuSensor, startKernelSensor, type KernelKillRule, type KernelSensor } from '../sensors/index.ts';
 import { startNetwork, type GuardNetwork } from './guard-network.ts';
 import { LedgerGuard } from './ledger-guard.ts';
 import { trackSecretReads } from './secret-taint.ts';
@@ -100,6 +100,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
     // Outbound bytes wait for the kernel sensor (net/catch-up-stream.ts): the resident host's, or
     // this guard's own once started (nothing in a sandbox runs before it is ready).
     let ownSensor: KernelSensor | undefined;
+    let kernelKill: KernelKillRule[] = [];
     const catchUp = (ns: bigint, ms: number): Promise<boolean> => (o.host ? o.host.caughtUp(ns, ms) : ownSensor ? ownSensor.caughtUp(ns, ms) : Promise.resolve(false));
     const network: GuardNetwork | undefined = o.gateway || !policyAllowsNothing(policy)
       ? await startNetwork({ bus: o.bus, stateDir: o.stateDir, policy, phase: o.phase, ...(o.model ? { model: o.model } : {}), ...(o.detect ? { catchUp } : {}) })
@@ -125,6 +126,12 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         onAlert: (alert, trigger) => { void onAlert(alert, trigger); },
       });
       cleanups.push(engine.attach(o.bus));
+      // kernel_kill rules: the eBPF sensor kills their name sets at exec, in enforce mode only
+      // (detect mode never acts), in each sandbox this guard watches (armed in watch()); the
+      // engine still raises the alert and containment records it.
+      kernelKill = (policy?.rules?.mode ?? 'enforce') === 'enforce'
+        ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
+        : [];
       // A credential read makes its secrets egress tokens (secret-taint.ts); only with a network.
       if (network) {
         const ownerTools = new Set(['credential_owner_binaries', 'extra_credential_owner_binaries'].flatMap((l) => rules.lists.get(l) ?? []));
@@ -142,15 +149,8 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
           sandboxForPid: (pid: number) => sandboxOfPid(pid, watched),
           canaryAt: (sandboxId: string, path: string) => watched.get(sandboxId)?.sb.canaryAt(path),
         };
-        // kernel_kill rules: the eBPF sensor kills their name sets at exec, in enforce mode only
-        // (detect mode never acts); the engine still raises the alert and containment records it.
-        // A shared resident host sensor (o.host) serves many guards and has no kill sets: user
-        // space contains those rules there.
-        const kernelKill = (policy?.rules?.mode ?? 'enforce') === 'enforce'
-          ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
-          : [];
         const sensor: KernelSensor = await startKernelSensor({
-          bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill, kernelKillGroup: cgroupGroupFor(o.stateDir) } : {}),
+          bus: o.bus, resolver, ...(kernelKill.length > 0 ? { kernelKill: true } : {}),
           onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
         });
         await sensor.ready;
@@ -216,7 +216,15 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         if (dir) { try { cgroupId = statSync(dir).ino; byCgroup.set(cgroupId, sb.id); } catch { /* no unified hierarchy */ } }
         watched.set(sb.id, { sb, cgroupId, contained: false, waiters: [] });
         attachment?.watch(sb.id, cgroupId, sb.spec.gpus !== 0, (path) => sb.canaryAt(path));
+        // Armed before the sandbox runs anything of the agent's: watch() comes before its first exec.
+        if (kernelKill.length > 0 && (attachment || ownSensor)) {
+          const why = attachment ? attachment.armKernelKill(sb.id, kernelKill)
+            : cgroupId === undefined ? 'no unified cgroup to scope it to' : ownSensor!.armKernelKill(BigInt(cgroupId), kernelKill);
+          const note = why && `kernel sensor: kernel kill off (${why}); kernel_kill rules contain from user space`;
+          if (note && !degraded.includes(note)) { degraded.push(note); o.log(`degraded: ${note}`); }
+        }
         sb.onEnded(() => {
+          if (!attachment && cgroupId !== undefined && kernelKill.length > 0) ownSensor?.armKernelKill(BigInt(cgroupId), []);
           attachment?.unwatch(sb.id);
           const w = watched.get(sb.id);
           if (w?.cgroupId !== undefined) byCgroup.delete(w.cgroupId);

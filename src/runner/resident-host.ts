@@ -8,13 +8,18 @@ import { errorMessage } from '../errors.ts';
 import { EventBus, type EventInput } from '../events/index.ts';
 import { loadRules, type CompiledRuleSet } from '../rules/index.ts';
 import { SandboxManager, WarmPool, type Sandbox, type SandboxSpecInput } from '../sandbox/index.ts';
-import { HOST_SANDBOX, startGpuSensor, startKernelSensor, type GpuSensor, type KernelSensor } from '../sensors/index.ts';
+import { HOST_SANDBOX, startGpuSensor, startKernelSensor, type GpuSensor, type KernelKillRule, type KernelSensor } from '../sensors/index.ts';
 
 /** One run's link to the resident sensors. */
 export interface HostAttachment {
   /** Routes the kernel's events for this sandbox (by its unified cgroup inode) to the run. */
   watch(sandboxId: string, cgroupId: number | undefined, hasGpuGrant: boolean, canaryAt?: (path: string) => string | undefined): void;
   unwatch(sandboxId: string): void;
+  /**
+   * Arms the shared sensor's kernel kill for a watched sandbox with this run's kernel_kill rules
+   * (its mode and rule files are its own); returns why not when it cannot. unwatch disarms it.
+   */
+  armKernelKill(sandboxId: string, rules: readonly KernelKillRule[]): string | undefined;
   /** Stops routing to this run (its bus); idempotent. */
   detach(): void;
 }
@@ -77,7 +82,7 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
 
   const ready = (async () => {
     const k = await startKernelSensor({
-      bus: hostBus, resolver, ...(o.sensorMode ? { mode: o.sensorMode } : {}),
+      bus: hostBus, resolver, ...(o.sensorMode ? { mode: o.sensorMode } : {}), kernelKill: true,
       onDegraded: (reason) => { degraded.push(`kernel sensor: ${reason}`); o.log(`degraded: kernel sensor: ${reason}`); },
     });
     kernel = k;
@@ -127,7 +132,12 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
           // warm sandbox's command.end after its destroy) still reach the run until it detaches.
           gpuGrant.delete(id);
           canaries.delete(id);
-          for (const [cg, sid] of byCgroup) if (sid === id) byCgroup.delete(cg);
+          for (const [cg, sid] of byCgroup) if (sid === id) { byCgroup.delete(cg); kernel?.armKernelKill(BigInt(cg), []); }
+        },
+        armKernelKill(id, rules) {
+          if (!kernel) return 'the kernel sensor has not started';
+          const cg = [...byCgroup].find(([, sid]) => sid === id)?.[0];
+          return cg === undefined ? `sandbox ${id} has no unified cgroup to scope a kernel kill to` : kernel.armKernelKill(BigInt(cg), rules);
         },
         detach() {
           for (const id of mine) { this.unwatch(id); runOf.delete(id); }

@@ -3,26 +3,59 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { defaultScriptOptions, generateScript } from './ebpf-script.ts';
+import { KernelKillTable, type KillMaps } from './kernel-kill-table.ts';
 
 const hx = (b: Buffer | string): string => [...Buffer.from(b)].map((x) => `\\x${x.toString(16).padStart(2, '0')}`).join('');
 const comm = (s: string): string => hx(Buffer.concat([Buffer.from(s), Buffer.alloc(16 - s.length)]));
 
-test('no kill program unless asked; with sets, one program first on the exec tracepoint, inside the sandbox guard', () => {
+test('no kill program unless asked; with it, one program first on the exec tracepoint, inside the sandbox guard, driven by maps', () => {
   const o = defaultScriptOptions('tok', '6.1.0');
   assert.doesNotMatch(generateScript(o), /signal\(/);
-  o.kernelKill = [{ comms: ['xmrig', 'minerd'] }, { comms: ['chisel', 'bad"name', 'x'.repeat(16)] }];
-  assert.doesNotMatch(generateScript(o), /signal\(/, 'no kill without the instance\'s own cgroup group');
-  o.kernelKillGroup = 'praetor-1a2b3c4d';
+  o.kernelKill = true;
+  o.kernelFilter = false;
+  assert.doesNotMatch(generateScript(o), /signal\(/, 'no kill without the in-kernel sandbox filter');
+  o.kernelFilter = true;
+  o.cgroupRmdir = true;
+  o.waitSyscalls = ['wait4', 'waitid'];
   const s = generateScript(o);
-  assert.match(s, /strncmp\(str\(\$top->name, 17\), "praetor-1a2b3c4d", 17\) == 0/, 'only this instance\'s sandboxes');
   const programs = s.split('\n\n');
   const first = programs.findIndex((p) => p.startsWith('tracepoint:sched:sched_process_exec'));
   assert.match(programs[first]!, /signal\("SIGKILL"\)/, 'the kill program precedes the exec record programs');
   assert.match(programs[first]!, /strncmp\(str\(\$top->name, 8\), "praetor", 7\)/, 'only sandbox cgroups');
-  assert.match(programs[first]!, /comm == "xmrig" \|\| comm == "minerd"/);
-  assert.match(programs[first]!, /comm == "chisel"/);
-  assert.doesNotMatch(s, /bad"name|x{16}/, 'names that are no comm never become program text');
-  assert.equal((s.match(/signal\(/g) ?? []).length, 2);
+  assert.match(programs[first]!, /\$kp = @kp\[\$sb\];/, 'the sandbox must be armed');
+  assert.match(programs[first]!, /\$kr = @kc\[\$kp, comm\];/, 'with this name in its profile');
+  assert.match(s, /BEGIN \{ @kp\[\(uint64\)0\] = 0; delete\(@kp\[\(uint64\)0\]\); @kc\[\(uint64\)0, comm\] = 0; delete/, 'the maps get their types before READY');
+  assert.match(s, /cgroup_rmdir[^\n]*delete\(@kp\[args->id\]\)/, 'a removed sandbox is disarmed in the kernel too');
+  assert.equal((s.match(/signal\(/g) ?? []).length, 3, 'SIGKILL, and SIGSTOP of the parent at wait4/waitid');
+});
+
+test('the kill table: one profile per rule set, names as kernel comms, rule indexes for the K record, refusals in words', () => {
+  const writes: string[] = [];
+  let full = false;
+  const maps: KillMaps = {
+    update: (name, key, value) => {
+      if (full && name === 'kp') return -7;
+      writes.push(`${name} ${key.subarray(0, 8).readBigUInt64LE()} ${key.subarray(8).toString('latin1').replace(/\0+$/, '')} = ${value.readBigUInt64LE()}`);
+      return 0;
+    },
+    delete: (name, key) => { writes.push(`del ${name} ${key.readBigUInt64LE()}`); },
+  };
+  const t = new KernelKillTable(maps);
+  const rules = [{ rule: 'miner', comms: ['xmrig', 'minerd', 'x'.repeat(16)] }, { rule: 'tunnel', comms: ['chisel', 'xmrig'] }];
+  assert.equal(t.set(100n, rules), undefined);
+  assert.deepEqual(writes, ['kc 1 xmrig = 1', 'kc 1 minerd = 1', 'kc 1 chisel = 2', 'kp 100  = 1'], 'a name longer than a comm can never match; the first rule keeps a shared name');
+  writes.length = 0;
+  assert.equal(t.set(101n, rules), undefined);
+  assert.deepEqual(writes, ['kp 101  = 1'], 'the same rules share the profile');
+  assert.deepEqual(t.ruleNames, ['miner', 'tunnel']);
+  writes.length = 0;
+  assert.equal(t.set(102n, [{ rule: 'miner', comms: ['xmrig'] }]), undefined);
+  assert.deepEqual(writes, ['kc 2 xmrig = 3', 'kp 102  = 2'], 'other rules, another profile');
+  writes.length = 0;
+  assert.equal(t.set(103n, []), undefined);
+  assert.deepEqual(writes, ['del kp 103'], 'no rules: disarmed');
+  full = true;
+  assert.match(t.set(104n, rules) ?? '', /sandbox cgroup 104 .*map is full/);
 });
 
 test('a K record marks the exec it killed', () => {

@@ -39,15 +39,11 @@ export interface ScriptOptions {
   /** escape-relevant syscalls whose refusal is reported (those with a sys_exit tracepoint here) */
   deniedSyscalls: readonly string[];
   /**
-   * Kernel kills (rules with `kernel_kill: true`), by rule index: a sandbox process whose comm is
-   * in a set is SIGKILLed in the exec tracepoint. Needs bpftrace --unsafe and bpf_send_signal.
+   * Kernel kills (rules with `kernel_kill: true`): a sandbox process whose comm its owner armed
+   * (maps @kp and @kc, written by kernel-kill-table.ts) is SIGKILLed in the exec tracepoint.
+   * Needs bpftrace --unsafe and bpf_send_signal.
    */
-  kernelKill?: readonly { comms: readonly string[] }[];
-  /**
-   * The `praetor-<hash>` cgroup directory of the Praetor instance whose rules these are: another
-   * instance on the host (its own state dir, its own rules and mode) is never killed for ours.
-   */
-  kernelKillGroup?: string;
+  kernelKill?: boolean;
   /** wait syscalls with a sys_exit tracepoint here (wait4, waitid): where a killed one's parent stops */
   waitSyscalls?: readonly string[];
   /** sandbox cgroups that already exist (task cgroup id → sandbox cgroup id), seeded into @sbc */
@@ -167,24 +163,25 @@ $in${n} = (struct inode *)$f${n}->f_inode;`;
  * The kill program (record `T K ns pid sbcg rule`): first on the exec tracepoint, so its record
  * precedes the exec's own on the same CPU. bpf_send_signal marks SIGKILL pending; the task dies on
  * its way back to user space, before the new image runs one instruction: a known-bad binary
- * cannot write, connect or fork first. The names were checked (printable, ≤ 15 bytes) when the
- * rules were compiled, and are checked again here because they become program text.
+ * cannot write, connect or fork first. What to kill where is data (kernel-kill-table.ts): the
+ * sandbox's profile in @kp, the names of that profile in @kc; no entry, no kill.
  */
 function kernelKillProgram(o: ScriptOptions): string | undefined {
-  const sets = (o.kernelKill ?? []).map((k, i) => ({ i, comms: k.comms.filter((c) => /^[A-Za-z0-9._+-]{1,15}$/.test(c)) })).filter((k) => k.comms.length > 0);
-  const group = o.kernelKillGroup;
   // Without the in-kernel sandbox filter there is no sandbox to scope a kill to: no kernel kill.
-  if (!o.kernelFilter || sets.length === 0 || !group || !/^praetor-[0-9a-f]{1,24}$/.test(group)) return undefined;
-  let body = '';
-  for (const k of [...sets].reverse()) {
-    const test = k.comms.map((c) => `comm == "${c}"`).join(' || ');
-    // Only a parent in the same sandbox cgroup (never a host process), and never the sandbox's
-    // init (it reaps commands; stopping it would stop the sandbox): a process naming itself so
-    // only escapes the stop, not the kill.
-    const hit = `signal("SIGKILL");\n  $pcg = (struct cgroup *)curtask->real_parent->cgroups->dfl_cgrp;\n  if ($pcg->kn->id == $cg->kn->id && curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }\n  printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, ${k.i});`;
-    body = body ? `if (${test}) {\n  ${hit}\n} else {\n${body.replace(/^/gm, '  ')}\n}` : `if (${test}) {\n  ${hit}\n}`;
+  if (!o.kernelFilter || !o.kernelKill) return undefined;
+  // Only a parent in the same sandbox cgroup (never a host process), and never the sandbox's
+  // init (it reaps commands; stopping it would stop the sandbox): a process naming itself so
+  // only escapes the stop, not the kill.
+  const body = `$kp = @kp[$sb];
+if ($kp != 0) {
+  $kr = @kc[$kp, comm];
+  if ($kr != 0) {
+    signal("SIGKILL");
+    $pcg = (struct cgroup *)curtask->real_parent->cgroups->dfl_cgrp;
+    if ($pcg->kn->id == $cg->kn->id && curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }
+    printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, $kr - 1);
   }
-  const mine = `if (strncmp(str($top->name, ${group.length + 1}), "${group}", ${group.length + 1}) == 0) {\n${body.replace(/^/gm, '  ')}\n}`;
+}`;
   // The killed process's parent (the agent's shell) would run its next command the moment it
   // reaps the child, before user space can freeze the sandbox ("nothing after the miner runs"):
   // it is SIGSTOPped on its way out of the wait that reaped the killed child. Containment holds it
@@ -194,7 +191,7 @@ function kernelKillProgram(o: ScriptOptions): string | undefined {
     // namespace numbers it, which is not the host tgid the kill program saw.
     ? `tracepoint:syscalls:sys_exit_wait4 /@kkp[pid]/ {\n  if (args->ret > 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`
     : `tracepoint:syscalls:sys_exit_${w} /@kkp[pid]/ {\n  if (args->ret == 0) { signal("SIGSTOP"); delete(@kkp[pid]); }\n}`);
-  return [`tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, mine)}\n}`, ...waits].join('\n\n');
+  return [`tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, body)}\n}`, ...waits].join('\n\n');
 }
 
 export function generateScript(o: ScriptOptions): string {
@@ -257,8 +254,10 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
   const kill = kernelKillProgram(o);
   const parts = [
     `// generated by praetor src/sensors/ebpf-script.ts — do not edit`,
-    `BEGIN {${(o.kernelFilter ? o.seedCgroups ?? [] : []).map(([cg, sb]) => ` @sbc[${cg}] = ${sb};`).join('')} printf("${T} READY\\n"); }`,
-    ...(o.kernelFilter && o.cgroupRmdir ? ['tracepoint:cgroup:cgroup_rmdir /args->root == 0/ { delete(@sbc[args->id]); }'] : []),
+    // BEGIN gives the kill maps their types (a map only user space writes must be written here
+    // once) and seeds the sandbox filter; READY comes after both.
+    `BEGIN {${kill ? ' @kp[(uint64)0] = 0; delete(@kp[(uint64)0]); @kc[(uint64)0, comm] = 0; delete(@kc[(uint64)0, comm]);' : ''}${(o.kernelFilter ? o.seedCgroups ?? [] : []).map(([cg, sb]) => ` @sbc[${cg}] = ${sb};`).join('')} printf("${T} READY\\n"); }`,
+    ...(o.kernelFilter && o.cgroupRmdir ? [`tracepoint:cgroup:cgroup_rmdir /args->root == 0/ { delete(@sbc[args->id]);${kill ? ' delete(@kp[args->id]);' : ''} }`] : []),
     // Ticks for the catch-up watermark (sensor-catch-up.ts): on every busy CPU's ring 100 times
     // a second, and from a timer that fires (on one CPU) even when every CPU is idle.
     `profile:hz:100,\ninterval:ms:10 { printf("${T} T %d %llu\\n", cpu, nsecs); }`,
@@ -279,7 +278,7 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
     ...(o.placeSyscalls ?? []).map((s) => `tracepoint:syscalls:sys_exit_${s} /@op[tid]/ {\n${openExit}\n}`),
     ...(o.deniedSyscalls.length > 0 ? [`${deniedProbes} /args->ret == -1 || args->ret == -13/ {\n${sandboxLookup(o, denied)}\n}`] : []),
     // bpftrace prints every non-empty map when it exits; these are scratch, not results.
-    `END {${o.kernelFilter ? ' clear(@sbc);' : ''} clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb);${kill ? ' clear(@kkp);' : ''} }`,
+    `END {${o.kernelFilter ? ' clear(@sbc);' : ''} clear(@pend); clear(@cptr); clear(@clen); clear(@csb); clear(@op); clear(@of); clear(@osb);${kill ? ' clear(@kkp); clear(@kp); clear(@kc);' : ''} }`,
   ];
   return parts.join('\n\n') + '\n';
 }

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
@@ -12,7 +12,9 @@ import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink, sandboxCgroupIds, unifiedRoot } from './proc-util.ts';
 import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
-import type { KernelKillRule, SandboxResolver } from './sensor-types.ts';
+import { BpftraceMaps, bpfMapsUnavailableReason } from './bpf-maps.ts';
+import { KernelKillTable } from './kernel-kill-table.ts';
+import type { SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
 // The eBPF backend: one long-lived bpftrace per praetor process. bpftrace 0.17 cannot take map
@@ -23,6 +25,8 @@ export interface EbpfBackend {
   ready: Promise<void>;
   /** Resolves true once every event before `ns` (hrtime) was published; false on timeout or stop. */
   caughtUp(ns: bigint, timeoutMs: number): Promise<boolean>;
+  /** the kernel kill's table (arm a sandbox with it), or why there is none */
+  kernelKill(): KernelKillTable | string;
   stop(): Promise<void>;
 }
 export interface EbpfOptions {
@@ -30,12 +34,8 @@ export interface EbpfOptions {
   kernelFilter: boolean; praetorLevel: number; bpftrace?: string;
   /** bpftrace died after it was ready (not on stop) */
   onDied: (reason: string) => void;
-  /** rules whose comm sets are SIGKILLed at exec (needs bpf_send_signal and --unsafe) */
-  kernelKill?: readonly KernelKillRule[];
-  /** the `praetor-<hash>` cgroup group those rules belong to (required for any kernel kill) */
-  kernelKillGroup?: string;
-  /** the kernel cannot kill here (no bpf_send_signal): user space contains those rules */
-  onKernelKillUnavailable?: (why: string) => void;
+  /** load the kill program: sandboxes armed through `kernelKill` get their names SIGKILLed at exec */
+  kernelKill?: boolean;
   /** something the sensor cannot see from the start, in words */
   onDegraded?: (why: string) => void;
 }
@@ -61,13 +61,14 @@ export function ebpfUnavailableReason(bin: string | undefined): string | undefin
 }
 
 /** What the bpftrace process is started with; a prestarted one is adopted only if these match. */
-type LaunchOptions = Pick<EbpfOptions, 'kernelFilter' | 'praetorLevel' | 'bpftrace' | 'kernelKill' | 'kernelKillGroup' | 'onKernelKillUnavailable'>;
+type LaunchOptions = Pick<EbpfOptions, 'kernelFilter' | 'praetorLevel' | 'bpftrace' | 'kernelKill'>;
 
 /** The running bpftrace, its records parsed; where they go is attached later (see prestartEbpf). */
 interface SensorProcess {
   readonly key: string;
   readonly ready: Promise<void>;
-  readonly killNames: readonly string[];
+  /** the kernel kill's table once ready, or why there is none */
+  readonly kill: () => KernelKillTable | string;
   /** what it could not set up at launch, reported by whoever adopts it */
   readonly notes: readonly string[];
   attach(sink: { records(recs: KernelRecord[]): void; lost(n: number): void; died(reason: string): void }): void;
@@ -75,7 +76,7 @@ interface SensorProcess {
   stop(): Promise<void>;
 }
 
-const launchKey = (o: LaunchOptions): string => JSON.stringify([o.kernelFilter, o.praetorLevel, o.bpftrace ?? null, o.kernelKill ?? [], o.kernelKillGroup ?? null]);
+const launchKey = (o: LaunchOptions): string => JSON.stringify([o.kernelFilter, o.praetorLevel, o.bpftrace ?? null, o.kernelKill ?? false]);
 
 let prestarted: SensorProcess | undefined;
 
@@ -102,18 +103,17 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   let proc: SensorProcess | string;
   if (prestarted && prestarted.key === launchKey(o)) { proc = prestarted; prestarted = undefined; }
   else { void discardPrestartedEbpf(); proc = launchSensorProcess(o); }
-  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, stop: async () => {} };
+  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, kernelKill: () => proc as string, stop: async () => {} };
   const parents = new Map<number, number>();
-  const { killNames } = proc;
-  for (const n of proc.notes) o.onDegraded?.(n);
-  proc.attach({
-    records: (recs) => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames); },
+  const p = proc;
+  for (const n of p.notes) o.onDegraded?.(n);
+  p.attach({
+    records: (recs) => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames(p)); },
     // Dropped events mean a sandbox may have done something unseen: say so, loudly.
     lost: (n) => { o.bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'ebpf', reason: `perf buffer lost ${n} events` }); },
     died: o.onDied,
   });
-  const { catchUp } = proc;
-  return { ready: proc.ready, caughtUp: (ns, ms) => catchUp.wait(ns, ms), stop: () => (proc as SensorProcess).stop() };
+  return { ready: p.ready, caughtUp: (ns, ms) => p.catchUp.wait(ns, ms), kernelKill: () => p.kill(), stop: () => p.stop() };
 }
 
 /** Spawns bpftrace with the generated script, or says why it cannot run here. */
@@ -142,17 +142,16 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     if (seed.skipped > 0) notes.push(`${seed.skipped} existing sandbox cgroups beyond the first ${SEED_MAX} are watched only from their next exec`);
   }
   sopts.cgroupRmdir = existsSync(`${tfs.path}/events/cgroup/cgroup_rmdir`);
-  const killRules = o.kernelKill?.length && o.kernelKillGroup ? kernelKillUsable(bin!, o.kernelKill, o.onKernelKillUnavailable) : [];
-  if (killRules.length > 0 && o.kernelKillGroup) {
-    sopts.kernelKill = killRules;
-    sopts.kernelKillGroup = o.kernelKillGroup;
+  let killOff = o.kernelKill ? kernelKillUnavailableReason(o.kernelFilter) : 'the sensor was started without it';
+  if (!killOff) {
+    sopts.kernelKill = true;
     sopts.waitSyscalls = ['wait4', 'waitid'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
   }
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
   const text = generateScript(sopts);
   writeFileSync(script, text, { mode: 0o600 });
-  const launch = bpftraceSpawn({ bin: bin!, args: [...(killRules.length > 0 ? ['--unsafe'] : []), '-B', 'line', script], tracefs: tfs.path, events: writeTrimmedEvents(tfs.path, text, dir) });
+  const launch = bpftraceSpawn({ bin: bin!, args: [...(sopts.kernelKill ? ['--unsafe'] : []), '-B', 'line', script], tracefs: tfs.path, events: writeTrimmedEvents(tfs.path, text, dir) });
   const child: ChildProcess = spawn(launch.cmd, launch.args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...launch.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
@@ -170,6 +169,18 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
+  // The kill maps exist once bpftrace has loaded its programs (READY comes after that).
+  let kill: KernelKillTable | undefined;
+  let killMaps: BpftraceMaps | undefined;
+  const openKill = (): void => {
+    if (!sopts.kernelKill || child.pid === undefined) return;
+    try {
+      killMaps = BpftraceMaps.open(child.pid, ['kp', 'kc']);
+      kill = new KernelKillTable(killMaps);
+    } catch (e) {
+      killOff = `its maps cannot be written: ${errorMessage(e)}`;
+    }
+  };
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     partial += chunk;
@@ -183,7 +194,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       if (sink) sink.records(recs);
       // Ticks count only once someone receives the records: before attach, nothing is watched.
       if (asm.ticks.length > 0) { if (sink) for (const [cpu, ns] of asm.ticks) catchUp.tick(cpu, ns); asm.ticks.length = 0; }
-      if (!wasReady && asm.ready) { rmSync(dir, { recursive: true, force: true }); resolveReady(); }
+      if (!wasReady && asm.ready) { rmSync(dir, { recursive: true, force: true }); openKill(); resolveReady(); }
     }
     if (asm.lost > reportedLost && sink) {
       sink.lost(asm.lost - reportedLost);
@@ -212,12 +223,15 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
   return {
     key: launchKey(o),
     ready,
-    killNames: killRules.map((k) => k.rule),
+    kill: () => kill ?? killOff ?? 'the sensor is not ready yet',
     notes,
     catchUp,
     attach(s) { sink = s; if (diedOf !== undefined) s.died(diedOf); },
     async stop() {
       stopping = true;
+      kill = undefined;
+      killOff = 'the sensor stopped';
+      killMaps?.close();
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGINT'); // lets bpftrace detach its probes
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -243,15 +257,20 @@ function sandboxOf(resolver: SandboxResolver, sb: bigint, pid: number, leaf?: bi
 }
 
 /**
- * The kill program needs bpf_send_signal (Linux 5.3+) and bpftrace's --unsafe; without them the
- * rules still contain from user space, and the sensor says the kernel part is off.
+ * The kill program needs bpf_send_signal (Linux 5.3+, the release says; asking bpftrace --info
+ * costs a quarter second of every cold start), bpftrace's --unsafe, the in-kernel sandbox filter
+ * (the kill is scoped to a sandbox's cgroup) and a way to write the maps that arm it.
  */
-function kernelKillUsable(bin: string, rules: readonly KernelKillRule[], unavailable?: (why: string) => void): readonly KernelKillRule[] {
-  // bpftrace 0.17 prints --info on stderr.
-  const r = spawnSync(bin, ['--info'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
-  const info = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
-  if (!/^\s*send_signal: yes/m.test(info)) { unavailable?.('this kernel or bpftrace has no bpf_send_signal'); return []; }
-  return rules;
+function kernelKillUnavailableReason(kernelFilter: boolean): string | undefined {
+  if (!kernelFilter) return 'the in-kernel sandbox filter is off';
+  const [maj = 0, min = 0] = release().split(/[.-]/).map((x) => Number.parseInt(x, 10));
+  if (maj < 5 || (maj === 5 && min < 6)) return `Linux ${release()} has no bpf_send_signal or pidfd_getfd (5.6+)`;
+  return bpfMapsUnavailableReason();
+}
+
+function killNames(p: SensorProcess): readonly string[] {
+  const k = p.kill();
+  return typeof k === 'string' ? [] : k.ruleNames;
 }
 
 /** How many recent exec'd pids keep their parent (for resolving relative opens), oldest dropped first. */

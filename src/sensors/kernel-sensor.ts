@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
-import { discardPrestartedEbpf, startEbpf } from './ebpf-sensor.ts';
+import { discardPrestartedEbpf, startEbpf, type EbpfBackend } from './ebpf-sensor.ts';
 import { ExecIdentity } from './exec-identity.ts';
 import { noteExit, publishExec } from './exec-identity-publish.ts';
 import { loadToolCatalog } from './known-tools.ts';
@@ -18,7 +18,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
   let mode: 'ebpf' | 'procfs' = 'procfs';
   let stopped = false;
   let backend: { stop(): Promise<void> } | undefined;
-  let ebpf: { caughtUp(ns: bigint, ms: number): Promise<boolean> } | undefined;
+  let ebpf: EbpfBackend | undefined;
   // The backends' execs and connects also schedule the pipe-graph scan (reverse shells
   // assembled from FIFOs and pipes); its own events go to the real bus.
   const graph = startPipeGraphScanner({ bus: opts.bus, resolver: opts.resolver, onDegraded: (r) => opts.onDegraded?.(`pipe graph: ${r}`) });
@@ -55,7 +55,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     const e = startEbpf({
       bus: identity ? identifyingRelay(bus, identity) : bus, resolver: opts.resolver, kernelFilter: opts.kernelFilter ?? true,
       praetorLevel: opts.praetorLevel ?? 1, ...(opts.bpftrace ? { bpftrace: opts.bpftrace } : {}), onDegraded: degrade,
-      ...(opts.kernelKill?.length && opts.kernelKillGroup ? { kernelKill: opts.kernelKill, kernelKillGroup: opts.kernelKillGroup, onKernelKillUnavailable: (why: string) => degrade(`kernel kill off (${why}); kernel_kill rules contain from user space`) } : {}),
+      ...(opts.kernelKill ? { kernelKill: true } : {}),
       onDied: (reason) => {
         if (stopped) return;
         opts.bus.publish({ kind: 'sensor.failed', sandboxId: HOST_SANDBOX, sensor: 'ebpf', reason });
@@ -81,6 +81,14 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
     get mode() { return mode; },
     ready,
     caughtUp: (ns, ms) => (mode === 'ebpf' && ebpf ? ebpf.caughtUp(ns, ms) : Promise.resolve(!stopped)),
+    armKernelKill(sandboxCgroupId, rules) {
+      if (mode !== 'ebpf' || !ebpf) return `the kernel sensor runs as ${mode}`;
+      const table = ebpf.kernelKill();
+      if (typeof table === 'string') return rules.length > 0 ? table : undefined;
+      try {
+        return rules.length > 0 ? table.set(sandboxCgroupId, rules) : (table.clear(sandboxCgroupId), undefined);
+      } catch (e) { return errorMessage(e); }
+    },
     async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };
 }

@@ -21,6 +21,13 @@ export interface KernelSensor {
    * /proc scanner polls and can promise nothing: it answers true at once (it runs degraded).
    */
   caughtUp(ns: bigint, timeoutMs: number): Promise<boolean>;
+  /**
+   * Arms the kernel kill for one sandbox (its unified cgroup id): its processes whose name is in
+   * a rule's set die at exec. Returns why not when it cannot (no eBPF, no bpf_send_signal, a full
+   * map, a sensor started without `kernelKill`): those rules then contain from user space.
+   * An empty rule list disarms it.
+   */
+  armKernelKill(sandboxCgroupId: bigint, rules: readonly KernelKillRule[]): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -41,10 +48,8 @@ export interface KernelSensorOptions {
   bpftrace?: string;
   /** executable identity for proc.tool (default: a new one from rules/known-tools.yaml); false: none */
   identity?: ExecIdentity | false;
-  /** rules whose process-name sets the eBPF backend SIGKILLs at exec (enforce mode only) */
-  kernelKill?: readonly KernelKillRule[];
-  /** the guard's `praetor-<hash>` cgroup group: kernel kills apply to its sandboxes only */
-  kernelKillGroup?: string;
+  /** load the eBPF kill program, so that armKernelKill can arm sandboxes (needs --unsafe) */
+  kernelKill?: boolean;
 }
 
 /** One `kernel_kill: true` rule as the eBPF sensor needs it: its name and its comm set. */

@@ -1,7 +1,8 @@
-// The kernel kill is scoped: the eBPF sensor SIGKILLs a kernel_kill name only in the sandboxes of
-// its own Praetor instance (its `praetor-<hash>` cgroup group). Another instance on the same host
-// (its own state dir, rules and mode, perhaps detect-only) and host processes are left alone.
-// Real cgroups in the unified hierarchy, a real bpftrace.
+// The kernel kill is scoped: the eBPF sensor SIGKILLs a kernel_kill name only in the sandboxes
+// their owner armed (BPF maps written while bpftrace runs, so one resident sensor serves runs with
+// different rules and modes). Another run's sandbox (another instance, or a detect-only run), a
+// disarmed sandbox and host processes are left alone. Real cgroups in the unified hierarchy, a
+// real bpftrace.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -52,7 +53,7 @@ function runIn(cgdir: string, script: string): Promise<number | null | 'stopped'
   });
 }
 
-test('kernel_kill names die at exec in this instance\'s sandboxes only', async () => {
+test('kernel_kill names die at exec in armed sandboxes only, until disarmed', async () => {
   const mineGroup = `praetor-${randomBytes(4).toString('hex')}`;
   const otherGroup = `praetor-${randomBytes(4).toString('hex')}`;
   const mine = sandboxCgroup(mineGroup);
@@ -70,13 +71,17 @@ test('kernel_kill names die at exec in this instance\'s sandboxes only', async (
   const sensor = await startKernelSensor({
     bus, mode: 'ebpf',
     resolver: { sandboxForCgroupId: (x) => byId.get(BigInt(x)), sandboxForPid: () => undefined },
-    kernelKill: [{ rule: 'Crypto miner binary executed', comms: ['xmrig'] }], kernelKillGroup: mineGroup,
+    kernelKill: true,
   });
   try {
     await sensor.ready;
+    assert.equal(sensor.armKernelKill(mine.id, [{ rule: 'Crypto miner binary executed', comms: ['xmrig'] }]), undefined, 'armed');
     assert.equal(await runIn(mine.dir, `${bin}/xmrig ${dir}/mine.out; echo next > ${dir}/mine.next`), 'stopped', 'the shell around the killed miner is stopped as it reaps it');
     assert.equal(await runIn(other.dir, `${bin}/xmrig ${dir}/other.out`), 0);
     await new Promise((res) => spawn(`${bin}/xmrig`, [`${dir}/host.out`], { stdio: 'ignore' }).once('exit', res));
+    // Disarmed (its run ended, or switched to detect): the same name runs.
+    assert.equal(sensor.armKernelKill(mine.id, []), undefined);
+    assert.equal(await runIn(mine.dir, `${bin}/xmrig ${dir}/mine2.out`), 0);
     await new Promise((r) => setTimeout(r, 500));
   } finally {
     await sensor.stop();
@@ -85,6 +90,7 @@ test('kernel_kill names die at exec in this instance\'s sandboxes only', async (
   assert.equal(existsSync(`${dir}/mine.next`), false, 'and the next line of its script never ran');
   assert.equal(readFileSync(`${dir}/other.out`, 'utf8'), 'ran\n', "another instance's sandbox is not ours to kill in the kernel");
   assert.equal(readFileSync(`${dir}/host.out`, 'utf8'), 'ran\n', 'a host process is never killed');
+  assert.equal(readFileSync(`${dir}/mine2.out`, 'utf8'), 'ran\n', 'a disarmed sandbox is not killed');
   const m = execs.find((e) => e.sandboxId === mine.sandboxId);
   const o = execs.find((e) => e.sandboxId === other.sandboxId);
   assert.equal(m?.kernelKill?.rule, 'Crypto miner binary executed', JSON.stringify(execs));

@@ -9,20 +9,22 @@ import { after, test } from 'node:test';
 
 const PRAETOR = new URL('../../bin/praetor', import.meta.url).pathname;
 const dir = mkdtempSync('/tmp/pt-test-kkill-');
-after(() => rmSync(dir, { recursive: true, force: true }));
+// The resident guard first (its sandboxes live under the state dir), then the files.
+after(() => { spawnSync(PRAETOR, ['daemon', 'stop', '--state', `${dir}/state`], { stdio: 'ignore' }); rmSync(dir, { recursive: true, force: true }); });
 
 type Ev = Record<string, unknown> & { kind: string; id: string };
 
-function praetorRun(ws: string, argv: string[]): { status: number | null; stdout: string; stderr: string; rep: { exitCode: number; contained: boolean; events: Ev[]; alerts: Ev[]; containment: Ev[]; degraded: string[] } } {
+function praetorRun(ws: string, argv: string[], guard: 'resident' | 'in-process'): { status: number | null; stdout: string; stderr: string; rep: { exitCode: number; contained: boolean; events: Ev[]; alerts: Ev[]; containment: Ev[]; degraded: string[] } } {
   const report = `${dir}/report-${Math.random().toString(36).slice(2)}.json`;
-  // --no-guard: the in-process guard owns its kernel sensor, and so its kill sets. (A resident
-  // guard's shared sensor serves runs with different rules and modes: no kernel kill there yet.)
-  const r = spawnSync(PRAETOR, ['run', '--no-guard', '--state', `${dir}/state`, '--workspace', ws, '--report', report, '--', ...argv], { encoding: 'utf8', timeout: 90_000 });
+  // The resident guard's shared sensor arms each run's sandbox with that run's rules (BPF maps);
+  // --no-guard runs its own sensor in the CLI process. Both must kill in the kernel.
+  const r = spawnSync(PRAETOR, ['run', ...(guard === 'in-process' ? ['--no-guard'] : []), '--state', `${dir}/state`, '--workspace', ws, '--report', report, '--', ...argv], { encoding: 'utf8', timeout: 90_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, rep: JSON.parse(readFileSync(report, 'utf8')) };
 }
 
-test('a binary named like a miner is killed in the kernel before it writes a byte; the alert and both containments are recorded', async () => {
-  const ws = `${dir}/ws`;
+for (const guard of ['resident', 'in-process'] as const) {
+test(`${guard} guard: a binary named like a miner is killed in the kernel before it writes a byte; the alert and both containments are recorded`, async () => {
+  const ws = `${dir}/ws-${guard}`;
   mkdirSync(ws, { recursive: true });
   chmodSync(ws, 0o777);
   // First instruction of substance: create and write the proof file.
@@ -31,7 +33,7 @@ test('a binary named like a miner is killed in the kernel before it writes a byt
   // (on the code before this change the file appeared in 2 of 3 runs; the kernelKill marker
   // assertion below fails there every time).
   try { execFileSync('gcc', ['-O1', '-static', '-o', `${ws}/xmrig`, `${dir}/m.c`], { stdio: 'ignore' }); } catch { execFileSync('gcc', ['-O1', '-o', `${ws}/xmrig`, `${dir}/m.c`]); }
-  const { status, stdout, stderr, rep } = praetorRun(ws, ['sh', '-c', './xmrig --donate-level=1; echo after-miner; sleep 5']);
+  const { status, stdout, stderr, rep } = praetorRun(ws, ['sh', '-c', './xmrig --donate-level=1; echo after-miner; sleep 5'], guard);
   const why = `status ${status}\n${stderr.slice(-1500)}\nalerts ${JSON.stringify(rep.alerts.map((a) => a.rule))}\ncontainment ${JSON.stringify(rep.containment, null, 1)}\ndegraded ${JSON.stringify(rep.degraded)}`;
   assert.deepEqual(rep.degraded, [], `kernel sensor and kernel kill available: ${why}`);
   assert.equal(existsSync(`${ws}/wrote`), false, `the killed program wrote nothing: ${why}`);
@@ -59,3 +61,4 @@ test('a binary named like a miner is killed in the kernel before it writes a byt
   assert.equal(rep.contained, true, why);
   assert.equal(status, 125, why);
 });
+}

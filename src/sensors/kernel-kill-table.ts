@@ -1,0 +1,64 @@
+import type { KernelKillRule } from './sensor-types.ts';
+
+// Which sandbox the kernel kills what in (issue 17 §3), as data in two BPF maps of the running
+// sensor, so one resident sensor serves runs with different rules and modes:
+//   @kp[sandbox cgroup id] = profile      a sandbox whose owner enforces kernel_kill rules
+//   @kc[profile, comm]     = rule + 1     the names those rules kill
+// A profile is one distinct set of kill rules (usually every run has the same: the shipped
+// pack), so @kc stays small however many sandboxes there are. `rule` indexes ruleNames, which
+// turns the kernel's K record back into the rule's name. A sandbox with no @kp entry (detect
+// mode, another Praetor instance, a host process) is never killed in the kernel.
+
+/** How the table reaches the kernel (BpftraceMaps in production). */
+export interface KillMaps {
+  update(name: 'kp' | 'kc', key: Buffer, value: Buffer): number;
+  delete(name: 'kp' | 'kc', key: Buffer): void;
+}
+
+/** A kernel comm: at most TASK_COMM_LEN - 1 bytes, no NUL; longer rule names can never match. */
+const COMM_RE = /^[^\0/]{1,15}$/;
+
+const u64 = (x: bigint | number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(x)); return b; };
+const comm16 = (s: string): Buffer => { const b = Buffer.alloc(16); b.write(s, 'latin1'); return b; };
+
+export class KernelKillTable {
+  /** rule names by the index the kernel reports (K record): shared by every profile */
+  readonly ruleNames: string[] = [];
+  readonly #profiles = new Map<string, number>();
+  readonly #maps: KillMaps;
+
+  constructor(maps: KillMaps) { this.#maps = maps; }
+
+  /**
+   * Arms the kernel kill for one sandbox; resolves which names of `rules` it covers. Returns an
+   * error in words when the kernel refused (a full map): the rules then contain from user space.
+   */
+  set(sandboxCgroupId: bigint, rules: readonly KernelKillRule[]): string | undefined {
+    const usable = rules.map((r) => ({ rule: r.rule, comms: [...new Set(r.comms)].filter((c) => COMM_RE.test(c) && Buffer.byteLength(c, 'latin1') <= 15) })).filter((r) => r.comms.length > 0);
+    if (usable.length === 0) { this.clear(sandboxCgroupId); return undefined; }
+    const key = JSON.stringify(usable.map((r) => [r.rule, [...r.comms].sort()]));
+    let profile = this.#profiles.get(key);
+    if (profile === undefined) {
+      profile = this.#profiles.size + 1;
+      // The first rule that names a comm wins it, as the first matching branch did in the old program.
+      const taken = new Set<string>();
+      for (const r of usable) {
+        const index = this.ruleNames.push(r.rule) - 1;
+        for (const c of r.comms) {
+          if (taken.has(c)) continue;
+          taken.add(c);
+          const e = this.#maps.update('kc', Buffer.concat([u64(profile), comm16(c)]), u64(index + 1));
+          if (e !== 0) return `the kernel refused kill name ${c} (errno ${-e})`;
+        }
+      }
+      this.#profiles.set(key, profile);
+    }
+    const e = this.#maps.update('kp', u64(sandboxCgroupId), u64(profile));
+    return e === 0 ? undefined : `the kernel refused sandbox cgroup ${sandboxCgroupId} (errno ${-e}${e === -7 ? ': the map is full' : ''})`;
+  }
+
+  /** Disarms it (the sandbox ends, or its owner stops enforcing); the cgroup's removal does it too. */
+  clear(sandboxCgroupId: bigint): void {
+    this.#maps.delete('kp', u64(sandboxCgroupId));
+  }
+}
