@@ -50,6 +50,18 @@ test('and intersects, or unions, a regex or a negation adds nothing', () => {
   assert.ok(neg.diags.some((d) => d.severity === 'warning' && /kernel_kill is off/.test(d.message)), JSON.stringify(neg.diags));
 });
 
+test('proc.stdio_net = true is a second kernel test: the names die only with network stdio; mixed or keeps the sound side', async () => {
+  const shell = compile(rule('evt.kind = process.exec and proc.name in (bad) and proc.stdio_net = true'));
+  assert.deepEqual(shell.rules[0]?.kernelKill, { comms: ['minerd', 'xmrig'], stdioNet: true });
+  // xmrig alone kills without the test; minerd only with it: one set cannot say both, so the
+  // side that needs no test is kept (what it kills, the condition kills).
+  assert.deepEqual(compile(rule('evt.kind = process.exec and (proc.name = xmrig or (proc.name = minerd and proc.stdio_net = true))')).rules[0]?.kernelKill, { comms: ['xmrig'] });
+  assert.equal(compile(rule('evt.kind = process.exec and proc.stdio_net = true')).rules[0]?.kernelKill, undefined, 'every process with network stdio: refused');
+  const rs = await loadRules();
+  const rev = rs.rules.find((r) => r.name === 'Shell or interpreter with network stdio')?.kernelKill;
+  assert.ok(rev?.stdioNet && rev.comms.includes('sh') && rev.comms.includes('python3'), JSON.stringify(rev));
+});
+
 test('an allow-list a user extended turns the kernel part off (warning), never kills the allowed', () => {
   const { diags, rules } = compile(rule('evt.kind = process.exec and proc.name in (bad) and not allow', `- macro: allow
   condition: or evt.sandbox = sb-0123456789ab

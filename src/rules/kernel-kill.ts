@@ -12,16 +12,22 @@ import { parseCondition, type Item, type Node } from './condition-parser.ts';
 //   - `proc.name = v` / `proc.name in (…)` is comm ∈ values (comm is ≤ 15 bytes: longer values
 //     can never match and are dropped);
 //   - `a or b` is the union of what each side gives; `a and b` the intersection;
+//   - `proc.stdio_net = true` is a second test the kernel makes: some fd 0-2 is an inet socket
+//     with a peer (a reverse shell's stdio), so `shell_procs and proc.stdio_net = true` kills a
+//     shell that would answer the listener before it writes a byte;
 //   - anything else (exe paths, argv, regexes, negations of real conditions, an allow-list a user
 //     extended) gives nothing: user space still decides those.
 
 /** TASK_COMM_LEN - 1: the kernel truncates comm to this many bytes. */
 export const COMM_MAX = 15;
 
-export type KernelKillSet = { comms: string[] };
+/** The names the kernel kills; with `stdioNet`, only when fd 0, 1 or 2 is an inet socket with a peer. */
+export type KernelKillSet = { comms: string[]; stdioNet?: true };
 
-type Approx = { t: 'all' } | { t: 'set'; comms: Set<string> };
+/** `net`: the kernel also requires network stdio (the set is then a subset of the condition's). */
+type Approx = ({ t: 'all' } | { t: 'set'; comms: Set<string> }) & { net?: true };
 const NOTHING: Approx = { t: 'set', comms: new Set() };
+const withNet = (a: Approx, net: boolean): Approx => (net ? { ...a, net: true } : a);
 
 export interface KernelKillEnv {
   lists: ReadonlyMap<string, readonly string[]>;
@@ -53,17 +59,22 @@ function approx(n: Node, env: KernelKillEnv, depth: number): Approx {
     case 'or': {
       const l = approx(n.l, env, depth + 1);
       const r = approx(n.r, env, depth + 1);
-      if (l.t === 'all' || r.t === 'all') return { t: 'all' };
-      return { t: 'set', comms: new Set([...l.comms, ...r.comms]) };
+      // One side with the stdio test and one without is not one set and one test: keep the side
+      // without it (what it kills, the condition certainly kills), else the other.
+      if (!!l.net !== !!r.net) return !l.net && !empty(l) ? l : !r.net && !empty(r) ? r : l.net ? l : r;
+      if (l.t === 'all' || r.t === 'all') return withNet({ t: 'all' }, !!l.net);
+      return withNet({ t: 'set', comms: new Set([...l.comms, ...r.comms]) }, !!l.net);
     }
     case 'and': {
       const l = approx(n.l, env, depth + 1);
       const r = approx(n.r, env, depth + 1);
-      if (l.t === 'all') return r;
-      if (r.t === 'all') return l;
-      return { t: 'set', comms: new Set([...l.comms].filter((c) => r.comms.has(c))) };
+      const net = !!(l.net || r.net);
+      if (l.t === 'all') return withNet(r, net);
+      if (r.t === 'all') return withNet(l, net);
+      return withNet({ t: 'set', comms: new Set([...l.comms].filter((c) => r.comms.has(c))) }, net);
     }
     case 'cmp': {
+      if (n.field === 'proc.stdio_net' && n.op === '=' && n.items.length === 1 && n.items[0]!.v === 'true') return { t: 'all', net: true };
       if (n.field !== 'proc.name' || (n.op !== '=' && n.op !== 'in')) return NOTHING;
       const vals = expand(n.items, env.lists).filter((v) => v.length > 0 && Buffer.byteLength(v) <= COMM_MAX && /^[\x21-\x7e]+$/.test(v));
       return { t: 'set', comms: new Set(vals) };
@@ -76,10 +87,12 @@ function approx(n: Node, env: KernelKillEnv, depth: number): Approx {
  * The kernel-checkable part of `condition`, or a reason why there is none. ⊤ (every exec) is
  * refused: a rule that would kill every process in the kernel is a mistake, not a guardrail.
  */
+function empty(a: Approx): boolean { return a.t === 'set' && a.comms.size === 0; }
+
 export function kernelKillSet(condition: string, env: KernelKillEnv): KernelKillSet | { why: string } {
   let a: Approx;
   try { a = approx(parseCondition(condition), env, 0); } catch (e) { return { why: `condition cannot be analysed: ${(e as Error).message}` }; }
-  if (a.t === 'all') return { why: 'the condition holds for every exec; the kernel would kill every process' };
+  if (a.t === 'all') return { why: `the condition holds for every exec${a.net ? ' with network stdio' : ''}; the kernel would kill every such process` };
   if (a.comms.size === 0) return { why: 'no part of the condition is a process-name set the kernel can check (proc.name = / in, joined by and/or, with allow-lists still empty)' };
-  return { comms: [...a.comms].sort() };
+  return { comms: [...a.comms].sort(), ...(a.net ? { stdioNet: true as const } : {}) };
 }

@@ -130,7 +130,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       // (detect mode never acts), in each sandbox this guard watches (armed in watch()); the
       // engine still raises the alert and containment records it.
       kernelKill = (policy?.rules?.mode ?? 'enforce') === 'enforce'
-        ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms }] : []))
+        ? engine.rules.flatMap((r) => (r.kernelKill ? [{ rule: r.name, comms: r.kernelKill.comms, ...(r.kernelKill.stdioNet ? { stdioNet: true } : {}) }] : []))
         : [];
       // A credential read makes its secrets egress tokens (secret-taint.ts); only with a network.
       if (network) {

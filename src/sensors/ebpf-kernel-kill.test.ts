@@ -75,3 +75,23 @@ test('a K record marks the exec it killed', () => {
   const ex2 = plain.find((r) => r.type === 'exec');
   assert.ok(ex2 && ex2.type === 'exec' && ex2.kernelKill === undefined);
 });
+
+test('a K record of a network-stdio kill carries the socket: its inode and peer, IPv4 and IPv6', () => {
+  const a = new LineAssembler('tok', 3072);
+  // 203.0.113.50:4444 as the kernel holds it: port and address in network byte order, read as
+  // little-endian integers by printf.
+  const port = Buffer.from([0x11, 0x5c]).readUInt16LE(0);
+  const addr = Buffer.from([203, 0, 113, 50]).readUInt32LE(0);
+  a.push(`tok K 999 42 76 1 5555 2 ${port} ${addr} ${hx(Buffer.alloc(16))}`, 0);
+  const argv = Buffer.from('sh\0');
+  const out = [...a.push(`tok X 1000 42 41 1000 77 76 ${argv.length} 49152 5555 49152 5555 49152 5555 ${comm('sh')} ${comm('python3')}`, 0), ...a.push(`tok A 42 0 ${hx(argv)}`, 0), ...a.push('tok F 42 /bin/sh', 0), ...a.push('tok READY', 0)];
+  const ex = out.find((r) => r.type === 'exec');
+  assert.ok(ex && ex.type === 'exec');
+  assert.deepEqual(ex.kernelKill, { rule: 1, ktimeNs: 999n, socket: { ino: 5555, peer: '203.0.113.50:4444' } });
+  const v6 = Buffer.alloc(16); v6[0] = 0x20; v6[1] = 0x01; v6[2] = 0x0d; v6[3] = 0xb8; v6[15] = 1;
+  a.push(`tok K 999 43 76 1 6666 10 ${port} 0 ${hx(v6)}`, 0);
+  const out6 = [...a.push(`tok X 1000 43 41 1000 77 76 ${argv.length} 49152 6666 49152 6666 49152 6666 ${comm('sh')} ${comm('python3')}`, 0), ...a.push(`tok A 43 0 ${hx(argv)}`, 0), ...a.push('tok F 43 /bin/sh', 0), ...a.push('tok READY', 0)];
+  const ex6 = out6.find((r) => r.type === 'exec');
+  assert.ok(ex6 && ex6.type === 'exec');
+  assert.equal(ex6.kernelKill?.socket?.peer, '[2001:db8::1]:4444');
+});

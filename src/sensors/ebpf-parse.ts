@@ -9,8 +9,12 @@ export interface ExecRecord {
   type: 'exec'; ktimeNs: bigint; pid: number; ppid: number; uid: number;
   cgroupId: bigint; sandboxCgroupId: bigint; comm: string; parentComm: string;
   filename: string; argv: string[]; argvBytes: number; argvTruncated: boolean; stdio: StdioFd[];
-  /** the kill program SIGKILLed it at exec: index of the kernel_kill rule, kernel time */
-  kernelKill?: { rule: number; ktimeNs: bigint };
+  /**
+   * The kill program SIGKILLed it at exec: index of the kernel_kill rule, kernel time, and the
+   * inet socket on its stdio when that was the test (user space cannot read it afterwards: the
+   * process and its socket are gone).
+   */
+  kernelKill?: KernelKillMark;
 }
 export interface ExitRecord {
   type: 'exit'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint; comm: string;
@@ -32,7 +36,8 @@ export interface DeniedRecord {
 export interface UnwatchedRecord { type: 'unwatched'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint }
 export type KernelRecord = ExecRecord | ExitRecord | ConnectRecord | OpenRecord | DeniedRecord | UnwatchedRecord;
 
-interface PendingExec { x?: string[]; file?: string; chunks: Map<number, Buffer>; since: number; kill?: { rule: number; ktimeNs: bigint } }
+export interface KernelKillMark { rule: number; ktimeNs: bigint; socket?: { ino: number; peer: string } }
+interface PendingExec { x?: string[]; file?: string; chunks: Map<number, Buffer>; since: number; kill?: KernelKillMark }
 interface PendingConnect { rec?: ConnectRecord; ret?: number; since: number }
 
 /** `\x2f\x62…` (bpftrace %rx) to bytes. */
@@ -45,6 +50,20 @@ function cstr(b: Buffer): string {
 }
 
 /** sockaddr_in / sockaddr_in6 bytes to family, address and port. */
+/** `K ns pid sb rule ino fam dport daddr4 daddr6hex`: the socket is rebuilt as a sockaddr to decode it once. */
+function killMark(f: string[]): KernelKillMark {
+  const mark: KernelKillMark = { rule: Number(f[4]), ktimeNs: BigInt(f[1]!) };
+  const fam = Number(f[6] ?? 0);
+  if (fam !== 2 && fam !== 10) return mark;
+  const sa = Buffer.alloc(28);
+  sa.writeUInt16LE(fam, 0);
+  sa.writeUInt16LE(Number(f[7]) & 0xffff, 2); // skc_dport is big-endian; its bytes land as they are
+  if (fam === 2) sa.writeUInt32LE(Number(f[8]) >>> 0, 4); else unhex(f[9] ?? '').copy(sa, 8, 0, 16);
+  const d = decodeSockaddr(sa);
+  if (d) mark.socket = { ino: Number(f[5]), peer: d.family === 'inet' ? `${d.ip}:${d.port}` : `[${d.ip}]:${d.port}` };
+  return mark;
+}
+
 export function decodeSockaddr(b: Buffer): { family: 'inet' | 'inet6'; ip: string; port: number } | undefined {
   if (b.length < 8) return undefined;
   const fam = b.readUInt16LE(0);
@@ -124,7 +143,7 @@ export class LineAssembler {
       case 'F': this.#last = { fields: f, raw: rest(body, 2) }; break;
       case 'A': this.#exec(Number(f[1]), now).chunks.set(Number(f[2]), unhex(f[3] ?? '')); this.#tryExec(Number(f[1]), out, false); break;
       // Printed by the first program on the exec tracepoint, so it comes before the exec's X/F/A.
-      case 'K': this.#exec(Number(f[2]), now).kill = { rule: Number(f[4]), ktimeNs: BigInt(f[1]!) }; break;
+      case 'K': this.#exec(Number(f[2]), now).kill = killMark(f); break;
       case 'P': {
         out.push({ type: 'exit', ktimeNs: BigInt(f[1]!), pid: Number(f[2]), sandboxCgroupId: BigInt(f[3]!),
           ...decodeExitCode(Number(f[4])), comm: cstr(unhex(f[5] ?? '')) });

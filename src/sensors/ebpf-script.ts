@@ -14,7 +14,8 @@ import { BORING_OPEN_PREFIXES } from './sensitive-paths.ts';
 //   T R pid tid ret                                             connect() result
 //   T O ns pid sbcg flags ret commhex path…                     openat() of a non-system path
 //   T D ns pid sbcg ret commhex probe                           escape-relevant syscall refused
-//   T K ns pid sbcg rule                                        SIGKILLed at exec (kernel_kill rule)
+//   T K ns pid sbcg rule ino fam dport daddr4 daddr6hex         SIGKILLed at exec (kernel_kill rule);
+//                                                               the socket on its stdio, if that was the test
 //   T M sbcg                                                    sandbox cgroup not registered (@sbc full)
 // Binary data is printed with %rx (\xNN per byte): unambiguous, unlike %r, which leaves a
 // literal backslash as is. Paths are printed with %s as the LAST field, because copying them a
@@ -172,14 +173,31 @@ function kernelKillProgram(o: ScriptOptions): string | undefined {
   // Only a parent in the same sandbox cgroup (never a host process), and never the sandbox's
   // init (it reaps commands; stopping it would stop the sandbox): a process naming itself so
   // only escapes the stop, not the kill.
+  // Bit 32 of the entry: kill only with network stdio, some fd 0-2 an inet socket with a peer
+  // (a reverse shell: \`sh\` whose stdio is the connection). A listening or unconnected socket
+  // has no remote port; a socketpair is AF_UNIX.
+  const netFd = (n: number): string => `$nf = (struct file *)*($kfds + ${n});
+if ($nf != 0 && (((struct inode *)$nf->f_inode)->i_mode & 0xf000) == 0xc000) {
+  $nsk = ((struct socket *)$nf->private_data)->sk;
+  if (($nsk->__sk_common.skc_family == 2 || $nsk->__sk_common.skc_family == 10) && $nsk->__sk_common.skc_dport != 0) { $knet = 1; $ksk = $nsk; $kino = ((struct inode *)$nf->f_inode)->i_ino; }
+}`.replace(/^/gm, '    ');
   const body = `$kp = @kp[$sb];
 if ($kp != 0) {
   $kr = @kc[$kp, comm];
+  $knet = 0;
+  $ksk = (struct sock *)0;
+  $kino = (uint64)0;
+  if ($kr > 0xffffffff) {
+    $kfds = (struct file **)curtask->files->fdt->fd;
+${[0, 1, 2].map(netFd).join('\n')}
+    if ($knet == 0) { $kr = 0; }
+  }
   if ($kr != 0) {
+    $kr = $kr & 0xffffffff;
     signal("SIGKILL");
     $pcg = (struct cgroup *)curtask->real_parent->cgroups->dfl_cgrp;
     if ($pcg->kn->id == $cg->kn->id && curtask->real_parent->comm != ".praetor-init") { @kkp[curtask->real_parent->tgid] = pid; }
-    printf("${o.token} K %llu %d %llu %d\\n", nsecs, pid, $sb, $kr - 1);
+    printf("${o.token} K %llu %d %llu %d %llu %d %d %u %rx\\n", nsecs, pid, $sb, $kr - 1, $kino, $ksk->__sk_common.skc_family, $ksk->__sk_common.skc_dport, $ksk->__sk_common.skc_daddr, buf($ksk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16));
   }
 }`;
   // The killed process's parent (the agent's shell) would run its next command the moment it

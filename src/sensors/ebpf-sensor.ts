@@ -303,7 +303,12 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
       const stdio = r.stdio.map((s, i) => describeFd(s.mode, s.ino, (s.mode & 0xf000) === 0xc000 ? undefined : readLink(`/proc/${r.pid}/fd/${i}`)));
       // The socket inode comes from the kernel, so a reverse shell is seen even if it is gone by
       // now; its peer address needs /proc/<pid or parent>/net/tcp (same network namespace).
-      const stdioPeers = peersForInodes(r.stdio.map((s) => ((s.mode & 0xf000) === 0xc000 ? s.ino : undefined)), [r.pid, r.ppid]);
+      // A process the kernel killed for its network stdio is gone with its socket: the kernel's
+      // own reading of the peer stands in for /proc's.
+      const killed = r.kernelKill?.socket;
+      const stdioPeers = killed
+        ? r.stdio.map((s) => ((s.mode & 0xf000) === 0xc000 && s.ino === killed.ino ? killed.peer : ''))
+        : peersForInodes(r.stdio.map((s) => ((s.mode & 0xf000) === 0xc000 ? s.ino : undefined)), [r.pid, r.ppid]);
       bus.publish({ kind: 'process.exec', sandboxId, ts, pid: r.pid, ppid: r.ppid, uid: r.uid, path: r.filename,
         argv, comm: r.comm, parentComm: r.parentComm, stdio, stdioPeers, sensor: 'ebpf',
         ...(r.kernelKill && killNames[r.kernelKill.rule] !== undefined ? { kernelKill: { rule: killNames[r.kernelKill.rule]!, ts: kernelToWall(r.kernelKill.ktimeNs) } } : {}) });

@@ -3,7 +3,8 @@ import type { KernelKillRule } from './sensor-types.ts';
 // Which sandbox the kernel kills what in (issue 17 §3), as data in two BPF maps of the running
 // sensor, so one resident sensor serves runs with different rules and modes:
 //   @kp[sandbox cgroup id] = profile      a sandbox whose owner enforces kernel_kill rules
-//   @kc[profile, comm]     = rule + 1     the names those rules kill
+//   @kc[profile, comm]     = rule + 1     the names those rules kill; bit 32 set: only with
+//                                         an inet socket with a peer on fd 0-2 (stdioNet)
 // A profile is one distinct set of kill rules (usually every run has the same: the shipped
 // pack), so @kc stays small however many sandboxes there are. `rule` indexes ruleNames, which
 // turns the kernel's K record back into the rule's name. A sandbox with no @kp entry (detect
@@ -18,6 +19,7 @@ export interface KillMaps {
 /** A kernel comm: at most TASK_COMM_LEN - 1 bytes, no NUL; longer rule names can never match. */
 const COMM_RE = /^[^\0/]{1,15}$/;
 
+const NET_BIT = 1n << 32n;
 const u64 = (x: bigint | number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(x)); return b; };
 const comm16 = (s: string): Buffer => { const b = Buffer.alloc(16); b.write(s, 'latin1'); return b; };
 
@@ -34,22 +36,22 @@ export class KernelKillTable {
    * error in words when the kernel refused (a full map): the rules then contain from user space.
    */
   set(sandboxCgroupId: bigint, rules: readonly KernelKillRule[]): string | undefined {
-    const usable = rules.map((r) => ({ rule: r.rule, comms: [...new Set(r.comms)].filter((c) => COMM_RE.test(c) && Buffer.byteLength(c, 'latin1') <= 15) })).filter((r) => r.comms.length > 0);
+    const usable = rules.map((r) => ({ rule: r.rule, net: !!r.stdioNet, comms: [...new Set(r.comms)].filter((c) => COMM_RE.test(c) && Buffer.byteLength(c, 'latin1') <= 15) })).filter((r) => r.comms.length > 0);
     if (usable.length === 0) { this.clear(sandboxCgroupId); return undefined; }
-    const key = JSON.stringify(usable.map((r) => [r.rule, [...r.comms].sort()]));
+    const key = JSON.stringify(usable.map((r) => [r.rule, r.net, [...r.comms].sort()]));
     let profile = this.#profiles.get(key);
     if (profile === undefined) {
       profile = this.#profiles.size + 1;
-      // The first rule that names a comm wins it, as the first matching branch did in the old program.
-      const taken = new Set<string>();
+      // One entry per name: the first rule that names it, unless a later one kills it without
+      // the stdio test (it kills in more cases, and a kill is a kill).
+      const entry = new Map<string, bigint>();
       for (const r of usable) {
-        const index = this.ruleNames.push(r.rule) - 1;
-        for (const c of r.comms) {
-          if (taken.has(c)) continue;
-          taken.add(c);
-          const e = this.#maps.update('kc', Buffer.concat([u64(profile), comm16(c)]), u64(index + 1));
-          if (e !== 0) return `the kernel refused kill name ${c} (errno ${-e})`;
-        }
+        const value = BigInt(this.ruleNames.push(r.rule)) | (r.net ? NET_BIT : 0n);
+        for (const c of r.comms) { const had = entry.get(c); if (had === undefined || ((had & NET_BIT) !== 0n && !r.net)) entry.set(c, value); }
+      }
+      for (const [c, value] of entry) {
+        const e = this.#maps.update('kc', Buffer.concat([u64(profile), comm16(c)]), u64(value));
+        if (e !== 0) return `the kernel refused kill name ${c} (errno ${-e})`;
       }
       this.#profiles.set(key, profile);
     }

