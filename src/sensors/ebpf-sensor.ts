@@ -17,9 +17,10 @@ import { KernelKillTable } from './kernel-kill-table.ts';
 import type { SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
-// The eBPF backend: one long-lived bpftrace per praetor process. bpftrace 0.17 cannot take map
-// updates from outside, so sandbox membership is decided in the kernel by cgroup ancestry (a
-// `praetor*` directory above the task's cgroup) and mapped to a sandbox id here.
+// The eBPF backend: one long-lived bpftrace per praetor process. Sandbox membership is decided in
+// the kernel by cgroup ancestry (a `praetor*` directory above the task's cgroup, walked at exec,
+// see ebpf-script.ts) and mapped to a sandbox id here. What changes while it runs (which sandbox
+// the kernel kills what in) is written into its maps from here (bpf-maps.ts), never a restart.
 
 export interface EbpfBackend {
   ready: Promise<void>;
@@ -257,9 +258,9 @@ function sandboxOf(resolver: SandboxResolver, sb: bigint, pid: number, leaf?: bi
 }
 
 /**
- * The kill program needs bpf_send_signal (Linux 5.3+, the release says; asking bpftrace --info
- * costs a quarter second of every cold start), bpftrace's --unsafe, the in-kernel sandbox filter
- * (the kill is scoped to a sandbox's cgroup) and a way to write the maps that arm it.
+ * The kill program needs bpf_send_signal (5.3) and pidfd_getfd (5.6) to arm it through its maps,
+ * known from the release (asking bpftrace --info costs a quarter second of every cold start),
+ * bpftrace's --unsafe, and the in-kernel sandbox filter (a kill is scoped to a sandbox's cgroup).
  */
 function kernelKillUnavailableReason(kernelFilter: boolean): string | undefined {
   if (!kernelFilter) return 'the in-kernel sandbox filter is off';
