@@ -2,10 +2,13 @@
 // configuration (linker cache, CA certificates, …). An allow-list, not a deny-list, because a
 // new secret dropped into the host's /etc (shadow, sudoers, ssh host keys, cloud creds) must
 // stay invisible without anyone remembering to add it somewhere.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { PraetorError } from '../errors.ts';
+
+const execFileP = promisify(execFile);
 
 /** Host /etc entries bound read-only into host-image sandboxes (skipped when absent). */
 export const HOST_ETC_ALLOW: readonly string[] = [
@@ -71,16 +74,20 @@ function fingerprint(): string {
  * one per entry keeps sandbox start fast. Immutable once built and named by a fingerprint of
  * the host's files, so running sandboxes never see it change; a host change builds a new one.
  */
-export function hostEtcTemplate(stateDir: string): string {
+export async function hostEtcTemplate(stateDir: string): Promise<string> {
   const base = `${stateDir}/etc-host`;
   const dir = `${base}/${fingerprint()}`;
   if (existsSync(dir)) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
+  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`; // two managers in one process may build at once
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
   const present = HOST_ETC_ALLOW.filter((n) => { try { lstatSync(`/etc/${n}`); return true; } catch { return false; } }).map((n) => `/etc/${n}`);
-  const cp = spawnSync('cp', ['-a', '--', ...present, tmp], { encoding: 'utf8' });
-  if (cp.status !== 0) throw new PraetorError('SANDBOX_FAILED', `could not copy the host's /etc allow-list: ${cp.stderr.trim()}`, { hint: 'check free space in the state directory' });
+  // Asynchronously: on a loaded host the copy takes most of a second, which a synchronous spawn
+  // took from every other tenant of the event loop (the guard's first run, the gateway).
+  try { await execFileP('cp', ['-a', '--', ...present, tmp], { encoding: 'utf8' }); } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new PraetorError('SANDBOX_FAILED', `could not copy the host's /etc allow-list: ${String((e as { stderr?: string }).stderr ?? e).trim()}`, { hint: 'check free space in the state directory' });
+  }
   for (const f of GENERATED_ETC) { rmSync(`${tmp}/${f}`, { force: true }); writeFileSync(`${tmp}/${f}`, ''); }
   try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another praetor won the race
   if (!statSync(dir).isDirectory()) throw new PraetorError('SANDBOX_FAILED', `${dir} is not a directory`, { hint: 'remove it and retry' });

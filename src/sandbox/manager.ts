@@ -56,7 +56,7 @@ export class SandboxManager {
   readonly images: ImageStore;
   readonly #network: SandboxNetworkProvider | undefined;
   readonly #live = new Map<string, Sandbox>();
-  #etcTemplate: string | undefined;
+  #etcTemplate: Promise<string> | undefined;
   lastGc: GcResult | undefined;
 
   private constructor(opts: ManagerOptions, host: HostInfo) {
@@ -164,7 +164,8 @@ export class SandboxManager {
         throw new PraetorError('RUNTIME_UNAVAILABLE', `network policies are enforced for the bwrap runtime only; ${spec.runtime} sandboxes have no network`, { hint: 'use --runtime bwrap with a network policy, or drop the network rules' });
       }
       writeEtc(`${rw}/etc`, etcContent({ uid: spec.uid, gid: spec.uid, user: AGENT_USER, home, hostname }, net?.resolvConf, net?.hosts));
-      const etcTemplate = lower ? undefined : this.#etcTemplate ??= hostEtcTemplate(this.stateDir);
+      // Built once per manager; a failed build is retried by the next create.
+      const etcTemplate = lower ? undefined : await (this.#etcTemplate ??= hostEtcTemplate(this.stateDir).catch((e: unknown) => { this.#etcTemplate = undefined; throw e; }));
       // TLS inspection: the sandbox trusts its root's CAs plus the gateway's CA (never its key).
       const caBundle = net?.caCertPem ? writeCaBundle(`${rw}/etc`, root.kind === 'dir' ? root.path : '', net.caCertPem) : undefined;
 
