@@ -11,6 +11,7 @@ import { classify, parseClientHello } from './protocols/index.ts';
 import { isIPv4 } from '../util/index.ts';
 import { catchUpInto, type CatchUp } from './catch-up-stream.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
+import { relayPlaintext, type PlaintextRelay } from './plaintext-relay.ts';
 import type { InterceptCa } from './tls-ca.ts';
 import type { TokenSet } from './token-scanner.ts';
 
@@ -186,31 +187,18 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         }
         bytesIn += chunk.length;
         c.write(chunk);
-        relay(u, c, (n) => { bytesIn += n; });
+        relayed = relayPlaintext(u, c, (n) => { bytesIn += n; });
       });
+      // What the relay read but has not written yet leaves before the client's side is ended.
+      let relayed: PlaintextRelay | undefined;
+      const endClient = () => { relayed?.flush(); if (!c.writableEnded) c.end(); };
       let ends = 0;
       const ended = () => { if (++ends === 2) finish(); };
       if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
-      if (u.destroyed) ended(); else u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
-      u.once('end', () => { if (!c.writableEnded) c.end(); });
+      if (u.destroyed) ended(); else u.once('close', () => { endClient(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
+      u.once('end', endClient);
     };
   });
-}
-
-/**
- * Copies src to dst like pipe(), with dst corked for the rest of the current tick: TLS hands
- * its plaintext over in 16 KiB records, one 'data' event each, and uncorked every one would be
- * its own SSL_write and send(2). Batched, one socket read's records leave in one write.
- */
-function relay(src: tls.TLSSocket, dst: tls.TLSSocket, count: (n: number) => void): void {
-  let corked = false;
-  const uncork = () => { corked = false; dst.uncork(); };
-  src.on('data', (d: Buffer) => {
-    count(d.length);
-    if (!corked) { corked = true; dst.cork(); process.nextTick(uncork); }
-    if (!dst.write(d)) src.pause();
-  });
-  dst.on('drain', () => src.resume());
 }
 
 function forbidden(reason: string): string {
