@@ -2,10 +2,12 @@
 // keep-alive fronting, later transactions, body framing, and what follows an upgrade.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import net from 'node:net';
+import tls from 'node:tls';
 import { requestHost } from './protocols/index.ts';
 import { LayerInspector, type LayerVerdict } from './layer-inspector.ts';
 
-async function feed(chunks: string[]): Promise<{ out: string; denied: string[]; requests: number }> {
+async function feed(chunks: string[], nested = false): Promise<{ out: string; denied: string[]; requests: number }> {
   const denied: string[] = [];
   const deny = (rule: string, protocol: string, layers: string[]): LayerVerdict => ({ rule, reason: 'no', protocol, layers });
   const ins = new LayerInspector([], {
@@ -14,7 +16,7 @@ async function feed(chunks: string[]): Promise<{ out: string; denied: string[]; 
     rewriteHead: (_h, raw) => raw,
     onDeny: (v) => denied.push(`${v.rule}:${v.protocol}`),
     onLayers: () => {},
-  }, null, { nested: false });
+  }, null, { nested });
   let out = '';
   ins.on('data', (d: Buffer) => { out += d.toString('latin1'); });
   for (const c of chunks) { ins.write(Buffer.from(c, 'latin1')); await new Promise((r) => setImmediate(r)); }
@@ -69,4 +71,35 @@ test('a streamed chunked upload whose body is still arriving is judged on its he
   await new Promise((r) => setTimeout(r, 3300));
   assert.deepEqual(denied, []); assert.equal(out, head);
   ins.destroy();
+});
+
+test("CONNECT is judged on its target, not its Host header: a tunnel elsewhere through an allowed proxy is cut", async () => {
+  const fronted = await feed(['CONNECT evil.test:443 HTTP/1.1\r\nHost: web.example.test\r\n\r\n']);
+  assert.deepEqual(fronted.denied, ['fronting:http']); assert.equal(fronted.out, '');
+  const same = 'CONNECT web.example.test:443 HTTP/1.1\r\nHost: web.example.test\r\n\r\n';
+  const ok = await feed([same]);
+  assert.deepEqual(ok.denied, []); assert.equal(ok.out, same);
+});
+
+/** A real ClientHello (what a TLS client sends first), as latin1 text for feed(). */
+async function clientHello(): Promise<string> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const got = new Promise<Buffer>((resolve) => srv.once('connection', (s) => s.once('data', (d: Buffer) => { resolve(d); s.destroy(); })));
+  const c = tls.connect({ host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, servername: 'inner.example.test' });
+  c.on('error', () => {});
+  const b = await got; c.destroy(); srv.close();
+  return b.toString('latin1');
+}
+
+test('TLS after a plain CONNECT is cut where the rule inspects TLS (nested), forwarded unread where it is passthrough', async () => {
+  const head = 'CONNECT web.example.test:443 HTTP/1.1\r\nHost: web.example.test\r\n\r\n';
+  const hello = await clientHello();
+  const cut = await feed([head, hello], true);
+  assert.deepEqual(cut.denied, ['inspection:tls']); assert.equal(cut.out, head);
+  const unread = await feed([head, hello], false);
+  assert.deepEqual(unread.denied, []); assert.equal(unread.out, head + hello);
+  // TLS as the stream's own first layer is not nested: it is a protocol judged like others.
+  const top = await feed([hello], true);
+  assert.deepEqual(top.denied, []);
 });

@@ -73,12 +73,12 @@ export class LayerInspector extends Transform {
   readonly #nested: boolean;
   requests = 0;
 
-  /** base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be opened. */
   #onOutput: (() => void) | undefined;
 
   /**
-   * base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be
-   * opened; onOutput: called once, before the first judged byte is released.
+   * base: the layers already around this stream (e.g. ['tls']); nested: TLS found below another
+   * layer is cut (it cannot be opened here); onOutput: called once, before the first judged byte
+   * is released.
    */
   constructor(base: string[], hooks: LayerHooks, tokens: TokenSet | null, o: { nested?: boolean; onOutput?: () => void } = {}) {
     super();
@@ -229,8 +229,10 @@ export class LayerInspector extends Transform {
     const layers = [...s.layers, protocol];
     this.#hooks.onLayers(layers, protocol, cls.detail);
     if (protocol === 'incomplete') { this.#deny({ rule: 'inspection', reason: `handshake incomplete within the inspection window at ${layers.join('>')}`, protocol, layers }); return false; }
-    // Fail closed: a stream that cannot be opened here would carry anything unseen.
-    if (protocol === 'tls' && this.#nested) { this.#deny({ rule: 'inspection', reason: `TLS inside ${s.layers.join('>')} cannot be inspected (nested TLS)`, protocol, layers }); return false; }
+    // Fail closed: TLS below another layer (inside intercepted TLS, after CONNECT or an Upgrade)
+    // cannot be opened here and would carry anything unseen (a miner or tunnel through an
+    // allowed host that proxies). TLS as the stream's own first layer is a protocol like others.
+    if (protocol === 'tls' && this.#nested && s.layers.length > 0) { this.#deny({ rule: 'inspection', reason: `TLS inside ${s.layers.join('>')} cannot be inspected (nested TLS)`, protocol, layers }); return false; }
     if (protocol === 'http2') { this.#deny({ rule: 'inspection', reason: `HTTP/2 inside ${s.layers.join('>')} is not inspected; the gateway offers only http/1.1`, protocol, layers }); return false; }
     const v = this.#hooks.judgeProtocol(protocol, layers, cls.detail);
     if (v) { this.#deny(v); return false; }

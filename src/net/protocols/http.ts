@@ -36,10 +36,14 @@ export function parseRequestHead(buf: Buffer): HttpHead | 'more' | null {
   return { method: m[1]!, target: m[2]!, version: m[3]!, headers, headEnd: end + 4 };
 }
 
-/** The request's host: the Host header, or the authority of an absolute-form target. */
+/**
+ * The request's host: CONNECT's authority-form target, the authority of an absolute-form target,
+ * else the Host header. Threat: `CONNECT elsewhere:443` with `Host: allowed` sent to an allowed
+ * host that proxies; the target is where the tunnel goes, so it is what is judged.
+ */
 export function requestHost(h: HttpHead): string | undefined {
   const abs = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(h.target);
-  const host = abs ? abs[1]!.replace(/^.*@/, '') : h.headers.get('host');
+  const host = h.method === 'CONNECT' ? h.target : abs ? abs[1]!.replace(/^.*@/, '') : h.headers.get('host');
   return host?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
 }
 
