@@ -103,3 +103,31 @@ test('TLS after a plain CONNECT is cut where the rule inspects TLS (nested), for
   const top = await feed([hello], true);
   assert.deepEqual(top.denied, []);
 });
+
+test('Expect: 100-continue: the head goes at once (the client waits for the answer), the body is judged before it goes', async () => {
+  const denied: string[] = []; let out = '';
+  const ins = new LayerInspector([], {
+    judgeProtocol: (p) => (p === 'jsonrpc-tx' ? { rule: 'protocols.allow', reason: 'no', protocol: p, layers: [] } : null),
+    judgeRequest: () => null, rewriteHead: (_h, raw) => raw,
+    onDeny: (v) => denied.push(`${v.rule}:${v.protocol}`), onLayers: () => {},
+  }, null, { nested: false });
+  ins.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  const tick = () => new Promise((r) => setImmediate(r));
+  const tx = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: ['0xf86b'] });
+  const head = (n: number) => `POST /rpc HTTP/1.1\r\nHost: web.example.test\r\nContent-Length: ${n}\r\nExpect: 100-continue\r\n\r\n`;
+  ins.write(Buffer.from(head(tx.length))); await tick();
+  assert.equal(out, head(tx.length), 'the head waited for a body the client sends only after 100 Continue');
+  ins.write(Buffer.from(tx.slice(0, 10))); await tick();
+  ins.write(Buffer.from(tx.slice(10))); await tick();
+  assert.deepEqual(denied, ['protocols.allow:jsonrpc-tx']); assert.equal(out, head(tx.length));
+
+  // A harmless body follows its head, and the next request is read as usual.
+  const ok = new LayerInspector([], {
+    judgeProtocol: () => null, judgeRequest: () => null, rewriteHead: (_h, raw) => raw, onDeny: (v) => denied.push(v.rule), onLayers: () => {},
+  }, null, { nested: false });
+  let out2 = ''; ok.on('data', (d: Buffer) => { out2 += d.toString('latin1'); });
+  const body = 'x'.repeat(5000); const next = 'GET / HTTP/1.1\r\nHost: web.example.test\r\n\r\n';
+  ok.write(Buffer.from(head(body.length))); await tick();
+  ok.write(Buffer.from(body + next)); await tick();
+  assert.equal(out2, head(body.length) + body + next); assert.equal(ok.requests, 2);
+});

@@ -31,7 +31,9 @@ type St =
   | { k: 'chunked'; layers: string[]; phase: 'size' | 'data' | 'crlf' | 'trailer'; remaining: number }
   | { k: 'ws'; layers: string[] }
   | { k: 'wsPayload'; layers: string[]; remaining: number; mask: Buffer | null; off: number }
-  | { k: 'raw'; layers: string[] };
+  | { k: 'raw'; layers: string[] }
+  /** A head that expects 100-continue was forwarded; its body's first bytes are judged before they go. */
+  | { k: 'expect'; layers: string[]; head: HttpHead; headRaw: Buffer };
 
 const SNIFF_WAIT_MS = 3000;
 const HOLD_MS = 200;
@@ -196,6 +198,7 @@ export class LayerInspector extends Transform {
       if (s.k === 'raw') { const b = this.#in; this.#in = Buffer.alloc(0); this.#emit(b, s.layers); return; }
       if (s.k === 'sniff') { if (!this.#sniff(s, fin)) return; continue; }
       if (s.k === 'http') { if (!this.#request(s, fin)) return; continue; }
+      if (s.k === 'expect') { if (!this.#expectedBody(s, fin)) return; continue; }
       if (s.k === 'body') {
         const n = Math.min(s.remaining, this.#in.length);
         this.#emit(this.#in.subarray(0, n), s.layers); this.#in = this.#in.subarray(n); s.remaining -= n;
@@ -261,19 +264,46 @@ export class LayerInspector extends Transform {
     if (v) { this.#deny(v); return false; }
     this.requests++;
     let raw = this.#in.subarray(0, head.headEnd); this.#in = this.#in.subarray(head.headEnd);
-    const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
-    const cl = Number(head.headers.get('content-length') ?? 0);
     const upgrade = /upgrade/i.test(head.headers.get('connection') ?? '') ? (head.headers.get('upgrade') ?? '').toLowerCase() : '';
     // No WebSocket extension is offered upstream: compressed frames (permessage-deflate) could
     // not be read, so the server is never given the chance to negotiate one.
     if (upgrade === 'websocket' && head.headers.has('sec-websocket-extensions')) raw = withoutHeader(raw, 'sec-websocket-extensions');
     this.#emit(this.#hooks.rewriteHead(head, raw), layers);
+    if (cls.awaitsBody) { this.#st = { k: 'expect', layers, head, headRaw: Buffer.from(raw) }; return true; }
+    this.#afterHead(head, layers, upgrade);
+    return true;
+  }
+
+  /** The body of a head that expected 100-continue: judged with its head, as the sniffers would have. */
+  #expectedBody(s: Extract<St, { k: 'expect' }>, fin: boolean): boolean {
+    const cls = classify(Buffer.concat([s.headRaw, this.#in]), 'client', fin);
+    if (cls.state === 'more') {
+      if (this.#in.length > BODY_LIMIT + 64 * 1024) { this.#deny({ rule: 'inspection', reason: 'request body not judged in time', protocol: 'http', layers: s.layers }); return false; }
+      this.#waitSniff(); return false;
+    }
+    this.#judged();
+    // 'incomplete': a body still streaming when the wait ends is judged on what came (as in #request).
+    if (cls.protocol !== 'http' && cls.protocol !== 'incomplete') {
+      const layers = [...s.layers, cls.protocol];
+      this.#hooks.onLayers(layers, cls.protocol, cls.detail);
+      const v = this.#hooks.judgeProtocol(cls.protocol, layers, cls.detail);
+      if (v) { this.#deny(v); return false; }
+    }
+    this.#afterHead(s.head, s.layers, '');
+    return true;
+  }
+
+  /** What follows a forwarded head: a tunnel, WebSocket frames, another upgrade, or a body. */
+  #afterHead(head: HttpHead, layers: string[], upgrade: string): void {
+    const s = { layers };
+    const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
+    const cl = Number(head.headers.get('content-length') ?? 0);
+    this.#st = { k: 'http', layers };
     if (head.method === 'CONNECT') this.#st = { k: 'sniff', layers: [...s.layers, 'connect'] };
     else if (upgrade === 'websocket') { this.#st = { k: 'ws', layers: [...s.layers, 'websocket'] }; this.#hooks.onLayers(this.#st.layers, 'websocket'); }
     else if (upgrade) this.#st = { k: 'sniff', layers: [...s.layers, upgrade.replace(/[^a-z0-9.+-]/g, '').slice(0, 20) || 'upgrade'] };
     else if (te.includes('chunked')) this.#st = { k: 'chunked', layers: s.layers, phase: 'size', remaining: 0 };
     else if (cl > 0) this.#st = { k: 'body', layers: s.layers, remaining: cl };
-    return true;
   }
 
   #chunked(s: Extract<St, { k: 'chunked' }>): boolean {

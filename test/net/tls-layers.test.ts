@@ -4,7 +4,8 @@
 // offers only h2 (Node's http2 client) is refused before the handshake; one that speaks the HTTP/2
 // preface anyway is cut at tls>http2. TLS inside TLS (raw, or after CONNECT, as curl does through
 // an HTTPS proxy) cannot be opened, so it is cut (tls>tls, tls>http>connect>tls) and not one byte
-// of the inner handshake reaches the server, which logs every decrypted chunk.
+// of the inner handshake reaches the server, which logs every decrypted chunk. An upload that
+// waits for 100 Continue is not stalled, and its body is still judged before it goes.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ const c=h2.connect('https://tls.example.test:${PORT}',{ca:fs.readFileSync(proces
 c.on('error',(e)=>{console.log('ERR',e.code||e.message);process.exit(0)});
 const r=c.request({':path':'/v1/h2'});r.on('response',(h)=>{console.log('STATUS',h[':status']);c.close()});r.on('error',()=>{});r.end();`;
 
-describe('HTTP/2 and nested TLS inside intercepted TLS', { concurrency: false }, () => {
+describe('HTTP/2, nested TLS and 100-continue inside intercepted TLS', { concurrency: false }, () => {
   let t: Topology; let fx: GatewayFixture; let state: string; let log: string;
   const flows = async (sb: TestSandbox) => {
     await new Promise((r) => setTimeout(r, 300));
@@ -160,6 +161,30 @@ describe('HTTP/2 and nested TLS inside intercepted TLS', { concurrency: false },
       assert.equal(f.decision, 'deny', JSON.stringify(f)); assert.equal(f.rule, 'inspection');
       assert.deepEqual(f.layers, ['tls', 'http', 'connect', 'tls']);
       assert.deepEqual(innerTls(from), []);
+    } finally { await sb.destroy(); }
+  });
+
+  test('Expect: 100-continue uploads go at once (the head is judged alone); a transaction body after it is still cut', async () => {
+    const sb = await fx.sandbox(policy());
+    try {
+      const bundle = bundleFor(sb);
+      const file = join(state, `up-${sb.id}.bin`); writeFileSync(file, Buffer.alloc(2 << 20, 0x61));
+      // curl sends a body over 1 MiB only after 100 Continue; with a 10 s expect timeout, a
+      // gateway that waited for the body first would hold it for its whole 3 s sniff window.
+      const t0 = Date.now();
+      const up = await sb.exec('curl', ['-sS', '--max-time', '10', '--expect100-timeout', '10', '--cacert', bundle, '--data-binary', `@${file}`, 'https://tls.example.test/upload-expect'], 15_000);
+      const ms = Date.now() - t0;
+      assert.equal(up.code, 0, up.stderr); assert.match(up.stdout, /received \d+ bytes/);
+      assert.ok((await t.log('tls')).some((e) => e.event === 'request' && e.url === '/upload-expect' && e.bodyBytes === 2 << 20), 'the server got the whole body');
+      assert.ok(ms < 2500, `upload took ${ms} ms`);
+      const tx = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: ['0xf86b'] });
+      const denied = await sb.exec('curl', ['-sS', '--max-time', '5', '--expect100-timeout', '10', '--cacert', bundle, '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/json', '--data-binary', tx, 'https://tls.example.test/rpc-expect'], 15_000);
+      assert.doesNotMatch(denied.stdout, /received/, denied.stdout);
+      await new Promise((r) => setTimeout(r, 300));
+      const fs = fx.events.filter((e): e is Flow => e.kind === 'net.flow' && e.sandboxId === sb.id && e.dstPort === 443);
+      const f = fs.find((e) => e.decision === 'deny');
+      assert.ok(f, JSON.stringify(fs)); assert.equal(f.protocol, 'jsonrpc-tx'); assert.deepEqual(f.layers, ['tls', 'http', 'jsonrpc-tx']);
+      assert.ok(!(await t.log('tls')).some((e) => e.event === 'request' && e.url === '/rpc-expect'), 'the transaction reached the server');
     } finally { await sb.destroy(); }
   });
 

@@ -63,6 +63,13 @@ export const httpSniffer: Sniffer = {
     const te = head.headers.get('transfer-encoding')?.toLowerCase();
     const cl = Number(head.headers.get('content-length') ?? 0);
     const bodyBytes = buf.length - head.headEnd;
+    // `Expect: 100-continue`: the client sends no body until the server answers (curl does so
+    // for bodies over 1 MiB and waits a second for it). Waiting here for the body would stall
+    // every such upload by the client's timeout; the head is judged now, and the layer inspector
+    // holds and judges the body's first bytes when they come, before forwarding them.
+    if (bodyBytes === 0 && (te?.includes('chunked') || cl > 0) && head.headers.get('expect')?.toLowerCase() === '100-continue') {
+      return { ...base, protocol: 'http', detail: `${head.method} ${head.target.slice(0, 200)} (expects 100-continue)`, awaitsBody: true };
+    }
     let body: Buffer | null = null;
     if (te?.includes('chunked')) {
       const raw = buf.subarray(head.headEnd);
