@@ -176,6 +176,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
       setCut: (fn) => { interceptCut = fn; }, ...(sb.catchUp ? { catchUp: sb.catchUp } : {}),
     });
     counted = { out: r.bytesOut, in: r.bytesIn };
+    if (r.note) detail = [detail, r.note].filter(Boolean).join('; ');
     if (r.deny) { final ??= { allow: false, rule: r.deny.rule, reason: r.deny.reason, ...(d.domain ? { domain: d.domain } : {}) }; layers = r.deny.layers; protocol = r.deny.protocol; }
     if (!final && (layers?.length ?? 0) < 2 && r.bytesOut === 0) layers = ['tls'];
     clearTimeout(longLived);
@@ -233,7 +234,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
         }
         handle.cut(v.rule, v.reason);
       },
-    }, conn.tokens, { nested: false });
+    }, conn.tokens, { nested: d.inspect === 'tls' }); // passthrough rules accept unread TLS (documented risk)
     ins.on('error', (e) => { if (!final) handle.cut('inspection', e.message); });
     ins.pipe(out);
     if (first.length > 0) ins.write(first);

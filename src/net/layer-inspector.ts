@@ -31,7 +31,9 @@ type St =
   | { k: 'chunked'; layers: string[]; phase: 'size' | 'data' | 'crlf' | 'trailer'; remaining: number }
   | { k: 'ws'; layers: string[] }
   | { k: 'wsPayload'; layers: string[]; remaining: number; mask: Buffer | null; off: number }
-  | { k: 'raw'; layers: string[] };
+  | { k: 'raw'; layers: string[] }
+  /** A head that expects 100-continue was forwarded; its body's first bytes are judged before they go. */
+  | { k: 'expect'; layers: string[]; head: HttpHead; headRaw: Buffer };
 
 const SNIFF_WAIT_MS = 3000;
 const HOLD_MS = 200;
@@ -73,12 +75,12 @@ export class LayerInspector extends Transform {
   readonly #nested: boolean;
   requests = 0;
 
-  /** base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be opened. */
   #onOutput: (() => void) | undefined;
 
   /**
-   * base: the layers already around this stream (e.g. ['tls']); nested: TLS found here cannot be
-   * opened; onOutput: called once, before the first judged byte is released.
+   * base: the layers already around this stream (e.g. ['tls']); nested: TLS found below another
+   * layer is cut (it cannot be opened here); onOutput: called once, before the first judged byte
+   * is released.
    */
   constructor(base: string[], hooks: LayerHooks, tokens: TokenSet | null, o: { nested?: boolean; onOutput?: () => void } = {}) {
     super();
@@ -196,6 +198,7 @@ export class LayerInspector extends Transform {
       if (s.k === 'raw') { const b = this.#in; this.#in = Buffer.alloc(0); this.#emit(b, s.layers); return; }
       if (s.k === 'sniff') { if (!this.#sniff(s, fin)) return; continue; }
       if (s.k === 'http') { if (!this.#request(s, fin)) return; continue; }
+      if (s.k === 'expect') { if (!this.#expectedBody(s, fin)) return; continue; }
       if (s.k === 'body') {
         const n = Math.min(s.remaining, this.#in.length);
         this.#emit(this.#in.subarray(0, n), s.layers); this.#in = this.#in.subarray(n); s.remaining -= n;
@@ -229,8 +232,10 @@ export class LayerInspector extends Transform {
     const layers = [...s.layers, protocol];
     this.#hooks.onLayers(layers, protocol, cls.detail);
     if (protocol === 'incomplete') { this.#deny({ rule: 'inspection', reason: `handshake incomplete within the inspection window at ${layers.join('>')}`, protocol, layers }); return false; }
-    // Fail closed: a stream that cannot be opened here would carry anything unseen.
-    if (protocol === 'tls' && this.#nested) { this.#deny({ rule: 'inspection', reason: `TLS inside ${s.layers.join('>')} cannot be inspected (nested TLS)`, protocol, layers }); return false; }
+    // Fail closed: TLS below another layer (inside intercepted TLS, after CONNECT or an Upgrade)
+    // cannot be opened here and would carry anything unseen (a miner or tunnel through an
+    // allowed host that proxies). TLS as the stream's own first layer is a protocol like others.
+    if (protocol === 'tls' && this.#nested && s.layers.length > 0) { this.#deny({ rule: 'inspection', reason: `TLS inside ${s.layers.join('>')} cannot be inspected (nested TLS)`, protocol, layers }); return false; }
     if (protocol === 'http2') { this.#deny({ rule: 'inspection', reason: `HTTP/2 inside ${s.layers.join('>')} is not inspected; the gateway offers only http/1.1`, protocol, layers }); return false; }
     const v = this.#hooks.judgeProtocol(protocol, layers, cls.detail);
     if (v) { this.#deny(v); return false; }
@@ -259,19 +264,46 @@ export class LayerInspector extends Transform {
     if (v) { this.#deny(v); return false; }
     this.requests++;
     let raw = this.#in.subarray(0, head.headEnd); this.#in = this.#in.subarray(head.headEnd);
-    const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
-    const cl = Number(head.headers.get('content-length') ?? 0);
     const upgrade = /upgrade/i.test(head.headers.get('connection') ?? '') ? (head.headers.get('upgrade') ?? '').toLowerCase() : '';
     // No WebSocket extension is offered upstream: compressed frames (permessage-deflate) could
     // not be read, so the server is never given the chance to negotiate one.
     if (upgrade === 'websocket' && head.headers.has('sec-websocket-extensions')) raw = withoutHeader(raw, 'sec-websocket-extensions');
     this.#emit(this.#hooks.rewriteHead(head, raw), layers);
+    if (cls.awaitsBody) { this.#st = { k: 'expect', layers, head, headRaw: Buffer.from(raw) }; return true; }
+    this.#afterHead(head, layers, upgrade);
+    return true;
+  }
+
+  /** The body of a head that expected 100-continue: judged with its head, as the sniffers would have. */
+  #expectedBody(s: Extract<St, { k: 'expect' }>, fin: boolean): boolean {
+    const cls = classify(Buffer.concat([s.headRaw, this.#in]), 'client', fin);
+    if (cls.state === 'more') {
+      if (this.#in.length > BODY_LIMIT + 64 * 1024) { this.#deny({ rule: 'inspection', reason: 'request body not judged in time', protocol: 'http', layers: s.layers }); return false; }
+      this.#waitSniff(); return false;
+    }
+    this.#judged();
+    // 'incomplete': a body still streaming when the wait ends is judged on what came (as in #request).
+    if (cls.protocol !== 'http' && cls.protocol !== 'incomplete') {
+      const layers = [...s.layers, cls.protocol];
+      this.#hooks.onLayers(layers, cls.protocol, cls.detail);
+      const v = this.#hooks.judgeProtocol(cls.protocol, layers, cls.detail);
+      if (v) { this.#deny(v); return false; }
+    }
+    this.#afterHead(s.head, s.layers, '');
+    return true;
+  }
+
+  /** What follows a forwarded head: a tunnel, WebSocket frames, another upgrade, or a body. */
+  #afterHead(head: HttpHead, layers: string[], upgrade: string): void {
+    const s = { layers };
+    const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
+    const cl = Number(head.headers.get('content-length') ?? 0);
+    this.#st = { k: 'http', layers };
     if (head.method === 'CONNECT') this.#st = { k: 'sniff', layers: [...s.layers, 'connect'] };
     else if (upgrade === 'websocket') { this.#st = { k: 'ws', layers: [...s.layers, 'websocket'] }; this.#hooks.onLayers(this.#st.layers, 'websocket'); }
     else if (upgrade) this.#st = { k: 'sniff', layers: [...s.layers, upgrade.replace(/[^a-z0-9.+-]/g, '').slice(0, 20) || 'upgrade'] };
     else if (te.includes('chunked')) this.#st = { k: 'chunked', layers: s.layers, phase: 'size', remaining: 0 };
     else if (cl > 0) this.#st = { k: 'body', layers: s.layers, remaining: cl };
-    return true;
   }
 
   #chunked(s: Extract<St, { k: 'chunked' }>): boolean {

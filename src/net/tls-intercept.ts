@@ -11,6 +11,7 @@ import { classify, parseClientHello } from './protocols/index.ts';
 import { isIPv4 } from '../util/index.ts';
 import { catchUpInto, type CatchUp } from './catch-up-stream.ts';
 import { LayerInspector, type LayerHooks, type LayerVerdict } from './layer-inspector.ts';
+import { relayPlaintext, type PlaintextRelay } from './plaintext-relay.ts';
 import type { InterceptCa } from './tls-ca.ts';
 import type { TokenSet } from './token-scanner.ts';
 
@@ -22,6 +23,8 @@ const HWM = { highWaterMark: 256 * 1024 } as {}; // net.Socket's option; not in 
 export interface InterceptResult {
   deny?: { rule: string; reason: string; protocol: string; layers: string[] };
   bytesOut: number; bytesIn: number;
+  /** What the verdict should also say: the client offered HTTP/2 and was given http/1.1. */
+  note?: string;
 }
 
 export interface InterceptJob {
@@ -47,7 +50,7 @@ export interface InterceptJob {
 
 export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
   return new Promise((resolve) => {
-    let bytesOut = 0; let bytesIn = 0; let settled = false;
+    let bytesOut = 0; let bytesIn = 0; let settled = false; let note: string | undefined;
     let cts: tls.TLSSocket | undefined; let uts: tls.TLSSocket | undefined;
     const finish = (deny?: InterceptResult['deny'], respond?: string) => {
       if (settled) return; settled = true;
@@ -57,7 +60,7 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         if (respond && cts && !cts.destroyed) { cts.end(respond); setTimeout(() => { cts?.destroy(); j.client.destroy(); }, 1000).unref(); }
         else { cts?.destroy(); j.client.resetAndDestroy(); }
       }
-      resolve({ ...(deny ? { deny } : {}), bytesOut, bytesIn });
+      resolve({ ...(deny ? { deny } : {}), bytesOut, bytesIn, ...(note ? { note } : {}) });
     };
     const deny = (v: LayerVerdict) => finish(
       { rule: v.rule, reason: v.reason, protocol: v.protocol, layers: v.layers },
@@ -81,7 +84,13 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
     // (HTTP/2 only, or another protocol) would get a handshake alert that reads like pinning;
     // it is refused before the handshake with an event that names what it asked for. Threat:
     // HTTP/2's binary frames and compressed headers would carry requests the HTTP sniffers, L7
-    // rules, brokered headers and the WebSocket reader never see.
+    // rules, brokered headers and the WebSocket reader never see. Why not terminate HTTP/2 here:
+    // every client that offers h2 also offers http/1.1 (browsers, curl, Go, Python, Node's
+    // fetch); a second HTTP stack (HPACK state, streams, flow control, RFC 8441 WebSockets,
+    // CONNECT streams) in the process every sandbox's bytes pass through would be a second place
+    // for the L7 rules, brokering and token scanning to diverge. A client that offers h2 beside
+    // http/1.1 is given http/1.1, and its verdict says so; one that speaks the HTTP/2 preface
+    // anyway (prior knowledge) is cut by the layer inspector (tls>http2).
     const hello = parseClientHello(j.first);
     const alpn = hello && hello !== 'more' ? hello.alpn : [];
     if (alpn.length > 0 && !alpn.includes('http/1.1')) {
@@ -92,6 +101,8 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
       });
       return;
     }
+    const other = alpn.filter((p) => p !== 'http/1.1');
+    if (other.length > 0) note = `the client offered ALPN ${alpn.join(',')}; http/1.1 was negotiated (${other.includes('h2') ? 'HTTP/2 is' : `${other.join(',')} ${other.length > 1 ? 'are' : 'is'}`} not inspected, so not offered)`;
     j.ca.contextFor(name).then((ctx) => {
       if (settled) return;
       // Unread bytes go back to the socket: TLSSocket feeds a wrapped socket's buffer to TLS
@@ -186,31 +197,18 @@ export function interceptTls(j: InterceptJob): Promise<InterceptResult> {
         }
         bytesIn += chunk.length;
         c.write(chunk);
-        relay(u, c, (n) => { bytesIn += n; });
+        relayed = relayPlaintext(u, c, (n) => { bytesIn += n; });
       });
+      // What the relay read but has not written yet leaves before the client's side is ended.
+      let relayed: PlaintextRelay | undefined;
+      const endClient = () => { relayed?.flush(); if (!c.writableEnded) c.end(); };
       let ends = 0;
       const ended = () => { if (++ends === 2) finish(); };
       if (c.destroyed) ended(); else c.once('close', () => { u.end(); setTimeout(() => u.destroy(), 30_000).unref(); ended(); });
-      if (u.destroyed) ended(); else u.once('close', () => { if (!c.writableEnded) c.end(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
-      u.once('end', () => { if (!c.writableEnded) c.end(); });
+      if (u.destroyed) ended(); else u.once('close', () => { endClient(); setTimeout(() => c.destroy(), 30_000).unref(); ended(); });
+      u.once('end', endClient);
     };
   });
-}
-
-/**
- * Copies src to dst like pipe(), with dst corked for the rest of the current tick: TLS hands
- * its plaintext over in 16 KiB records, one 'data' event each, and uncorked every one would be
- * its own SSL_write and send(2). Batched, one socket read's records leave in one write.
- */
-function relay(src: tls.TLSSocket, dst: tls.TLSSocket, count: (n: number) => void): void {
-  let corked = false;
-  const uncork = () => { corked = false; dst.uncork(); };
-  src.on('data', (d: Buffer) => {
-    count(d.length);
-    if (!corked) { corked = true; dst.cork(); process.nextTick(uncork); }
-    if (!dst.write(d)) src.pause();
-  });
-  dst.on('drain', () => src.resume());
 }
 
 function forbidden(reason: string): string {

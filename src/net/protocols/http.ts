@@ -36,10 +36,14 @@ export function parseRequestHead(buf: Buffer): HttpHead | 'more' | null {
   return { method: m[1]!, target: m[2]!, version: m[3]!, headers, headEnd: end + 4 };
 }
 
-/** The request's host: the Host header, or the authority of an absolute-form target. */
+/**
+ * The request's host: CONNECT's authority-form target, the authority of an absolute-form target,
+ * else the Host header. Threat: `CONNECT elsewhere:443` with `Host: allowed` sent to an allowed
+ * host that proxies; the target is where the tunnel goes, so it is what is judged.
+ */
 export function requestHost(h: HttpHead): string | undefined {
   const abs = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(h.target);
-  const host = abs ? abs[1]!.replace(/^.*@/, '') : h.headers.get('host');
+  const host = h.method === 'CONNECT' ? h.target : abs ? abs[1]!.replace(/^.*@/, '') : h.headers.get('host');
   return host?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
 }
 
@@ -59,6 +63,13 @@ export const httpSniffer: Sniffer = {
     const te = head.headers.get('transfer-encoding')?.toLowerCase();
     const cl = Number(head.headers.get('content-length') ?? 0);
     const bodyBytes = buf.length - head.headEnd;
+    // `Expect: 100-continue`: the client sends no body until the server answers (curl does so
+    // for bodies over 1 MiB and waits a second for it). Waiting here for the body would stall
+    // every such upload by the client's timeout; the head is judged now, and the layer inspector
+    // holds and judges the body's first bytes when they come, before forwarding them.
+    if (bodyBytes === 0 && (te?.includes('chunked') || cl > 0) && head.headers.get('expect')?.toLowerCase() === '100-continue') {
+      return { ...base, protocol: 'http', detail: `${head.method} ${head.target.slice(0, 200)} (expects 100-continue)`, awaitsBody: true };
+    }
     let body: Buffer | null = null;
     if (te?.includes('chunked')) {
       const raw = buf.subarray(head.headEnd);

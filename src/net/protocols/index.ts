@@ -16,7 +16,9 @@ export const SNIFFERS: readonly Sniffer[] = [tunnelSniffer, sshSniffer, stratumS
 
 export type Classification =
   | { state: 'more' }
-  | { state: 'done'; protocol: string; sni?: string; host?: string; detail?: string; httpHead?: HttpHead };
+  | { state: 'done'; protocol: string; sni?: string; host?: string; detail?: string; httpHead?: HttpHead;
+      /** The head asks for 100-continue and no body byte came yet: the body is judged when it comes (layer-inspector.ts). */
+      awaitsBody?: true };
 
 /** Runs every sniffer for this direction; `final` means no more bytes will arrive in time. */
 export function classify(buf: Buffer, dir: Direction, final = false): Classification {

@@ -5,7 +5,7 @@ export type Direction = 'client' | 'server';
 export type SniffResult =
   | { state: 'no' }
   | { state: 'more' }
-  | { state: 'match'; protocol: string; sni?: string; host?: string; detail?: string; httpHead?: HttpHead };
+  | { state: 'match'; protocol: string; sni?: string; host?: string; detail?: string; httpHead?: HttpHead; awaitsBody?: true };
 
 /** A parsed HTTP/1 request head, carried with an HTTP match so the flow does not parse it again. */
 export interface HttpHead { method: string; target: string; version: string; headers: Map<string, string>; headEnd: number }
