@@ -17,6 +17,7 @@ import { PraetorError, errorMessage, isPraetorError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import type { ServerCore } from '../core.ts';
 import type { RateLimiter } from '../rate-limit.ts';
+import { durableReplies } from '../routes/durable-replies.ts';
 import { controlPlaneRoutes } from './control-plane.ts';
 import { e2bErrorBody, notSupported, statusOf } from './errors.ts';
 import { fileRoutes } from './files-http.ts';
@@ -82,10 +83,12 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
     if (!r) throw new PraetorError('INTERNAL', 'envd call without a sandbox', { hint: 'report this as a bug' });
     return r;
   };
+  // Nothing is acknowledged before the records that trace it are durable (../routes/durable-replies.ts).
+  const durable = () => core.guard.flush();
   const rpc = connectNodeAdapter({
     routes: (router) => {
-      router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs }));
-      router.service(Filesystem, filesystemService({ recordOf: recordOfCtx }));
+      router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs, durable }));
+      router.service(Filesystem, filesystemService({ recordOf: recordOfCtx, durable }));
     },
     contextValues: (req) => createContextValues().set(kRecord, records.get(req as IncomingMessage)).set(kWait, waits.get(req as IncomingMessage) ?? 0),
   });
@@ -142,6 +145,7 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       const status = statusOf(pe);
       return reply.status(status).send(e2bErrorBody(pe, status));
     });
+    durableReplies(app, { durable, skip: (path) => path === '/health', shape: (_req, pe) => { const status = statusOf(pe); return { status, body: e2bErrorBody(pe, status) }; } });
     app.setNotFoundHandler((req, reply) => {
       const pe = notSupported(`${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`);
       return reply.status(501).send(e2bErrorBody(pe, 501));
