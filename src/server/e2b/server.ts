@@ -36,6 +36,11 @@ export interface E2bOptions {
   templates?: Record<string, string> | undefined;
   /** cap on the interval between keepalive events on command streams (default: the client's, 50 s). */
   keepaliveMs?: number | undefined;
+  /**
+   * A cluster node's E2B port: a create's X-Praetor-Reservation header names the id the control
+   * replica reserved (the node's sandbox id source checks it against the reservation table).
+   */
+  reservations?: boolean | undefined;
 }
 
 export interface E2bServer { url: string; app: FastifyInstance; registry: E2bRegistry; close(): Promise<void> }
@@ -134,7 +139,8 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       const p = token ? core.tokens.verify(token) : undefined;
       if (!p) throw new PraetorError('UNAUTHORIZED', token ? 'invalid API key' : 'no API key', { hint: 'set E2B_API_KEY to a Praetor token (`praetor token create --tenant NAME`); it is sent as X-API-KEY' });
       limit(p);
-      principals.set(req, p);
+      const reserved = req.headers['x-praetor-reservation'];
+      principals.set(req, o.reservations && typeof reserved === 'string' ? { ...p, reservedId: reserved } : p);
     });
 
     app.setErrorHandler((err, req, reply) => {
