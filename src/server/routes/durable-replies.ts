@@ -8,8 +8,9 @@
 // The wait is one group commit, not one fsync per call: flush() hands the pending batch to the
 // writer at once, and everything other calls append while that commit runs joins the next one
 // (audit/loop.ts), so concurrent calls share their fsyncs. A call that appended nothing waits
-// only for what is already in flight. When the ledger cannot record, a success is not sent: the
-// caller gets LEDGER_UNAVAILABLE (503) instead, and the guard holds the sandboxes (fail closed).
+// only for what is already in flight. When the ledger cannot record, a successful change is not
+// sent: the caller gets LEDGER_UNAVAILABLE (503) instead, and the guard holds the sandboxes
+// (fail closed); reads still answer.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PraetorError, isPraetorError } from '../../errors.ts';
 import { isRockSandboxPath, rockFailure } from './rock-envelope.ts';
@@ -42,8 +43,10 @@ export function durableReplies(app: FastifyInstance, o: { durable: Durable; skip
     try {
       await o.durable();
     } catch (e) {
-      // An error reply stays what it was (it acknowledged nothing); a success must not leave.
-      if (reply.statusCode >= 400) return payload;
+      // An error reply stays what it was (it acknowledged nothing), and so does a read: it
+      // reports state, and the API must keep answering reads while the ledger is down (the
+      // outage is in /healthz, the held sandboxes read `paused`). A change must not leave.
+      if (reply.statusCode >= 400 || req.method === 'GET' || req.method === 'HEAD') return payload;
       const r = shape(req, notRecorded(e));
       (payload as { destroy?: () => void } | null)?.destroy?.();
       reply.removeHeader('content-encoding');
