@@ -164,7 +164,8 @@ export function e2bRoutes(app: FastifyInstance, d: E2bRouteDeps): void {
 
   // envd: the sandbox E2b-Sandbox-Id names; its access token is for the node to check.
   const envd = async (req: FastifyRequest, reply: FastifyReply) => {
-    const id = first(req.headers['e2b-sandbox-id']);
+    // Older SDKs send only the access token on /files and /health: it names its sandbox.
+    const id = first(req.headers['e2b-sandbox-id']) ?? /^e2bat_(sb-[a-z0-9-]{1,80})\./.exec(first(req.headers['x-access-token']) ?? '')?.[1];
     if (id === undefined) {
       if (req.url.split('?')[0] === '/health' && req.headers['x-access-token'] === undefined) return reply.send({ ok: d.dir.error === undefined });
       throw new PraetorError('NOT_FOUND', 'this envd call names no sandbox', { hint: 'send the sandbox id in E2b-Sandbox-Id (the e2b SDK 2.x does): a control replica routes envd calls by it' });

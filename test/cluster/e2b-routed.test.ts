@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { NotFoundError, Sandbox } from 'e2b';
+import { Sandbox as EarlySandbox } from 'e2b-early';
 import { ClusterControl } from '../../src/cluster/control.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -123,4 +124,14 @@ test('sandboxes spread over the nodes, each reached through the replica; an id n
   const unknown = await raw('GET', '/sandboxes/sb-n999-0123456789ab', { 'X-API-KEY': token });
   assert.equal(unknown.status, 404, JSON.stringify(unknown.json));
   assert.equal(unknown.json.code, 404);
+});
+
+test('an earlier SDK (2.8, no E2b-Sandbox-Id on /files) works through the replica too: its access token names the sandbox', { skip }, async () => {
+  const sb = await EarlySandbox.create({ metadata: { sdk: 'early' } });
+  try {
+    assert.equal((await sb.commands.run('echo early')).stdout, 'early\n');
+    await sb.files.write('early.txt', 'from 2.8');
+    assert.equal(await sb.files.read('early.txt'), 'from 2.8');
+  } finally { await sb.kill(); }
+  assert.equal((await ctl.sandboxState(sb.sandboxId))?.state, 'ended');
 });
