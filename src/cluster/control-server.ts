@@ -11,9 +11,10 @@ import { join as join_ } from 'node:path';
 import pg from 'pg';
 import type WebSocket from 'ws';
 import { PraetorError, errorMessage, isPraetorError, notFound } from '../errors.ts';
-import { TokenStore, asPraetorError, presentedToken, sendError, VERSION, DEFAULT_BODY_LIMIT, type Principal } from '../server/index.ts';
+import { TokenStore, asPraetorError, e2bNotSupported, presentedToken, sendError, VERSION, DEFAULT_BODY_LIMIT, type Principal } from '../server/index.ts';
 import { Tenants } from '../config/index.ts';
 import { ClusterControl } from './control.ts';
+import { e2bRoutes, isE2bPath, isEnvdCall, sendE2bError } from './control-e2b.ts';
 import { NodeDirectory } from './node-directory.ts';
 import { nodeLink, type NodeLink, type NodeLinkOptions } from './node-link.ts';
 import { forward, forwardHeaders, holdFrames, lost, pipeWebSocket, responseHeaders, type Forwarded } from './proxy.ts';
@@ -69,7 +70,10 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
     app.addHook('onRequest', async (req) => {
-      if (req.url.split('?')[0] === '/healthz') return;
+      const path = req.url.split('?')[0]!;
+      if (path === '/healthz') return;
+      // envd calls carry the sandbox's access token, which the node that issued it checks.
+      if (isEnvdCall(req) || (path === '/health' && req.headers['x-access-token'] === undefined)) return;
       const token = presentedToken(req.headers);
       const p = token ? tokens.verify(token) : undefined;
       if (!p) throw new PraetorError('UNAUTHORIZED', token ? 'invalid token' : 'no token', { hint: 'send Authorization: Bearer TOKEN (or X-API-Key for ROCK routes); create one with `praetor token create --tenant NAME`' });
@@ -78,9 +82,13 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
     app.setErrorHandler((err, req, reply) => {
       const pe = asPraetorError(err);
       if (pe.code === 'INTERNAL') log(`internal error on ${req.method} ${req.url.split('?')[0]}: ${err instanceof Error ? err.stack : errorMessage(err)}`);
-      return sendError(req, reply, pe);
+      return isE2bPath(req.url.split('?')[0]!) ? sendE2bError(req, reply, pe) : sendError(req, reply, pe);
     });
-    app.setNotFoundHandler((req, reply) => sendError(req, reply, new PraetorError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)} on a control replica`, { hint: 'see /openapi.json' })));
+    app.setNotFoundHandler((req, reply) => {
+      const path = req.url.split('?')[0]!;
+      if (isE2bPath(path)) return sendE2bError(req, reply, e2bNotSupported(`${req.method} ${path.slice(0, 200)}`));
+      return sendError(req, reply, new PraetorError('NOT_FOUND', `no route ${req.method} ${path.slice(0, 200)} on a control replica`, { hint: 'see /openapi.json' }));
+    });
     app.get('/healthz', async (_req, reply) => {
       const ok = dir.error === undefined;
       return reply.status(ok ? 200 : 503).send({ ok, version: VERSION, role: 'control', nodes: { up: dir.live.length, total: dir.nodes.length }, ...(ok ? {} : { error: dir.error }) });
@@ -91,6 +99,8 @@ export async function startControl(o: ControlOptions): Promise<ControlServer> {
       if (r.websocket) app.get(r.path, { websocket: true }, (socket, req) => { void wsRoute(h, r, socket, req); });
       else app.route({ method: r.method, url: r.path, handler: (req, reply) => httpRoute(h, r, req, reply) });
     }
+    // The E2B API on this port too: E2B_API_URL and E2B_SANDBOX_URL name the replica.
+    e2bRoutes(app, { ctl, dir, link, tenants, nodeFor: (id) => nodeFor(h, id), principalOf });
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7070 });
     const signs = o.join && o.link.mode === 'mtls' && existsSync(join_(o.link.dir, CA_FILES.key));
     if (o.bootstrap && !signs) {

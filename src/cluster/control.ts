@@ -14,11 +14,11 @@ import { checkQuota, type TenantSettings } from '../config/index.ts';
 import { ensureClusterSchema, nodeLockKey } from './membership.ts';
 import { clusterSandboxId, LIVE_STATES, type NodeRow } from './schema.ts';
 
-export interface Placement { sandboxId: string; nodeId: string; address: string; epoch: number }
+export interface Placement { sandboxId: string; nodeId: string; address: string; e2bAddress: string | undefined; epoch: number }
 export interface LostNode { nodeId: string; epoch: number; sandboxes: Array<{ sandboxId: string; tenant: string }> }
 
 const NODES_SQL = `
-SELECT n.node_id, n.ordinal, n.address, n.epoch, n.state, n.cpus, n.memory_bytes, n.max_sandboxes, n.degraded,
+SELECT n.node_id, n.ordinal, n.address, n.e2b_address, n.epoch, n.state, n.cpus, n.memory_bytes, n.max_sandboxes, n.degraded,
        (extract(epoch FROM now() - n.heartbeat_at) * 1000)::double precision AS age_ms,
        coalesce(u.c, 0)::int AS used_sandboxes, coalesce(u.cpus, 0)::double precision AS used_cpus, coalesce(u.mem, 0)::bigint AS used_mem
 FROM cluster_nodes n
@@ -28,6 +28,7 @@ LEFT JOIN (SELECT node_id, count(*) AS c, sum(cpus) AS cpus, sum(memory_bytes) A
 function toNode(r: Record<string, unknown>): NodeRow {
   return {
     nodeId: String(r.node_id), ordinal: Number(r.ordinal), address: String(r.address), epoch: Number(r.epoch),
+    e2bAddress: typeof r.e2b_address === 'string' ? r.e2b_address : undefined,
     state: r.state as NodeRow['state'], heartbeatAgeMs: Math.max(0, Number(r.age_ms)), degraded: (r.degraded as string[]) ?? [],
     capacity: { cpus: Number(r.cpus), memoryBytes: Number(r.memory_bytes), maxSandboxes: Number(r.max_sandboxes) },
     used: { sandboxes: Number(r.used_sandboxes), cpus: Number(r.used_cpus), memoryBytes: Number(r.used_mem) },
@@ -85,7 +86,7 @@ export class ClusterControl {
    * Reserves room for one sandbox of `tenant` on a live node, within the tenant's cluster-wide
    * quota. Throws QUOTA_EXCEEDED or CLUSTER_FULL; never over-commits a node or a tenant.
    */
-  async place(tenant: string, settings: TenantSettings, want: { cpus: number; memoryBytes: number }, where: { only?: string; exclude?: readonly string[] } = {}): Promise<Placement> {
+  async place(tenant: string, settings: TenantSettings, want: { cpus: number; memoryBytes: number }, where: { only?: string; exclude?: readonly string[]; /** only nodes that serve the E2B API. */ e2b?: boolean } = {}): Promise<Placement> {
     const c = await this.#pool.connect();
     try {
       await c.query('BEGIN');
@@ -97,9 +98,9 @@ export class ClusterControl {
       const tried = new Set<string>(where.exclude ?? []);
       for (;;) {
         const { rows } = await c.query(`${NODES_SQL} WHERE n.state = 'up' AND n.heartbeat_at > now() - ($1::double precision * interval '1 millisecond')`, [this.#freshMs]);
-        const candidates = rows.map(toNode).filter((n) => !tried.has(n.nodeId) && (where.only === undefined || n.nodeId === where.only) && fits(n, want));
+        const candidates = rows.map(toNode).filter((n) => !tried.has(n.nodeId) && (where.only === undefined || n.nodeId === where.only) && (!where.e2b || n.e2bAddress !== undefined) && fits(n, want));
         if (candidates.length === 0) {
-          throw new PraetorError('CLUSTER_FULL', `no live node has room for ${want.cpus} CPUs and ${want.memoryBytes} bytes`, { hint: 'retry later, ask for less, or add nodes' });
+          throw new PraetorError('CLUSTER_FULL', `no live node${where.e2b ? ' serving the E2B API' : ''} has room for ${want.cpus} CPUs and ${want.memoryBytes} bytes`, { hint: where.e2b ? 'start nodes with --e2b-port PORT, retry later, or ask for less' : 'retry later, ask for less, or add nodes' });
         }
         const sample: NodeRow[] = [];
         while (sample.length < Math.min(this.#k, candidates.length)) {
@@ -117,7 +118,7 @@ export class ClusterControl {
           `INSERT INTO cluster_sandboxes (sandbox_id, node_id, node_epoch, tenant, cpus, memory_bytes, state) VALUES ($1, $2, $3, $4, $5, $6, 'reserved')`,
           [sandboxId, now.nodeId, now.epoch, tenant, want.cpus, want.memoryBytes]);
         await c.query('COMMIT');
-        return { sandboxId, nodeId: now.nodeId, address: now.address, epoch: now.epoch };
+        return { sandboxId, nodeId: now.nodeId, address: now.address, e2bAddress: now.e2bAddress, epoch: now.epoch };
       }
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);

@@ -17,6 +17,8 @@ export interface MembershipOptions {
   nodeId: string;
   /** where control replicas reach this node's API (https://host:port). */
   address: string;
+  /** where control replicas reach this node's E2B API (https://host:port), when it serves one. */
+  e2bAddress?: string | undefined;
   capacity: NodeCapacity;
   heartbeatMs?: number;
   /** fence after this long without a successful heartbeat (default 5 heartbeats). */
@@ -44,7 +46,7 @@ export async function ensureClusterSchema(c: pg.ClientBase): Promise<void> {
   }
 }
 
-type Resolved = Required<Omit<MembershipOptions, 'onFence' | 'onUnfence' | 'onDestroy' | 'log'>> & Pick<MembershipOptions, 'onFence' | 'onUnfence' | 'onDestroy' | 'log'>;
+type Resolved = Required<Omit<MembershipOptions, 'onFence' | 'onUnfence' | 'onDestroy' | 'log' | 'e2bAddress'>> & Pick<MembershipOptions, 'onFence' | 'onUnfence' | 'onDestroy' | 'log' | 'e2bAddress'>;
 
 export class NodeMembership {
   readonly nodeId: string;
@@ -88,12 +90,12 @@ export class NodeMembership {
       if (!l.ok) throw new PraetorError('CONFLICT', `node ${o.nodeId} is already joined by a live process`, { hint: 'stop the other process, or give this node another --node-id' });
       await client.query('BEGIN');
       const { rows: [row] } = await client.query(
-        `INSERT INTO cluster_nodes (node_id, ordinal, address, cpus, memory_bytes, max_sandboxes, epoch, state, heartbeat_at, joined_at)
-         VALUES ($1, nextval('cluster_node_ordinal'), $2, $3, $4, $5, 1, 'up', now(), now())
+        `INSERT INTO cluster_nodes (node_id, ordinal, address, cpus, memory_bytes, max_sandboxes, epoch, state, heartbeat_at, joined_at, e2b_address)
+         VALUES ($1, nextval('cluster_node_ordinal'), $2, $3, $4, $5, 1, 'up', now(), now(), $6)
          ON CONFLICT (node_id) DO UPDATE SET epoch = cluster_nodes.epoch + 1, state = 'up', address = $2, cpus = $3,
-           memory_bytes = $4, max_sandboxes = $5, heartbeat_at = now(), joined_at = now()
+           memory_bytes = $4, max_sandboxes = $5, heartbeat_at = now(), joined_at = now(), e2b_address = $6
          RETURNING epoch, ordinal`,
-        [o.nodeId, o.address, cap.cpus, cap.memoryBytes, cap.maxSandboxes]);
+        [o.nodeId, o.address, cap.cpus, cap.memoryBytes, cap.maxSandboxes, o.e2bAddress ?? null]);
       // Sandboxes of an earlier epoch died with that process (its sandboxes are its children):
       // record them ended so their capacity and quota return, and tell the caller for gc.
       const { rows: old } = await client.query(

@@ -33,6 +33,15 @@ export interface NodeRoleOptions extends ServeOptions {
   link: NodeLinkSecurity;
   /** how often a running node checks whether its certificate is due for renewal (default 1 h). */
   renewCheckMs?: number;
+  /** where control replicas reach this node's E2B API; default the advertised host with the E2B port. */
+  e2bAdvertise?: string | undefined;
+}
+
+/** The advertised address of the E2B port: the node's advertised host (what its certificate names), the port it listens on. */
+export function e2bAddressOf(advertise: string, e2bUrl: string): string {
+  const a = new URL(advertise);
+  a.port = new URL(e2bUrl).port;
+  return a.origin;
 }
 
 export interface NodeServer extends PraetorServer {
@@ -71,8 +80,9 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
     await Promise.all((server?.core.all ?? []).map((e) => e.sb.destroy(`node fenced: ${why}`).catch(() => undefined)));
   };
 
+  let e2bAddress: string | undefined;
   const joinOnce = (address: string) => NodeMembership.join({
-    url: o.cluster, nodeId: o.nodeId, address, capacity: o.capacity, log,
+    url: o.cluster, nodeId: o.nodeId, address, e2bAddress, capacity: o.capacity, log,
     ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}), ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
     onFence: fence, onUnfence: unfence,
     onDestroy: (why) => { void destroyAll(why).then(() => { if (!closed) void rejoin(address); }); },
@@ -127,7 +137,8 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
       ? { options: nodeServerTlsOptionsFor(watcher.current), guard: (srv: TlsServer) => { tlsServers.push(srv); guardControlPeers(srv, refusals); } }
       : undefined;
     server = await startServer({
-      ...o, sandboxIds: ids, ...(tls ? { tls } : {}),
+      // E2B creates carry the control replica's reservation too (X-Praetor-Reservation, checked by `ids`).
+      ...o, sandboxIds: ids, ...(tls ? { tls } : {}), ...(o.e2b ? { e2b: { ...o.e2b, reservations: true } } : {}),
       clusterNode: { episodeIds: () => clusterEpisodeId(member?.ordinal ?? 0, randomBytes(6).toString('hex')) },
     });
   } catch (e) {
@@ -137,6 +148,7 @@ export async function startNode(o: NodeRoleOptions): Promise<NodeServer> {
     throw e;
   }
   const address = o.advertise ?? server.url;
+  e2bAddress = server.e2b ? o.e2bAdvertise ?? e2bAddressOf(address, server.e2b.url) : undefined;
   // The first join is awaited: a node that cannot join fails its start, loudly.
   try { joined(await joinOnce(address), address); } catch (e) {
     clearInterval(renewTimer);

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS cluster_nodes (
   heartbeat_at timestamptz NOT NULL,
   joined_at timestamptz NOT NULL,
   degraded jsonb NOT NULL DEFAULT '[]');
+-- where control replicas reach the node's E2B API (same mutual TLS as its API); null: none
+ALTER TABLE cluster_nodes ADD COLUMN IF NOT EXISTS e2b_address text;
 CREATE SEQUENCE IF NOT EXISTS cluster_node_ordinal;
 CREATE TABLE IF NOT EXISTS cluster_sandboxes (
   sandbox_id text PRIMARY KEY,
@@ -47,6 +49,8 @@ export type NodeCapacity = z.infer<typeof NodeCapacitySchema>;
 
 export interface NodeRow {
   nodeId: string; ordinal: number; address: string; epoch: number; state: 'up' | 'lost' | 'left';
+  /** the node's E2B API (https://host:port), when it serves one. */
+  e2bAddress: string | undefined;
   capacity: NodeCapacity; heartbeatAgeMs: number; degraded: string[];
   used: { sandboxes: number; cpus: number; memoryBytes: number };
 }

@@ -21,11 +21,11 @@ import { mcpRoutes } from './routes/mcp.ts';
 import { Metrics, metricsRoutes } from './routes/metrics.ts';
 import { modelGatewayRoutes } from './routes/model-gateway.ts';
 import { rockRoutes } from './routes/rock.ts';
-import { isRockSandboxPath, rockFailure } from './routes/rock-envelope.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { execWsRoutes } from './routes/exec-ws.ts';
 import { dashboardRoutes, isDashboardOpenPath } from './routes/dashboard.ts';
+import { durableReplies, errorReply } from './routes/durable-replies.ts';
 import { startE2bServer, type E2bOptions, type E2bServer } from './e2b/index.ts';
 
 export const VERSION = '0.1.0';
@@ -86,13 +86,8 @@ export function presentedToken(h: FastifyRequest['headers']): string | undefined
 
 /** The one error body: ROCK's envelope on ROCK's and GEM's paths, {error:{code,…}} elsewhere. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, pe: PraetorError): FastifyReply {
-  if (isRockSandboxPath(req.url)) {
-    const f = rockFailure(pe);
-    return reply.status(f.httpStatus).send(f.body);
-  }
-  void reply.status(pe.httpStatus);
-  if (isRockPath(req.url)) return reply.send({ status: 'Failed', message: pe.message, error: `${pe.code}: ${pe.message}${pe.hint ? ` (${pe.hint})` : ''}`, result: null });
-  return reply.send({ error: pe.toJSON() });
+  const r = errorReply(req.url, pe);
+  return reply.status(r.status).send(r.body);
 }
 
 export function asPraetorError(err: unknown): PraetorError {
@@ -149,6 +144,8 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
       return sendError(req, reply, pe);
     });
     app.setNotFoundHandler((req, reply) => sendError(req, reply, new PraetorError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, { hint: 'see /openapi.json' })));
+    // Nothing is acknowledged before the records that trace it are durable (routes/durable-replies.ts).
+    durableReplies(app, { durable: () => core.guard.flush(), skip: (path) => OPEN_PATHS.has(path) || isDashboardOpenPath(path) });
 
     registry.add({ method: 'GET', path: '/healthz', tag: 'meta', summary: 'liveness and ledger health', auth: false });
     app.get('/healthz', async (_req, reply) => {

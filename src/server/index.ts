@@ -5,3 +5,4 @@ export { startServer, asPraetorError, presentedToken, sendError, VERSION, type P
 export { createToken, tokensPath, TokenStore, TENANT_RE, type Principal, type TokenRecord } from './auth.ts';
 export { ServerCore, DEFAULT_BODY_LIMIT, type CoreOptions, type SandboxEntry, type SandboxIdSource } from './core.ts';
 export { ROCK_SANDBOX_BASE } from './routes/rock-envelope.ts';
+export { e2bErrorBody, notSupported as e2bNotSupported, statusOf as e2bStatusOf } from './e2b/index.ts';

@@ -4,6 +4,7 @@
 // permissions and a planted symlink can never reach a host path. Watchers are not built.
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { errorMessage } from '../../errors.ts';
 import { SandboxPath } from '../sandbox-ops.ts';
 import { checkUser, resolvePath, userFromBasic } from './envd-user.ts';
 import { toConnectError, unimplemented } from './errors.ts';
@@ -56,12 +57,14 @@ function checkPath(raw: string, field: string): string {
   return p;
 }
 
-export function filesystemService(o: { recordOf: (ctx: HandlerContext) => E2bSandbox }): ServiceImpl<typeof Filesystem> {
+export function filesystemService(o: { recordOf: (ctx: HandlerContext) => E2bSandbox; durable?: (() => Promise<void>) | undefined }): ServiceImpl<typeof Filesystem> {
   async function run(ctx: HandlerContext, script: keyof typeof SCRIPTS, args: string[]): Promise<string> {
     const r = o.recordOf(ctx);
     try { checkUser(userFromBasic(ctx.requestHeader.get('authorization'))); } catch (e) { throw toConnectError(e); }
     let res;
     try { res = await r.entry.sb.exec(['/bin/sh', '-c', SCRIPTS[script], 'sh', ...args], { timeoutMs: 60_000 }); } catch (e) { throw toConnectError(e); }
+    // Answered only once the command's records are durable (a change to the sandbox's files is an action).
+    try { await o.durable?.(); } catch (e) { throw new ConnectError(`the ledger could not make this operation's records durable: ${errorMessage(e)}`, Code.Unavailable); }
     const msg = (res.stderr || res.error || `exit ${res.code}`).trim().split('\n').pop()!.replace(/^(sh|find|mkdir|mv|rm|dirname): /, '');
     // find exits 1 when a subdirectory is unreadable but still lists the rest.
     if (res.code === 0 || (script === 'list' && res.code === 1 && res.stdout !== '')) return res.stdout;

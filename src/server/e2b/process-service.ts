@@ -24,6 +24,8 @@ export interface ProcessServiceOptions {
   recordOf: (ctx: HandlerContext) => E2bSandbox;
   /** cap on the keepalive interval (ms); the client's Keepalive-Ping-Interval applies below it. */
   keepaliveMs?: number | undefined;
+  /** resolves once every ledger record so far is durable: a command's end waits for it. */
+  durable?: (() => Promise<void>) | undefined;
 }
 
 type Selector = { selector: { case: 'pid'; value: number } | { case: 'tag'; value: string } | { case: undefined; value?: undefined } } | undefined;
@@ -85,6 +87,8 @@ export function processService(o: ProcessServiceOptions): ServiceImpl<typeof Pro
         if (!e) return;
         if (e.kind === 'keepalive') yield { event: { event: { case: 'keepalive' as const, value: {} } } };
         else if (e.kind === 'end') {
+          // The end event acknowledges the command: not before its records are durable.
+          if (o.durable) await o.durable().catch((err: unknown) => { throw new ConnectError(`the command ended, and the ledger could not make its records durable: ${errorMessage(err)}`, Code.Unavailable); });
           yield { event: { event: { case: 'end' as const, value: { exitCode: e.exitCode, exited: e.exited, status: e.status, ...(e.error ? { error: e.error } : {}) } } } };
           return;
         } else yield { event: { event: { case: 'data' as const, value: { output: { case: e.kind, value: new Uint8Array(e.data) } } } } };

@@ -82,7 +82,10 @@ export class E2bRegistry {
 
   /** Registers a new sandbox; returns its record and the envd access token (shown once). */
   add(init: Omit<E2bSandbox, 'accessToken' | 'tokenHash' | 'procs' | 'containments' | 'alerts' | 'timer' | 'id' | 'startedAt' | 'endAt'>, timeoutS: number): { record: E2bSandbox; accessToken: string } {
-    const accessToken = `e2bat_${randomBytes(24).toString('base64url')}`;
+    // The token names its sandbox before the secret (base64url has no '.'): a control replica
+    // routes an envd call that carries only the token (older SDKs on /files and /health) to
+    // the node holding the sandbox; the node still checks the whole token.
+    const accessToken = `e2bat_${init.entry.sb.id}.${randomBytes(24).toString('base64url')}`;
     const record: E2bSandbox = {
       ...init, id: init.entry.sb.id, startedAt: Date.now(), endAt: 0, accessToken, tokenHash: sha(accessToken),
       procs: new Map(), containments: [], alerts: new Map(), timer: undefined,

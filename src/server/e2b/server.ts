@@ -17,6 +17,7 @@ import { PraetorError, errorMessage, isPraetorError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import type { ServerCore } from '../core.ts';
 import type { RateLimiter } from '../rate-limit.ts';
+import { durableReplies } from '../routes/durable-replies.ts';
 import { controlPlaneRoutes } from './control-plane.ts';
 import { e2bErrorBody, notSupported, statusOf } from './errors.ts';
 import { fileRoutes } from './files-http.ts';
@@ -35,6 +36,11 @@ export interface E2bOptions {
   templates?: Record<string, string> | undefined;
   /** cap on the interval between keepalive events on command streams (default: the client's, 50 s). */
   keepaliveMs?: number | undefined;
+  /**
+   * A cluster node's E2B port: a create's X-Praetor-Reservation header names the id the control
+   * replica reserved (the node's sandbox id source checks it against the reservation table).
+   */
+  reservations?: boolean | undefined;
 }
 
 export interface E2bServer { url: string; app: FastifyInstance; registry: E2bRegistry; close(): Promise<void> }
@@ -82,10 +88,12 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
     if (!r) throw new PraetorError('INTERNAL', 'envd call without a sandbox', { hint: 'report this as a bug' });
     return r;
   };
+  // Nothing is acknowledged before the records that trace it are durable (../routes/durable-replies.ts).
+  const durable = () => core.guard.flush();
   const rpc = connectNodeAdapter({
     routes: (router) => {
-      router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs }));
-      router.service(Filesystem, filesystemService({ recordOf: recordOfCtx }));
+      router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs, durable }));
+      router.service(Filesystem, filesystemService({ recordOf: recordOfCtx, durable }));
     },
     contextValues: (req) => createContextValues().set(kRecord, records.get(req as IncomingMessage)).set(kWait, waits.get(req as IncomingMessage) ?? 0),
   });
@@ -131,7 +139,8 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       const p = token ? core.tokens.verify(token) : undefined;
       if (!p) throw new PraetorError('UNAUTHORIZED', token ? 'invalid API key' : 'no API key', { hint: 'set E2B_API_KEY to a Praetor token (`praetor token create --tenant NAME`); it is sent as X-API-KEY' });
       limit(p);
-      principals.set(req, p);
+      const reserved = req.headers['x-praetor-reservation'];
+      principals.set(req, o.reservations && typeof reserved === 'string' ? { ...p, reservedId: reserved } : p);
     });
 
     app.setErrorHandler((err, req, reply) => {
@@ -142,6 +151,7 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
       const status = statusOf(pe);
       return reply.status(status).send(e2bErrorBody(pe, status));
     });
+    durableReplies(app, { durable, skip: (path) => path === '/health', shape: (_req, pe) => { const status = statusOf(pe); return { status, body: e2bErrorBody(pe, status) }; } });
     app.setNotFoundHandler((req, reply) => {
       const pe = notSupported(`${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`);
       return reply.status(501).send(e2bErrorBody(pe, 501));

@@ -1,13 +1,14 @@
 // Streaming exec over WebSocket: the first text frame is the command (the same body as the
 // buffered exec); the server then sends {type:"stdout"|"stderr", data} frames and a final
 // {type:"exit", …}. The client may send {type:"stdin", data}, {type:"close_stdin"} and
-// {type:"kill", signal}. A client that disconnects kills its command (no orphans), and so does
+// {type:"kill", signal}. The exit frame waits for the command's records to be durable. A client that disconnects kills its command (no orphans), and so does
 // one that reads too slowly (an error frame says why).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PraetorError, errorMessage, isPraetorError } from '../../errors.ts';
 import { MAX_WS_BUFFERED, parseInput, principal, type Ctx } from '../http.ts';
 import { toArgv } from '../sandbox-ops.ts';
+import { notRecorded } from './durable-replies.ts';
 import { ExecBody, execView } from './sandboxes.ts';
 
 const ClientFrame = z.discriminatedUnion('type', [
@@ -52,8 +53,10 @@ export function execWsRoutes(app: FastifyInstance, ctx: Ctx): void {
             onStdout: (c) => output('stdout', c),
             onStderr: (c) => output('stderr', c),
           });
-          void handle.done.then((r) => {
+          void handle.done.then(async (r) => {
             if (overflowed) return;
+            // The exit frame acknowledges the command: only once its records are durable.
+            try { await core.guard.flush(); } catch (e) { fail(notRecorded(e)); return; }
             socket.send(JSON.stringify({ type: 'exit', ...execView(r), stdout: undefined, stderr: undefined }));
             socket.close(1000, 'done');
           });
