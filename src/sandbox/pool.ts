@@ -24,11 +24,11 @@ export class WarmPool {
   get available(): number { return this.#ready.length; }
   get lastError(): unknown { return this.#lastError; }
 
-  /** Fills the pool to its size; resolves when full. */
-  async fill(): Promise<void> {
+  /** Fills the pool to its size (or to `upTo`, if smaller); resolves when that many are ready. */
+  async fill(upTo = this.#size): Promise<void> {
     // A refill scheduled by take() may fire after close(): it must create nothing (it would leak).
     if (this.#closed) return;
-    const want = this.#size - this.#ready.length - this.#filling;
+    const want = Math.min(upTo, this.#size) - this.#ready.length - this.#filling;
     for (let i = 0; i < want; i++) {
       const p = this.#addOne().finally(() => this.#inflight.delete(p));
       this.#inflight.add(p);
