@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
+import { release, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
@@ -42,6 +42,8 @@ export interface EbpfOptions {
 }
 
 const READY_TIMEOUT_MS = 60_000;
+/** bpftrace's nice value while it compiles (root may raise priority; back to 0 once ready) */
+const COMPILE_NICE = -10;
 /** sandbox cgroups seeded into the kernel filter at start (one map update each in BEGIN) */
 const SEED_MAX = 1024;
 /** how long a connect waits for its result line before it is reported as still pending */
@@ -157,6 +159,9 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...launch.env, BPFTRACE_STRLEN: String(STRLEN), BPFTRACE_PERF_RB_PAGES: '256', BPFTRACE_NO_USER_SYMBOLS: '1' },
   });
+  // Its compile is the first run's critical path (issue 16's cold start), and on a small host it
+  // competes with the guard's own start and the first warm sandbox: it goes first until READY.
+  if (child.pid !== undefined) { try { setPriority(child.pid, COMPILE_NICE); } catch { /* not permitted: only slower */ } }
   const asm = new LineAssembler(token, sopts.argvMax);
   const catchUp = new SensorCatchUp();
   let sink: Parameters<SensorProcess['attach']>[0] | undefined;
@@ -195,7 +200,12 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       if (sink) sink.records(recs);
       // Ticks count only once someone receives the records: before attach, nothing is watched.
       if (asm.ticks.length > 0) { if (sink) for (const [cpu, ns] of asm.ticks) catchUp.tick(cpu, ns); asm.ticks.length = 0; }
-      if (!wasReady && asm.ready) { rmSync(dir, { recursive: true, force: true }); openKill(); resolveReady(); }
+      if (!wasReady && asm.ready) {
+        rmSync(dir, { recursive: true, force: true });
+        if (child.pid !== undefined) { try { setPriority(child.pid, 0); } catch { /* it exited */ } }
+        openKill();
+        resolveReady();
+      }
     }
     if (asm.lost > reportedLost && sink) {
       sink.lost(asm.lost - reportedLost);
