@@ -137,8 +137,12 @@ for (const [name, v] of CASES) {
     assert.deepEqual(Object.keys(peer), ['podSelector'], 'the peer is a pod selector in this namespace only (no namespaceSelector, no ipBlock)');
     assert.ok(matches(peer.podSelector!.matchLabels, controlLabels), 'the peer does not match the control pods');
     assert.ok(!matches(peer.podSelector!.matchLabels, nodeLabels), 'the peer also admits node pods');
-    const linkPort = node.spec.template.spec.containers[0]!.ports!.find((p) => p.name === 'link')!.containerPort;
-    assert.deepEqual(rule.ports, [{ protocol: 'TCP', port: linkPort }]);
+    // The link and the node's E2B API (both mutual TLS, control certificates only), nothing else.
+    const ports = node.spec.template.spec.containers[0]!.ports!;
+    const linkPort = ports.find((p) => p.name === 'link')!.containerPort;
+    const e2bPort = ports.find((p) => p.name === 'e2b')?.containerPort;
+    assert.ok(e2bPort, 'the node serves E2B for the control replicas to route to');
+    assert.deepEqual(rule.ports, [{ protocol: 'TCP', port: linkPort }, { protocol: 'TCP', port: e2bPort }]);
     // A NetworkPolicy does not apply to host-network pods: the node must stay on the pod network.
     assert.equal(node.spec.template.spec.hostNetwork ?? false, false);
   });
@@ -293,7 +297,7 @@ test('rendered-commands: the processes the chart runs, with downward-API values 
   });
   assert.deepEqual(r.control.command, ['praetor']);
   assert.deepEqual(r.control.args, ['serve', '--role', 'control', '--cluster-tls', '/etc/praetor/tls', '--join-port', '7443', '--bootstrap-token-file', '/etc/praetor/join/token', '--bootstrap-joins', '40', '--bootstrap-ttl', '24h', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
-  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--control', 'https://praetor-join.sandboxes.svc:7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--state', '/tmp/node-c/state']);
+  assert.deepEqual(r.node.args, ['serve', '--role', 'node', '--node-id', 'host-c', '--advertise', 'https://10.77.0.5:7070', '--capacity', '64', '--cluster-tls', '/etc/praetor/tls', '--control', 'https://praetor-join.sandboxes.svc:7443', '--policy', '/etc/praetor/policy/policy.yaml', '--host', '0.0.0.0', '--port', '7070', '--e2b-port', '7071', '--state', '/tmp/node-c/state']);
   assert.deepEqual(r.node.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor', PRAETOR_NODE_ID: 'host-c', POD_IP: '10.77.0.5', PRAETOR_JOIN_TOKEN: 'join-secret' });
   assert.deepEqual(r.control.env, { PRAETOR_CLUSTER: 'postgres://praetor@127.0.0.1:5432/praetor' });
   // The database URL (it carries the password) reaches the process through its environment
