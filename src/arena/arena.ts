@@ -30,6 +30,8 @@ export interface ScenarioResult {
   episodeId: string | null; steps: number; endedBy: string | null; detectMs: number | null; containMs: number | null;
   attributed: boolean; violations: Violation[]; guardedMs: number | null; baselineMs: number | null;
   error: string | null; skipped: string | null; expectRule: string | null; trace: unknown;
+  /** a wrong verdict's evidence: what each step's tool answered (its first 400 characters) */
+  observations?: string[];
 }
 
 export interface ArenaSummary {
@@ -101,6 +103,7 @@ export function summarise(suite: Suite, scenarios: ResolvedScenario[], inside: I
       ...base, verdict: j.verdict, correct, bytesDelivered: b.bytes, bytesByServer: b.byServer, rules: j.rules,
       episodeId: run?.play?.episodeId ?? null, steps: run?.play?.steps.length ?? 0, endedBy: run?.play?.endedBy ?? null,
       detectMs: j.detectMs, containMs: j.containMs, attributed: j.attributed, violations: j.violations, trace: run?.play?.trace ?? null,
+      ...(correct ? {} : { observations: (run?.play?.steps ?? []).map((p) => p.observationHead) }),
     };
   });
   const ran = results.filter((r) => r.verdict !== 'skipped');
