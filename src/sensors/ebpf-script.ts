@@ -94,10 +94,12 @@ export function defaultScriptOptions(token: string, kernelRelease: string): Scri
 
 /**
  * Wraps `body` so it runs only for tasks in a sandbox cgroup, with `$sb` = the sb-* cgroup id,
- * found by walking the task's cgroup ancestry. Only the exec programs walk (see sandboxLookup):
- * each walk registers the task's cgroup in @sbc for the others.
+ * found by walking the task's cgroup ancestry. Only the exec programs walk (see sandboxLookup);
+ * with `register`, the walk also enters the task's cgroup in @sbc for the others. One exec
+ * program registering is enough: every program on the exec tracepoint runs before the new image
+ * makes its first syscall.
  */
-function sandboxGuard(o: ScriptOptions, body: string): string {
+function sandboxGuard(o: ScriptOptions, body: string, register = false): string {
   if (!o.kernelFilter) return `  $sb = cgroup;\n${body}`;
   const L = o.praetorLevel;
   // Walk from the task's cgroup up to the sandbox's own directory (level L+1), then check that
@@ -111,9 +113,7 @@ function sandboxGuard(o: ScriptOptions, body: string): string {
     $top = (struct kernfs_node *)$kn->${o.kernfsParent};
     if (strncmp(str($top->name, 8), "praetor", 7) == 0) {
       $sb = $kn->id;
-      @sbc[cgroup] = $sb;
-      if (@sbc[cgroup] != $sb) { printf("${o.token} M %llu\\n", $sb); }
-${body.replace(/^/gm, '    ')}
+${register ? `      @sbc[cgroup] = $sb;\n      if (@sbc[cgroup] != $sb) { printf("${o.token} M %llu\\n", $sb); }\n` : ''}${body.replace(/^/gm, '    ')}
     }
   }`;
 }
@@ -280,7 +280,7 @@ delete(@op[tid]); delete(@of[tid]); delete(@osb[tid]);`;
     // a second, and from a timer that fires (on one CPU) even when every CPU is idle.
     `profile:hz:100,\ninterval:ms:10 { printf("${T} T %d %llu\\n", cpu, nsecs); }`,
     ...(kill ? [kill] : []),
-    `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, exec)}\n}`,
+    `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, exec, true)}\n}`,
     `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, file)}\n}`,
     `tracepoint:sched:sched_process_exec {\n${sandboxGuard(o, argv)}\n}`,
     `tracepoint:sched:sched_process_exit /args->group_dead/ {\n${sandboxLookup(o, exit)}\n}`,

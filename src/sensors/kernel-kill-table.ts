@@ -16,12 +16,12 @@ export interface KillMaps {
   delete(name: 'kp' | 'kc', key: Buffer): void;
 }
 
-/** A kernel comm: at most TASK_COMM_LEN - 1 bytes, no NUL; longer rule names can never match. */
-const COMM_RE = /^[^\0/]{1,15}$/;
+/** A kernel comm holds at most TASK_COMM_LEN - 1 bytes, no NUL: longer rule names can never match. */
+const isComm = (c: string): boolean => c.length > 0 && !c.includes('\0') && Buffer.byteLength(c) <= 15;
 
 const NET_BIT = 1n << 32n;
 const u64 = (x: bigint | number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(x)); return b; };
-const comm16 = (s: string): Buffer => { const b = Buffer.alloc(16); b.write(s, 'latin1'); return b; };
+const comm16 = (s: string): Buffer => { const b = Buffer.alloc(16); b.write(s); return b; };
 
 export class KernelKillTable {
   /** rule names by the index the kernel reports (K record): shared by every profile */
@@ -32,11 +32,12 @@ export class KernelKillTable {
   constructor(maps: KillMaps) { this.#maps = maps; }
 
   /**
-   * Arms the kernel kill for one sandbox; resolves which names of `rules` it covers. Returns an
-   * error in words when the kernel refused (a full map): the rules then contain from user space.
+   * Arms the kernel kill for one sandbox with `rules` (none, or none with a usable name: disarms
+   * it). Returns an error in words when the kernel refused (a full map): the rules then contain
+   * from user space.
    */
   set(sandboxCgroupId: bigint, rules: readonly KernelKillRule[]): string | undefined {
-    const usable = rules.map((r) => ({ rule: r.rule, net: !!r.stdioNet, comms: [...new Set(r.comms)].filter((c) => COMM_RE.test(c) && Buffer.byteLength(c, 'latin1') <= 15) })).filter((r) => r.comms.length > 0);
+    const usable = rules.map((r) => ({ rule: r.rule, net: !!r.stdioNet, comms: [...new Set(r.comms)].filter(isComm) })).filter((r) => r.comms.length > 0);
     if (usable.length === 0) { this.clear(sandboxCgroupId); return undefined; }
     const key = JSON.stringify(usable.map((r) => [r.rule, r.net, [...r.comms].sort()]));
     let profile = this.#profiles.get(key);

@@ -85,9 +85,7 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       if (mode !== 'ebpf' || !ebpf) return `the kernel sensor runs as ${mode}`;
       const table = ebpf.kernelKill();
       if (typeof table === 'string') return rules.length > 0 ? table : undefined;
-      try {
-        return rules.length > 0 ? table.set(sandboxCgroupId, rules) : (table.clear(sandboxCgroupId), undefined);
-      } catch (e) { return errorMessage(e); }
+      try { return table.set(sandboxCgroupId, rules); } catch (e) { return errorMessage(e); }
     },
     async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };

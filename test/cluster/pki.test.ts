@@ -24,6 +24,7 @@ import { ALG, newKeyPair, signLeaf, writeIdentity } from '../../src/cluster/pki-
 import { explainTlsError } from '../../src/cluster/pki-tls.ts';
 import { PraetorError } from '../../src/errors.ts';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { get, refused } from './pki-fixture.ts';
 import { nodeBinary } from '../topology/index.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
@@ -66,30 +67,6 @@ before(async () => {
   await joinApp.listen({ host: '127.0.0.1', port: 0 });
   pluginUrl = `https://127.0.0.1:${(joinApp.server.address() as AddressInfo).port}`;
 });
-
-/** PraetorError with this code and a fix; anything else fails the test. */
-async function refused(p: Promise<unknown> | (() => unknown), code: string, text?: RegExp): Promise<PraetorError> {
-  let err: unknown;
-  try { await (typeof p === 'function' ? p() : p); } catch (e) { err = e; }
-  assert.ok(err instanceof PraetorError, `expected ${code}, got ${err === undefined ? 'success' : String(err)}`);
-  assert.equal(err.code, code, `${err.code}: ${err.message}`);
-  assert.ok(err.hint && err.hint.length > 10, `the error says the fix: ${err.message} / ${err.hint}`);
-  if (text) assert.match(err.message, text);
-  return err;
-}
-
-function get(url: string, tls: object): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ...tls, agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** A node's mTLS server, as the routed code will run it; answers with the caller's identity. */
 async function serveNode(dir: string): Promise<{ url: string; refusals: PraetorError[]; handled: () => number }> {

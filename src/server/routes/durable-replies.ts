@@ -39,14 +39,14 @@ export function notRecorded(cause: unknown): PraetorError {
 export function durableReplies(app: FastifyInstance, o: { durable: Durable; skip?: (path: string) => boolean; shape?: (req: FastifyRequest, pe: PraetorError) => { status: number; body: unknown } }): void {
   const shape = o.shape ?? ((req, pe) => errorReply(req.url, pe));
   app.addHook('onSend', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (o.skip?.(req.url.split('?')[0]!)) return payload;
+    // An error reply acknowledges nothing, and a read reports state: neither waits (a read must
+    // not pay for a commit in flight, and the API keeps answering reads while the ledger is
+    // down: the outage is in /healthz, the held sandboxes read `paused`).
+    if (reply.statusCode >= 400 || req.method === 'GET' || req.method === 'HEAD' || o.skip?.(req.url.split('?')[0]!)) return payload;
     try {
       await o.durable();
     } catch (e) {
-      // An error reply stays what it was (it acknowledged nothing), and so does a read: it
-      // reports state, and the API must keep answering reads while the ledger is down (the
-      // outage is in /healthz, the held sandboxes read `paused`). A change must not leave.
-      if (reply.statusCode >= 400 || req.method === 'GET' || req.method === 'HEAD') return payload;
+      // A change must not leave unrecorded.
       const r = shape(req, notRecorded(e));
       (payload as { destroy?: () => void } | null)?.destroy?.();
       reply.removeHeader('content-encoding');
