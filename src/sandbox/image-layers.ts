@@ -10,9 +10,10 @@
 // is refused as BAD_IMAGE. A legitimate image that writes through an absolute symlink is refused
 // too (fails closed): the unpacker has no chroot, so it cannot tell where such a link should point.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import { PraetorError, errorMessage } from '../errors.ts';
+import { USR_LINKS } from './runtimes/types.ts';
 
 const BWRAP = '/usr/bin/bwrap';
 
@@ -86,9 +87,27 @@ export function applyLayer(layer: string, root: string): void {
 export function confinedTar(archive: string, root: string, tarArgs: string[], opts: { dropCaps?: boolean } = {}): SpawnSyncReturns<string> {
   if (!existsSync(BWRAP)) throw new PraetorError('HOST_UNSUPPORTED', `${BWRAP} is missing: image archives are unpacked inside it`, { hint: 'apt-get install bubblewrap' });
   const realRoot = realpathSync(root);
+  const realArchive = realpathSync(archive);
   return spawnSync(BWRAP, [
     '--die-with-parent', '--unshare-pid', ...(opts.dropCaps ? ['--cap-drop', 'ALL'] : []),
-    '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', realRoot, realRoot, '--',
-    'tar', '-xf', archive, '-C', realRoot, ...tarArgs,
+    ...tarView(), '--dev', '/dev', '--proc', '/proc', '--ro-bind', realArchive, realArchive, '--bind', realRoot, realRoot, '--',
+    'tar', '-xf', realArchive, '-C', realRoot, ...tarArgs,
   ], { encoding: 'utf8' });
+}
+
+/**
+ * What tar and its decompressors need of the host, read-only: /usr (and the merged-/usr links
+ * or directories beside it) and /etc (the loader's cache). Not the whole host: binding `/`
+ * remounts every submount read-only, and one that goes away meanwhile (another sandbox's
+ * network namespace under /run/netns) fails the import ("Unable to apply mount flags").
+ */
+function tarView(): string[] {
+  const out = ['--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc'];
+  for (const d of USR_LINKS) {
+    let st;
+    try { st = lstatSync(`/${d}`); } catch { continue; }
+    if (st.isSymbolicLink()) out.push('--symlink', readlinkSync(`/${d}`), `/${d}`);
+    else if (st.isDirectory()) out.push('--ro-bind', `/${d}`, `/${d}`);
+  }
+  return out;
 }
