@@ -21,6 +21,8 @@ export class NodeSandboxIds implements SandboxIdSource {
   readonly #used = new WeakSet<Principal>();
 
   readonly #onUnreserved: (id: string) => void;
+  /** catalog writes (confirm, end) not yet answered: a reply waits for them (settled). */
+  readonly #writes = new Set<Promise<unknown>>();
 
   constructor(ctl: ClusterControl, me: () => NodeIdentity | undefined, settingsOf: (tenant: string) => TenantSettings, log: (msg: string) => void, onUnreserved: (id: string) => void) {
     this.#onUnreserved = onUnreserved;
@@ -47,14 +49,28 @@ export class NodeSandboxIds implements SandboxIdSource {
   }
 
   confirm(id: string): void {
-    this.#ctl.confirm(id).then((ok) => {
+    this.#track(this.#ctl.confirm(id).then((ok) => {
       // Its reservation expired or its node was declared lost meanwhile: the cluster counts it
       // nowhere, so it must not run (threat: a sandbox outside every quota and every listing).
       if (!ok) { this.#log(`cluster: ${id} has no reservation any more: destroying it`); this.#onUnreserved(id); }
-    }, (e: unknown) => this.#log(`cluster: confirming ${id}: ${errorMessage(e)}`));
+    }, (e: unknown) => this.#log(`cluster: confirming ${id}: ${errorMessage(e)}`)));
   }
 
   ended(id: string, reason: string): void {
-    this.#ctl.end(id, reason.slice(0, 500)).catch((e: unknown) => this.#log(`cluster: recording the end of ${id}: ${errorMessage(e)} (the node's next epoch reclaims it)`));
+    this.#track(this.#ctl.end(id, reason.slice(0, 500)).catch((e: unknown) => this.#log(`cluster: recording the end of ${id}: ${errorMessage(e)} (the node's next epoch reclaims it)`)));
+  }
+
+  /**
+   * Resolves once every catalog write started so far is answered (committed, or failed and
+   * logged; the pool's query timeout bounds it). A kill's reply waits for it, so a client that
+   * saw the kill succeed finds the sandbox ended in the catalog, its quota back, from any replica.
+   */
+  async settled(): Promise<void> {
+    if (this.#writes.size) await Promise.all([...this.#writes]);
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#writes.add(p);
+    void p.finally(() => this.#writes.delete(p));
   }
 }

@@ -145,7 +145,7 @@ export async function startServer(o: ServeOptions): Promise<PraetorServer> {
     });
     app.setNotFoundHandler((req, reply) => sendError(req, reply, new PraetorError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, { hint: 'see /openapi.json' })));
     // Nothing is acknowledged before the records that trace it are durable (routes/durable-replies.ts).
-    durableReplies(app, { durable: () => core.guard.flush(), skip: (path) => OPEN_PATHS.has(path) || isDashboardOpenPath(path) });
+    durableReplies(app, { durable: () => core.durable(), skip: (path) => OPEN_PATHS.has(path) || isDashboardOpenPath(path) });
 
     registry.add({ method: 'GET', path: '/healthz', tag: 'meta', summary: 'liveness and ledger health', auth: false });
     app.get('/healthz', async (_req, reply) => {

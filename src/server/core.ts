@@ -72,6 +72,8 @@ export interface SandboxIdSource {
   confirm(id: string): void;
   /** the sandbox ended, or its creation failed: capacity and quota return. */
   ended(id: string, reason: string): void;
+  /** resolves once the confirms and ends reported so far are recorded (a reply waits for it). */
+  settled?(): Promise<void>;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
@@ -289,6 +291,15 @@ export class ServerCore {
         void e.sb.destroy(`idle for more than ${ttl} s`);
       }
     }
+  }
+
+  /**
+   * Resolves once everything a reply acknowledges is recorded: the ledger's records so far and,
+   * on a cluster node, the catalog's confirms and ends (a killed sandbox is `ended` for every
+   * replica before the kill's reply leaves).
+   */
+  async durable(): Promise<void> {
+    await Promise.all([this.guard.flush(), this.#ids?.settled?.()]);
   }
 
   async close(): Promise<void> {

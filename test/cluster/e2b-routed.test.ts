@@ -7,6 +7,7 @@
 // Sandboxes get no network (the default-deny tenant policy): no packet leaves the machine.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { NotFoundError, Sandbox } from 'e2b';
 import { Sandbox as EarlySandbox } from 'e2b-early';
 import { ClusterControl } from '../../src/cluster/control.ts';
@@ -16,19 +17,20 @@ import { ClusterProcs, type Proc } from './cluster-procs.ts';
 
 const skip = postgresAvailable() ? false : 'needs PostgreSQL 15 and root (installed by npm test\'s setup)';
 
-let pg: TestPostgres | undefined;
+let db: TestPostgres | undefined;
 let procs: ClusterProcs;
 let ctl: ClusterControl;
 let control: Proc;
 let token = '';
+let url = '';
 let other = '';
 const nodes: Proc[] = [];
 const sandboxes: Sandbox[] = [];
 
 before(async () => {
   if (skip) return;
-  pg = await startPostgres();
-  const url = await pg.createDatabase();
+  db = await startPostgres();
+  url = await db.createDatabase();
   procs = new ClusterProcs(url);
   token = createToken(procs.tokensDir, 'e2b-team').token;
   other = createToken(procs.tokensDir, 'e2b-other').token;
@@ -43,7 +45,7 @@ after(async () => {
   await Promise.all(sandboxes.map((s) => s.kill().catch(() => undefined)));
   await ctl?.close().catch(() => undefined);
   await procs?.stopAll();
-  await pg?.stop();
+  await db?.stop();
 });
 
 async function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
@@ -133,5 +135,24 @@ test('an earlier SDK (2.8, no E2b-Sandbox-Id on /files) works through the replic
     await sb.files.write('early.txt', 'from 2.8');
     assert.equal(await sb.files.read('early.txt'), 'from 2.8');
   } finally { await sb.kill(); }
+  assert.equal((await ctl.sandboxState(sb.sandboxId))?.state, 'ended');
+});
+
+test('a kill answers only once the catalog records the sandbox ended: a row lock held elsewhere holds the reply', { skip }, async () => {
+  const sb = await Sandbox.create({ timeoutMs: 120_000 });
+  sandboxes.push(sb);
+  // Another session holds the catalog row, so the node's end record waits for it.
+  const blocker = new pg.Client({ connectionString: url });
+  await blocker.connect();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM cluster_sandboxes WHERE sandbox_id = $1 FOR UPDATE', [sb.sandboxId]);
+    let answered = false;
+    const kill = sb.kill().then(() => { answered = true; });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(answered, false, 'the kill answered while its end was not yet recorded');
+    await blocker.query('COMMIT');
+    await kill;
+  } finally { await blocker.end(); }
   assert.equal((await ctl.sandboxState(sb.sandboxId))?.state, 'ended');
 });

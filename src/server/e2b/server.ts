@@ -89,7 +89,7 @@ export async function startE2bServer(core: ServerCore, o: E2bOptions & { host: s
     return r;
   };
   // Nothing is acknowledged before the records that trace it are durable (../routes/durable-replies.ts).
-  const durable = () => core.guard.flush();
+  const durable = () => core.durable();
   const rpc = connectNodeAdapter({
     routes: (router) => {
       router.service(Process, processService({ registry, recordOf: recordOfCtx, keepaliveMs: o.keepaliveMs, durable }));
