@@ -133,6 +133,7 @@ const kinds = [
     path: z.string(), comm: z.string().optional(), write: z.boolean(),
     result: z.number().int().optional().describe('open() return: an fd, or -errno (-2 no such file)'),
     canary: z.string().optional().describe('name of the canary credential Praetor planted at this path in this sandbox'),
+    openedAs: z.string().optional().describe('the path the process asked for, when the file it opened is a known credential by identity (a symlink, a hard link, a moved key): `path` is then the credential'),
   }),
   Envelope.extend({
     kind: z.literal('secret.tracked'),

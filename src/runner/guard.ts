@@ -216,6 +216,12 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         if (dir) { try { cgroupId = statSync(dir).ino; byCgroup.set(cgroupId, sb.id); } catch { /* no unified hierarchy */ } }
         watched.set(sb.id, { sb, cgroupId, contained: false, waiters: [] });
         attachment?.watch(sb.id, cgroupId, sb.spec.gpus !== 0, (path) => sb.canaryAt(path));
+        // Before the agent's first exec: its credentials by identity, so a link to one is one.
+        if (o.detect && cgroupId !== undefined) {
+          const pids = sb.runtimeProcesses.map((p) => p.pid);
+          const known = attachment ? attachment.knowCredentials(sb.id, pids) : ownSensor?.knowCredentials(BigInt(cgroupId), pids);
+          if (typeof known === 'string' && ownSensor?.mode !== 'procfs' && sb.spec.runtime !== 'runsc') o.log(`credentials of ${sb.id} not learned by identity: ${known}`);
+        }
         // Armed before the sandbox runs anything of the agent's: watch() comes before its first exec.
         if (kernelKill.length > 0 && (attachment || ownSensor)) {
           const why = attachment ? attachment.armKernelKill(sb.id, kernelKill)

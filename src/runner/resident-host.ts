@@ -20,6 +20,8 @@ export interface HostAttachment {
    * (its mode and rule files are its own); returns why not when it cannot. unwatch disarms it.
    */
   armKernelKill(sandboxId: string, rules: readonly KernelKillRule[]): string | undefined;
+  /** The shared sensor learns the credentials a watched sandbox holds (KernelSensor.knowCredentials). */
+  knowCredentials(sandboxId: string, pids: readonly number[]): number | string;
   /** Stops routing to this run (its bus); idempotent. */
   detach(): void;
 }
@@ -138,6 +140,11 @@ export function startResidentHost(o: { log: (msg: string) => void; sensorMode?: 
           gpuGrant.delete(id);
           canaries.delete(id);
           for (const [cg, sid] of byCgroup) if (sid === id) { byCgroup.delete(cg); kernel?.armKernelKill(BigInt(cg), []); }
+        },
+        knowCredentials(id, pids) {
+          const cg = [...byCgroup].find(([, sid]) => sid === id)?.[0];
+          if (!kernel || cg === undefined) return kernel ? `sandbox ${id} has no unified cgroup` : 'the kernel sensor has not started';
+          return kernel.knowCredentials(BigInt(cg), pids);
         },
         armKernelKill(id, rules) {
           if (!kernel) return 'the kernel sensor has not started';

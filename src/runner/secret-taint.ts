@@ -42,7 +42,8 @@ export function trackSecretReads(o: SecretTaintOptions): () => void {
     const sb = o.sandbox(e.sandboxId);
     if (!sb) return;
     try {
-      const seenFile = readAsSeen(sb, e.pid, e.path, MAX_CREDENTIAL_BYTES);
+      // By the name it was opened by: a moved key is no longer at the credential's path.
+      const seenFile = readAsSeen(sb, e.pid, e.openedAs ?? e.path, MAX_CREDENTIAL_BYTES);
       const base = { kind: 'secret.tracked' as const, sandboxId: e.sandboxId, ...(e.pid !== undefined ? { pid: e.pid } : {}), path: e.path, evidence: [e.id] };
       if (!seenFile.ok) { o.bus.publish({ ...base, secrets: [], cut: 0, reason: seenFile.reason }); return; }
       const key = `${e.path}\0${createHash('sha256').update(seenFile.content).digest('hex')}`;

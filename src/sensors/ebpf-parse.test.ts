@@ -27,13 +27,14 @@ test('exec lines join in any order, argv is unambiguous, forged lines without th
 test('a path with a newline continues on the next line; it cannot forge a record', () => {
   const a = new LineAssembler('tok', 3072);
   const out = [
-    ...a.push(`tok O 5 9 76 0 3 ${comm('cat')} /tmp/x`, 0),
-    ...a.push('tok2 O 5 9 76 0 3 forged', 0),
+    ...a.push(`tok O 5 9 76 0 3 1842 ${comm('cat')} /tmp/x`, 0),
+    ...a.push('tok2 O 5 9 76 0 3 1842 forged', 0),
     ...a.push('tok R 1 1 0', 0),
   ];
   const o = out.find((r) => r.type === 'open');
   assert.ok(o && o.type === 'open');
-  assert.equal(o.path, '/tmp/x\ntok2 O 5 9 76 0 3 forged');
+  assert.equal(o.path, '/tmp/x\ntok2 O 5 9 76 0 3 1842 forged');
+  assert.deepEqual([o.fileId, o.comm], [1842n, 'cat'], 'the opened file\'s identity, then the name');
   assert.equal(out.filter((r) => r.type === 'open').length, 1);
 });
 
@@ -77,6 +78,7 @@ test('sensitive paths', () => {
   }
   for (const p of ['/workspace/.bashrc.bak', '/home/a/profile.txt', '/workspace/cron.md']) assert.ok(!isPersistencePath(p), p);
   assert.equal(resolveOpenPath('../.ssh/id_rsa', '/home/a/src'), '/home/a/.ssh/id_rsa');
+  assert.equal(resolveOpenPath('/usr/../home/a/./.aws/credentials', undefined), '/home/a/.aws/credentials', 'an absolute path with .. is folded too');
 });
 
 test('a refused escape syscall becomes a denied record named by the kernel probe, not by the process', () => {
@@ -90,7 +92,7 @@ test('a refused escape syscall becomes a denied record named by the kernel probe
 
 test('a CPU tick finishes the open record before it and is kept for the caller to take after the records', () => {
   const a = new LineAssembler('tok', 3072);
-  assert.deepEqual(a.push('tok O 100 7 42 0 3 7368 /workspace/id_rsa', 0), [], 'an open waits for a possible continuation line');
+  assert.deepEqual(a.push('tok O 100 7 42 0 3 0 7368 /workspace/id_rsa', 0), [], 'an open waits for a possible continuation line');
   const recs = a.push('tok T 1 150', 0);
   assert.equal(recs.length, 1);
   assert.equal((recs[0] as Extract<KernelRecord, { type: 'open' }>).path, '/workspace/id_rsa');

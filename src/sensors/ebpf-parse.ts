@@ -27,6 +27,8 @@ export interface ConnectRecord {
 export interface OpenRecord {
   type: 'open'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint; comm: string;
   path: string; flags: number; result: number;
+  /** the opened file's identity (ebpf-script.ts FILE_ID_MUL); 0 when the open failed, or for a rename/link onto the path */
+  fileId: bigint;
 }
 export interface DeniedRecord {
   type: 'denied'; ktimeNs: bigint; pid: number; sandboxCgroupId: bigint; comm: string;
@@ -168,7 +170,7 @@ export class LineAssembler {
         this.#tryConnect(tid, out, false);
         break;
       }
-      case 'O': this.#last = { fields: f, raw: rest(body, 7) }; break;
+      case 'O': this.#last = { fields: f, raw: rest(body, 8) }; break;
       // Once per sandbox: each exec in it after the map filled would repeat it.
       case 'M': {
         if (this.#unwatched.has(f[1]!)) break;
@@ -208,7 +210,7 @@ export class LineAssembler {
       this.#tryExec(Number(f[1]), out, false);
     } else if (f[0] === 'O') {
       out.push({ type: 'open', ktimeNs: BigInt(f[1]!), pid: Number(f[2]), sandboxCgroupId: BigInt(f[3]!),
-        flags: Number(f[4]), result: Number(f[5]), comm: cstr(unhex(f[6] ?? '')), path: l.raw });
+        flags: Number(f[4]), result: Number(f[5]), fileId: BigInt(f[6] ?? 0), comm: cstr(unhex(f[7] ?? '')), path: l.raw });
     }
   }
 

@@ -11,9 +11,11 @@ import { SensorCatchUp } from './sensor-catch-up.ts';
 import { LineAssembler, type KernelRecord } from './ebpf-parse.ts';
 import { DENIED_SYSCALLS, defaultScriptOptions, generateScript, PLACE_SYSCALLS, STRLEN } from './ebpf-script.ts';
 import { describeFd, peersForInodes, readCmdline, readLink, sandboxCgroupIds, unifiedRoot } from './proc-util.ts';
-import { isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
+import { isSensitivePath, isWatchedPath, resolveOpenPath } from './sensitive-paths.ts';
 import { BpftraceMaps, bpfMapsUnavailableReason } from './bpf-maps.ts';
 import { KernelKillTable } from './kernel-kill-table.ts';
+import { fileId, SecretIdentities } from './secret-identities.ts';
+import { scanCredentials } from './credential-scan.ts';
 import type { SandboxResolver } from './sensor-types.ts';
 import { ensureTracefs } from './tracefs.ts';
 
@@ -28,6 +30,8 @@ export interface EbpfBackend {
   caughtUp(ns: bigint, timeoutMs: number): Promise<boolean>;
   /** the kernel kill's table (arm a sandbox with it), or why there is none */
   kernelKill(): KernelKillTable | string;
+  /** learns the credentials a new sandbox already holds (KernelSensor.knowCredentials) */
+  knowCredentials(sandboxCgroupId: bigint, pids: readonly number[]): number | string;
   stop(): Promise<void>;
 }
 export interface EbpfOptions {
@@ -72,6 +76,8 @@ interface SensorProcess {
   readonly ready: Promise<void>;
   /** the kernel kill's table once ready, or why there is none */
   readonly kill: () => KernelKillTable | string;
+  /** its maps once ready (the credential identities @si, the kill maps), if they can be written */
+  readonly maps: () => BpftraceMaps | undefined;
   /** what it could not set up at launch, reported by whoever adopts it */
   readonly notes: readonly string[];
   attach(sink: { records(recs: KernelRecord[]): void; lost(n: number): void; died(reason: string): void }): void;
@@ -106,17 +112,38 @@ export function startEbpf(o: EbpfOptions): EbpfBackend {
   let proc: SensorProcess | string;
   if (prestarted && prestarted.key === launchKey(o)) { proc = prestarted; prestarted = undefined; }
   else { void discardPrestartedEbpf(); proc = launchSensorProcess(o); }
-  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, kernelKill: () => proc as string, stop: async () => {} };
+  if (typeof proc === 'string') return { ready: Promise.reject(new Error(proc)), caughtUp: async () => false, kernelKill: () => proc as string, knowCredentials: () => proc as string, stop: async () => {} };
   const parents = new Map<number, number>();
   const p = proc;
+  const secrets = new SecretIdentities();
   for (const n of p.notes) o.onDegraded?.(n);
+  void p.ready.then(() => {
+    const m = p.maps();
+    const e = m ? secrets.attachMap(m) : undefined;
+    if (e) o.onDegraded?.(e);
+  }, () => undefined);
+  const state: PublishState = { parents, secrets, readers: new Map(), killNames: [] };
   p.attach({
-    records: (recs) => { for (const r of recs) publishRecord(o.bus, o.resolver, r, parents, killNames(p)); },
+    records: (recs) => {
+      state.killNames = killNames(p);
+      for (const r of recs) publishRecord(o.bus, o.resolver, r, state, o.onDegraded);
+    },
     // Dropped events mean a sandbox may have done something unseen: say so, loudly.
     lost: (n) => { o.bus.publish({ kind: 'sensor.degraded', sandboxId: 'host', sensor: 'ebpf', reason: `perf buffer lost ${n} events` }); },
     died: o.onDied,
   });
-  return { ready: p.ready, caughtUp: (ns, ms) => p.catchUp.wait(ns, ms), kernelKill: () => p.kill(), stop: () => p.stop() };
+  return {
+    ready: p.ready, caughtUp: (ns, ms) => p.catchUp.wait(ns, ms), kernelKill: () => p.kill(),
+    knowCredentials(cg, pids) {
+      const root = sandboxRoot(pids);
+      if (!root) return 'no process of the sandbox has a root of its own';
+      sweepSecrets(secrets, o.resolver);
+      const found = scanCredentials(root);
+      for (const c of found) { const e = secrets.learn(cg, fileId(c.ino, c.dev), c.path); if (e) return e; }
+      return found.length;
+    },
+    stop: () => { secrets.detachMap(); return p.stop(); },
+  };
 }
 
 /** Spawns bpftrace with the generated script, or says why it cannot run here. */
@@ -150,6 +177,8 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     sopts.kernelKill = true;
     sopts.waitSyscalls = ['wait4', 'waitid'].filter((s) => existsSync(`${tfs.path}/events/syscalls/sys_exit_${s}`));
   }
+  const mapsOff = sopts.kernelFilter ? bpfMapsUnavailableReason() : undefined;
+  if (mapsOff) notes.push(`credentials opened by a path under a system prefix (/usr/../home/…) are not seen: ${mapsOff}`);
   const dir = mkdtempSync(join(tmpdir(), 'praetor-ebpf-'));
   const script = join(dir, 'sensor.bt');
   const text = generateScript(sopts);
@@ -175,14 +204,14 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
   const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
   ready.catch(() => {});
 
-  // The kill maps exist once bpftrace has loaded its programs (READY comes after that).
+  // The maps exist once bpftrace has loaded its programs (READY comes after that).
   let kill: KernelKillTable | undefined;
-  let killMaps: BpftraceMaps | undefined;
-  const openKill = (): void => {
-    if (!sopts.kernelKill || child.pid === undefined) return;
+  let maps: BpftraceMaps | undefined;
+  const openMaps = (): void => {
+    if (!sopts.kernelFilter || mapsOff || child.pid === undefined) return;
     try {
-      killMaps = BpftraceMaps.open(child.pid, ['kp', 'kc']);
-      kill = new KernelKillTable(killMaps);
+      maps = BpftraceMaps.open(child.pid, ['si', ...(sopts.kernelKill ? ['kp', 'kc'] : [])]);
+      if (sopts.kernelKill) kill = new KernelKillTable(maps);
     } catch (e) {
       killOff = `its maps cannot be written: ${errorMessage(e)}`;
     }
@@ -203,7 +232,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       if (!wasReady && asm.ready) {
         rmSync(dir, { recursive: true, force: true });
         if (child.pid !== undefined) { try { setPriority(child.pid, 0); } catch { /* it exited */ } }
-        openKill();
+        openMaps();
         resolveReady();
       }
     }
@@ -235,6 +264,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
     key: launchKey(o),
     ready,
     kill: () => kill ?? killOff ?? 'the sensor is not ready yet',
+    maps: () => maps,
     notes,
     catchUp,
     attach(s) { sink = s; if (diedOf !== undefined) s.died(diedOf); },
@@ -242,7 +272,7 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       stopping = true;
       kill = undefined;
       killOff = 'the sensor stopped';
-      killMaps?.close();
+      maps?.close();
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGINT'); // lets bpftrace detach its probes
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -250,6 +280,27 @@ function launchSensorProcess(o: LaunchOptions): SensorProcess | string {
       clearTimeout(t);
     },
   };
+}
+
+function learnSecret(secrets: SecretIdentities, resolver: SandboxResolver, r: Extract<KernelRecord, { type: 'open' }>, path: string, onDegraded?: (why: string) => void): void {
+  sweepSecrets(secrets, resolver);
+  const e = secrets.learn(r.sandboxCgroupId, r.fileId, path);
+  if (e) onDegraded?.(e);
+}
+
+function sweepSecrets(secrets: SecretIdentities, resolver: SandboxResolver): void {
+  if (secrets.sandboxes().length <= SECRET_SANDBOXES_SWEEP) return;
+  for (const cg of secrets.sandboxes()) if (resolver.sandboxForCgroupId(cg) === undefined) secrets.forget(cg);
+}
+
+/** /proc/<pid>/root of the first of `pids` whose mount namespace is not ours: the sandbox's /. */
+function sandboxRoot(pids: readonly number[]): string | undefined {
+  const ours = readLink('/proc/self/ns/mnt');
+  for (const pid of pids) {
+    const ns = readLink(`/proc/${pid}/ns/mnt`);
+    if (ns !== undefined && ns !== ours) return `/proc/${pid}/root`;
+  }
+  return undefined;
 }
 
 function lastError(stderr: string): string {
@@ -299,7 +350,23 @@ function openCwd(pid: number, parents: ReadonlyMap<number, number>): string | un
   return ppid === undefined ? undefined : readLink(`/proc/${ppid}/cwd`);
 }
 
-function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, parents: Map<number, number>, killNames: readonly string[] = []): void {
+interface PublishState {
+  /** recent exec'd pids' parents (for resolving relative opens) */
+  parents: Map<number, number>;
+  /** credentials by the file they are (secret-identities.ts) */
+  secrets: SecretIdentities;
+  /** live processes that opened a credential for reading, which, and how many copies they made */
+  readers: Map<number, { path: string; copies: number }>;
+  killNames: readonly string[];
+}
+
+/** files a credential's reader writes afterwards that count as its copies */
+const COPIES_PER_READER = 4;
+/** sandboxes with credential identities beyond which the ended ones are swept */
+const SECRET_SANDBOXES_SWEEP = 64;
+
+function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord, st: PublishState, onDegraded?: (why: string) => void): void {
+  const { parents, killNames } = st;
   const sandboxId = sandboxOf(resolver, r.sandboxCgroupId, r.pid, r.type === 'exec' ? r.cgroupId : undefined);
   if (sandboxId === undefined) return;
   const ts = kernelToWall(r.ktimeNs);
@@ -326,6 +393,7 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
       break;
     }
     case 'exit':
+      st.readers.delete(r.pid);
       bus.publish({ kind: 'process.exit', sandboxId, ts, pid: r.pid, comm: r.comm, exitCode: r.exitCode, signal: r.signal });
       break;
     case 'connect':
@@ -333,11 +401,37 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
         dstPort: r.dstPort, result: r.result, sensor: 'ebpf' });
       break;
     case 'open': {
-      const path = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : openCwd(r.pid, parents));
+      const asked = resolveOpenPath(r.path, r.path.startsWith('/') ? undefined : openCwd(r.pid, parents));
       const write = (r.flags & 3) !== 0;
-      if (!isWatchedPath(path, write)) return;
+      let path = asked;
+      if (isSensitivePath(asked)) {
+        if (r.result >= 0) learnSecret(st.secrets, resolver, r, asked, onDegraded);
+      } else {
+        // Not a credential by this name: is it one by identity (a link to it, a moved key)?
+        const known = st.secrets.lookup(r.fileId);
+        if (known !== undefined) path = known;
+        else {
+          const reader = write && r.result >= 0 ? st.readers.get(r.pid) : undefined;
+          if (reader && reader.copies < COPIES_PER_READER) {
+            // The first files a process writes after reading a credential are copies of it
+            // (`mv` across filesystems, `cp`, `dd`, a script that deletes the
+            // original): reads of one by its own name are reads of the credential. Threat:
+            // launder a key through a copy the guard never saw made. Capped per reader, so a
+            // tool that reads .npmrc and then writes a tree does not turn the tree into secrets.
+            reader.copies++;
+            learnSecret(st.secrets, resolver, r, reader.path, onDegraded);
+          }
+          if (!isWatchedPath(asked, write)) return;
+        }
+      }
+      if (!write && r.result >= 0 && isSensitivePath(path)) {
+        st.readers.delete(r.pid);
+        st.readers.set(r.pid, { path, copies: 0 });
+        if (st.readers.size > PARENTS_MAX) st.readers.delete(st.readers.keys().next().value!);
+      }
       const canary = resolver.canaryAt?.(sandboxId, path);
-      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result, ...(canary ? { canary } : {}) });
+      bus.publish({ kind: 'file.open', sandboxId, ts, pid: r.pid, comm: r.comm, path, write, result: r.result,
+        ...(path !== asked ? { openedAs: asked } : {}), ...(canary ? { canary } : {}) });
       break;
     }
     case 'denied':

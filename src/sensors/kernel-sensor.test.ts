@@ -131,6 +131,48 @@ describe('kernel sensor, eBPF backend', { skip: !isRoot ? 'needs root' : ebpfWhy
   });
 });
 
+describe('kernel sensor, eBPF backend, credentials by identity', { skip: !isRoot ? 'needs root' : ebpfWhy }, () => {
+  // Threat (issue 13): a credential read by a name no rule matches. Each read below opens the
+  // same file as $HOME/.aws/credentials, which the script wrote by its own name first.
+  test('a link to a credential, a hard link, a copy, a moved key and a path through /usr/.. are reads of it; a link to a plain file is nothing', { timeout: 120_000 }, async () => {
+    const bus = new EventBus();
+    const got = collect(bus);
+    const cg = createTestCgroup();
+    const sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: 'ebpf' });
+    const h = mkdtempSync(join(tmpdir(), 'praetor-ident-'));
+    const cred = `${h}/.aws/credentials`;
+    try {
+      await sensor.ready;
+      const code = await cg.run([
+        `mkdir -p "$H/.aws" "$H/work"`,
+        `printf '[default]\\naws_secret_access_key = abc\\n' > "$H/.aws/credentials"`,
+        'sleep 0.3', // the write's record is read and @si written before the reads by other names
+        `ln -s "$H/.aws/credentials" "$H/work/notes.txt"; cat "$H/work/notes.txt" >/dev/null`,
+        `ln "$H/.aws/credentials" "$H/work/hard.txt"; cat "$H/work/hard.txt" >/dev/null`,
+        `cat "/usr/..$H/.aws/credentials" >/dev/null`,
+        `cp "$H/.aws/credentials" "$H/work/copy.ini"; cat "$H/work/copy.ini" >/dev/null`,
+        `mv "$H/.aws/credentials" "$H/work/moved"; cat "$H/work/moved" >/dev/null`,
+        `echo hello > "$H/work/readme"; ln -s "$H/work/readme" "$H/work/link"; cat "$H/work/link" "$H/work/readme" >/dev/null`,
+      ].join('; '), { H: h });
+      assert.equal(code, 0);
+      await sleep(300);
+    } finally {
+      await sensor.stop();
+      await cg.remove();
+      rmSync(h, { recursive: true, force: true });
+    }
+    const opens = of(got, 'file.open');
+    const reads = opens.filter((e) => e.comm === 'cat');
+    // The read through /usr/.. names the credential itself (folded); that it is reported at all
+    // is @si's doing: the kernel's prefix filter drops every other /usr/ path.
+    assert.deepEqual(reads.map((e) => e.openedAs ?? '(by its name)').sort(), ['(by its name)', `${h}/work/copy.ini`, `${h}/work/hard.txt`, `${h}/work/moved`, `${h}/work/notes.txt`].sort(),
+      JSON.stringify(opens));
+    for (const e of reads) assert.equal(e.path, cred, 'reported as the credential it is');
+    assert.ok(opens.some((e) => e.path === cred && e.write && e.openedAs === undefined), 'the write by its own name');
+    assert.ok(!opens.some((e) => /readme|link/.test(`${e.path} ${e.openedAs ?? ''}`)), 'a plain file by a link is not a credential');
+  });
+});
+
 describe('kernel sensor, eBPF backend, sandboxes older than the sensor', { skip: !isRoot ? 'needs root' : ebpfWhy }, () => {
   // Only exec programs walk the cgroup tree; the others trust the cgroups an exec registered.
   // A shell already running in a sandbox when the sensor starts execs nothing more: without the

@@ -87,6 +87,10 @@ export async function startKernelSensor(opts: KernelSensorOptions): Promise<Kern
       if (typeof table === 'string') return rules.length > 0 ? table : undefined;
       try { return table.set(sandboxCgroupId, rules); } catch (e) { return errorMessage(e); }
     },
+    knowCredentials(sandboxCgroupId, pids) {
+      if (mode !== 'ebpf' || !ebpf) return `the kernel sensor runs as ${mode}`;
+      try { return ebpf.knowCredentials(sandboxCgroupId, pids); } catch (e) { return errorMessage(e); }
+    },
     async stop() { stopped = true; graph.stop(); await backend?.stop(); },
   };
 }

@@ -89,10 +89,15 @@ export function isWatchedPath(path: string, write: boolean): boolean {
   return isSensitivePath(path) || (write && isPersistencePath(path));
 }
 
-/** Absolute path for matching: relative opens are resolved against the opener's cwd when known. */
+/**
+ * Absolute path for matching: relative opens are resolved against the opener's cwd when known,
+ * and `.` and `..` are folded lexically (`/usr/../home/a/.aws/credentials` is that file; the
+ * kernel's own resolution, symlinks included, is the file identity: secret-identities.ts).
+ */
 export function resolveOpenPath(path: string, cwd: string | undefined): string {
-  if (path.startsWith('/') || cwd === undefined) return path;
-  const joined = `${cwd.replace(/\/$/, '')}/${path}`;
+  if (!path.startsWith('/') && cwd === undefined) return path;
+  const joined = path.startsWith('/') ? path : `${cwd!.replace(/\/$/, '')}/${path}`;
+  if (!/(^|\/)\.\.?(\/|$)/.test(joined)) return joined;
   const out: string[] = [];
   for (const part of joined.split('/')) {
     if (part === '' || part === '.') continue;

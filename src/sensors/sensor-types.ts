@@ -28,6 +28,13 @@ export interface KernelSensor {
    * An empty rule list disarms it.
    */
   armKernelKill(sandboxCgroupId: bigint, rules: readonly KernelKillRule[]): string | undefined;
+  /**
+   * Learns the credential files a new sandbox already holds (image, canaries, host writes), seen
+   * through the root of one of `pids` (its runtime's processes), so that a read of one by another
+   * name (a symlink, a hard link, a moved key) is reported as a read of it. Returns how many were
+   * found, or why it cannot (no eBPF: the /proc scanner matches names only).
+   */
+  knowCredentials(sandboxCgroupId: bigint, pids: readonly number[]): number | string;
   stop(): Promise<void>;
 }
 
