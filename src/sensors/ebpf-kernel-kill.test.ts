@@ -24,7 +24,7 @@ test('no kill program unless asked; with it, one program first on the exec trace
   assert.match(programs[first]!, /strncmp\(str\(\$top->name, 8\), "praetor", 7\)/, 'only sandbox cgroups');
   assert.match(programs[first]!, /\$kp = @kp\[\$sb\];/, 'the sandbox must be armed');
   assert.match(programs[first]!, /\$kr = @kc\[\$kp, comm\];/, 'with this name in its profile');
-  assert.match(s, /BEGIN \{ @kp\[\(uint64\)0\] = 0; delete\(@kp\[\(uint64\)0\]\); @kc\[\(uint64\)0, comm\] = 0; delete/, 'the maps get their types before READY');
+  assert.match(s, /BEGIN \{ @si\[\(uint64\)0\] = 0; delete\(@si\[\(uint64\)0\]\); @kp\[\(uint64\)0\] = 0; delete\(@kp\[\(uint64\)0\]\); @kc\[\(uint64\)0, comm\] = 0; delete/, 'the maps get their types before READY');
   assert.match(s, /cgroup_rmdir[^\n]*delete\(@kp\[args->id\]\)/, 'a removed sandbox is disarmed in the kernel too');
   assert.equal((s.match(/signal\(/g) ?? []).length, 3, 'SIGKILL, and SIGSTOP of the parent at wait4/waitid');
 });

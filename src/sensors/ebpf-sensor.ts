@@ -355,13 +355,15 @@ interface PublishState {
   parents: Map<number, number>;
   /** credentials by the file they are (secret-identities.ts) */
   secrets: SecretIdentities;
-  /** live processes that opened a credential for reading, which, and how many copies they made */
+  /** live copy tools (COPY_TOOLS) that opened a credential for reading, which, and how many copies they made */
   readers: Map<number, { path: string; copies: number }>;
   killNames: readonly string[];
 }
 
-/** files a credential's reader writes afterwards that count as its copies */
+/** files a copy tool writes after reading a credential that count as its copies (one per source, and slack) */
 const COPIES_PER_READER = 4;
+/** programs whose output files are copies of their input files */
+const COPY_TOOLS: ReadonlySet<string> = new Set(['cp', 'mv', 'dd', 'install', 'rsync']);
 /** sandboxes with credential identities beyond which the ended ones are swept */
 const SECRET_SANDBOXES_SWEEP = 64;
 
@@ -408,23 +410,23 @@ function publishRecord(bus: EventBus, resolver: SandboxResolver, r: KernelRecord
         if (r.result >= 0) learnSecret(st.secrets, resolver, r, asked, onDegraded);
       } else {
         // Not a credential by this name: is it one by identity (a link to it, a moved key)?
-        const known = st.secrets.lookup(r.fileId);
+        const known = st.secrets.lookup(r.sandboxCgroupId, r.fileId);
         if (known !== undefined) path = known;
         else {
           const reader = write && r.result >= 0 ? st.readers.get(r.pid) : undefined;
           if (reader && reader.copies < COPIES_PER_READER) {
-            // The first files a process writes after reading a credential are copies of it
-            // (`mv` across filesystems, `cp`, `dd`, a script that deletes the
-            // original): reads of one by its own name are reads of the credential. Threat:
-            // launder a key through a copy the guard never saw made. Capped per reader, so a
-            // tool that reads .npmrc and then writes a tree does not turn the tree into secrets.
+            // What a copy tool writes after reading a credential is its copy (`mv` across
+            // filesystems, `cp`, `dd`): reads of it by its own name are reads of the
+            // credential. Threat: launder a key through a copy whose original is gone before
+            // the guard reads it. Copy tools only: pip reads ~/.netrc and then writes a wheel,
+            // which is no copy of it (seen: the arena's pip install became a canary read).
             reader.copies++;
             learnSecret(st.secrets, resolver, r, reader.path, onDegraded);
           }
           if (!isWatchedPath(asked, write)) return;
         }
       }
-      if (!write && r.result >= 0 && isSensitivePath(path)) {
+      if (!write && r.result >= 0 && COPY_TOOLS.has(r.comm) && isSensitivePath(path)) {
         st.readers.delete(r.pid);
         st.readers.set(r.pid, { path, copies: 0 });
         if (st.readers.size > PARENTS_MAX) st.readers.delete(st.readers.keys().next().value!);

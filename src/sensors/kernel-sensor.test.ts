@@ -153,6 +153,8 @@ describe('kernel sensor, eBPF backend, credentials by identity', { skip: !isRoot
         `cp "$H/.aws/credentials" "$H/work/copy.ini"; cat "$H/work/copy.ini" >/dev/null`,
         `mv "$H/.aws/credentials" "$H/work/moved"; cat "$H/work/moved" >/dev/null`,
         `echo hello > "$H/work/readme"; ln -s "$H/work/readme" "$H/work/link"; cat "$H/work/link" "$H/work/readme" >/dev/null`,
+        // a program that reads a credential and then writes a file of its own (pip reads ~/.netrc, writes a wheel)
+        `sh -c 'read x < "$H/work/moved"; echo output > "$H/work/wheel.out"'; cat "$H/work/wheel.out" >/dev/null`,
       ].join('; '), { H: h });
       assert.equal(code, 0);
       await sleep(300);
@@ -170,6 +172,7 @@ describe('kernel sensor, eBPF backend, credentials by identity', { skip: !isRoot
     for (const e of reads) assert.equal(e.path, cred, 'reported as the credential it is');
     assert.ok(opens.some((e) => e.path === cred && e.write && e.openedAs === undefined), 'the write by its own name');
     assert.ok(!opens.some((e) => /readme|link/.test(`${e.path} ${e.openedAs ?? ''}`)), 'a plain file by a link is not a credential');
+    assert.ok(!opens.some((e) => /wheel/.test(`${e.path} ${e.openedAs ?? ''}`)), 'what a program that is no copy tool writes after reading one is not a credential');
   });
 });
 

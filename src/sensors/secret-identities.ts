@@ -29,11 +29,11 @@ const u64 = (x: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64
 /** identities kept per sandbox; beyond it the oldest is forgotten (a sandbox making keys in a loop) */
 const PER_SANDBOX_MAX = 512;
 
-interface Known { path: string; sandbox: bigint }
-
 export class SecretIdentities {
-  readonly #byId = new Map<bigint, Known>();
-  readonly #bySandbox = new Map<bigint, bigint[]>();
+  /** per sandbox (its cgroup id, never reused): file id to the credential path it is */
+  readonly #bySandbox = new Map<bigint, Map<bigint, string>>();
+  /** how many sandboxes hold each id: the kernel entry goes with the last (a host file two share) */
+  readonly #refs = new Map<bigint, number>();
   #map: IdentityMap | undefined;
   /** why the kernel map is not written, once said */
   #mapError: string | undefined;
@@ -41,43 +41,51 @@ export class SecretIdentities {
   /** Starts writing identities to the kernel (every one known so far, then each new one). */
   attachMap(map: IdentityMap): string | undefined {
     this.#map = map;
-    for (const id of this.#byId.keys()) { const e = this.#put(id); if (e) return e; }
+    for (const id of this.#refs.keys()) { const e = this.#put(id); if (e) return e; }
     return undefined;
   }
 
   detachMap(): void { this.#map = undefined; }
 
-  /** The credential at `path` of sandbox `sandbox` (its cgroup id) is the file `id` (fileId). */
+  /**
+   * In sandbox `sandbox`, the file `id` (fileId) is the credential at `path`. Scoped to the
+   * sandbox: inode numbers and anonymous devices (each sandbox's tmpfs) are reused after it
+   * ends, and a file of a later sandbox must not inherit an earlier one's credential.
+   */
   learn(sandbox: bigint, id: bigint, path: string): string | undefined {
     if (id === 0n) return undefined;
-    const had = this.#byId.get(id);
-    if (had) { had.path = path; return undefined; }
-    let list = this.#bySandbox.get(sandbox);
-    if (!list) { list = []; this.#bySandbox.set(sandbox, list); }
-    list.push(id);
-    if (list.length > PER_SANDBOX_MAX) this.#drop(list.shift()!);
-    this.#byId.set(id, { path, sandbox });
-    return this.#put(id);
+    let ids = this.#bySandbox.get(sandbox);
+    if (!ids) { ids = new Map(); this.#bySandbox.set(sandbox, ids); }
+    const had = ids.has(id);
+    ids.set(id, path);
+    if (had) return undefined;
+    if (ids.size > PER_SANDBOX_MAX) this.#release(ids, ids.keys().next().value!);
+    const n = this.#refs.get(id) ?? 0;
+    this.#refs.set(id, n + 1);
+    return n === 0 ? this.#put(id) : undefined;
   }
 
-  /** The credential path file `id` was last opened by, if it is a known credential. */
-  lookup(id: bigint): string | undefined {
-    return id === 0n ? undefined : this.#byId.get(id)?.path;
+  /** The credential path file `id` was last known by in this sandbox, if it is one. */
+  lookup(sandbox: bigint, id: bigint): string | undefined {
+    return id === 0n ? undefined : this.#bySandbox.get(sandbox)?.get(id);
   }
 
-  /** The sandbox is gone: its identities (tmpfs inode numbers get reused) with it. */
+  /** The sandbox is gone: its identities with it. */
   forget(sandbox: bigint): void {
-    for (const id of this.#bySandbox.get(sandbox) ?? []) this.#drop(id);
+    const ids = this.#bySandbox.get(sandbox);
+    if (!ids) return;
+    for (const id of [...ids.keys()]) this.#release(ids, id);
     this.#bySandbox.delete(sandbox);
   }
 
   /** sandboxes that hold identities, for the owner to sweep the ended ones */
   sandboxes(): bigint[] { return [...this.#bySandbox.keys()]; }
 
-  get size(): number { return this.#byId.size; }
-
-  #drop(id: bigint): void {
-    this.#byId.delete(id);
+  #release(ids: Map<bigint, string>, id: bigint): void {
+    ids.delete(id);
+    const n = (this.#refs.get(id) ?? 1) - 1;
+    if (n > 0) { this.#refs.set(id, n); return; }
+    this.#refs.delete(id);
     if (this.#map) { try { this.#map.delete('si', u64(id)); } catch { /* the sensor stopped */ } }
   }
 

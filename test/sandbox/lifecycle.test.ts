@@ -19,7 +19,7 @@ async function gone(pid: number): Promise<boolean> {
 
 test('pause freezes every process; resume thaws them', async () => {
   const sb = await m.create({});
-  const h = sb.spawn(sh('i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done'));
+  const h = sb.spawn(sh('i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.02; done'));
   await new Promise((r) => setTimeout(r, 200));
   await sb.pause();
   assert.equal(sb.state, 'paused');
