@@ -6,6 +6,7 @@
 // any of them reach the sandbox.
 import net from 'node:net';
 import type { EventBus } from '../events/index.ts';
+import { nowNs } from '../util/index.ts';
 import type { Decision, PhaseMatcher } from './policy-matcher.ts';
 import { classify } from './protocols/index.ts';
 import { connectionHooks, type SandboxInspection } from './inspection.ts';
@@ -20,6 +21,8 @@ export interface SandboxCtx {
   matcher(): PhaseMatcher;
   boundNames(ip: string): string[];
   isolated(): boolean;
+  /** A containment in progress (SandboxNet.containing): new connections are cut at once. */
+  containing?(): { rule: string; reason: string } | undefined;
   readonly flows: Set<FlowHandle>;
   /** Owner of a sandbox socket, best effort (see pid-lookup.ts). */
   pidOf?(proto: 'tcp', local: { ip: string; port: number }, remote: { ip: string; port: number }): Promise<number | undefined>;
@@ -30,6 +33,8 @@ export interface SandboxCtx {
 }
 export interface FlowHandle {
   readonly dstIp: string; readonly dstPort: number; readonly names: string[]; protocol: string;
+  /** when the gateway accepted it (wall-clock ns, the events' clock) */
+  readonly openedAt: number;
   /** The sandbox side has sent its FIN: no more bytes can come from it (the flow is finishing). */
   readonly sandboxEnded: boolean;
   cut(rule: string, reason: string): void;
@@ -56,7 +61,7 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   // Set once the splice engine has let go of the sockets (they are Node's again).
   let spliceDone = false;
   const handle: FlowHandle = {
-    dstIp: dst.ip, dstPort: dst.port, names,
+    dstIp: dst.ip, dstPort: dst.port, names, openedAt: nowNs(),
     get protocol() { return protocol; }, set protocol(p) { protocol = p; },
     get sandboxEnded() { return client.readableEnded; },
     cut(rule, reason) {
@@ -108,6 +113,8 @@ export async function handleFlow(client: net.Socket, dst: { ip: string; port: nu
   sb.flows.add(handle);
 
   if (sb.isolated()) return deny({ allow: false, rule: 'isolated', reason: 'sandbox isolated' });
+  const containing = sb.containing?.();
+  if (containing) return deny({ allow: false, ...containing });
   let m = sb.matcher();
   const dest = m.connect(dst.ip, dst.port, names);
 

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import tls from 'node:tls';
 import type { EventBus } from '../events/index.ts';
+import { nowNs } from '../util/index.ts';
 import { errorMessage, PraetorError } from '../errors.ts';
 import { NetworkPolicySchema, type NetworkPolicy } from '../config/index.ts';
 import { answerQuery, systemNameservers, udpUpstream, type DnsContext, type Upstream } from './dns/resolver.ts';
@@ -93,6 +94,14 @@ export interface SandboxNet {
   setPhase(phase: string): void;
   readonly phase: string;
   isolate(): void;
+  /**
+   * A containment (a kill of the process tree that raised `rule`) is under way: every connection
+   * opened since `sinceNs` (the triggering event; wall-clock ns) is cut now, and every new one
+   * until `until` settles. Threat: the offending process connects in the milliseconds between
+   * its exec and its death (a renamed ssh sent its first byte before the kill landed); flows
+   * older than the trigger belong to work that came before it and are spared. Returns how many it cut.
+   */
+  containing(sinceNs: number, rule: string, until: Promise<unknown>): number;
   /**
    * Keeps more values in from now on (a credential the agent read: see secret-fingerprints.ts).
    * New connections are scanned for them; with `cutOpen`, every connection already open is cut,
@@ -196,7 +205,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const dst = { ip: sb.addrs.gatewayIp, port: MODEL_PORT };
     let cut: { rule: string; reason: string } | undefined;
     const handle: FlowHandle = {
-      dstIp: dst.ip, dstPort: dst.port, names: [MODEL_HOST], protocol: 'http',
+      dstIp: dst.ip, dstPort: dst.port, names: [MODEL_HOST], protocol: 'http', openedAt: nowNs(),
       get sandboxEnded() { return sock.readableEnded; },
       cut(rule, reason) { cut ??= { rule, reason }; sock.resetAndDestroy(); },
     };
@@ -297,6 +306,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const addrs: LinkAddrs = { hostIf: `${ifPrefix}${suffix}`, peerIf: `pts-${gwId}${suffix}`, gatewayIp, sandboxIp, prefix: 30 };
       const bindings = new Map<string, Set<string>>();
       let isolated = false; let detached = false;
+      let containing: { rule: string; reason: string } | undefined;
       const flows = new Set<FlowHandle>();
       const matcher = (): PhaseMatcher => compiled.forPhase(phase);
       let nsPid: number | undefined;
@@ -304,7 +314,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const lookupWindow = { start: 0, n: 0 };
       const st: SandboxState = {
         id: sandboxId, addrs, slot, flows, attached: false, modelGateway: policy.modelGateway, modelFlows: new Set(), inspection, ...(opts.catchUp ? { catchUp: opts.catchUp } : {}),
-        matcher, isolated: () => isolated,
+        matcher, isolated: () => isolated, containing: () => containing,
         boundNames: (ip) => [...(bindings.get(ip) ?? [])],
         pidOf: (proto, local, remote) => {
           // Bounded: a sandbox hammering denied connections must not make the gateway scan /proc.
@@ -387,6 +397,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           isolated = true;
           for (const f of [...flows, ...st.modelFlows]) f.cut('isolated', 'sandbox isolated');
           void removeLink(table, addrs.hostIf, sandboxIp);
+        },
+        containing(sinceNs, rule, until) {
+          const why = { rule: 'containing', reason: `containment for ${rule} under way` };
+          containing = why;
+          const cut = [...flows, ...st.modelFlows].filter((f) => f.openedAt >= sinceNs);
+          for (const f of cut) f.cut(why.rule, why.reason);
+          void until.finally(() => { if (containing === why) containing = undefined; });
+          return cut.length;
         },
         track(tokens, t) {
           inspection.tokens = withKeyMaterial([...inspection.tokens, ...tokens.filter((x) => !inspection.tokens.some((y) => y.value === x.value))]);

@@ -10,6 +10,8 @@ import type { SandboxNetAttachment, SandboxNetworkProvider, SandboxSpec } from '
 export interface GuardNetwork extends SandboxNetworkProvider {
   /** Cuts the sandbox's link; false when the gateway holds no network for it (it has only lo). */
   isolate(sandboxId: string): boolean;
+  /** See SandboxNet.containing; undefined when the sandbox has no network. */
+  containing(sandboxId: string, sinceNs: number, rule: string, until: Promise<unknown>): number | undefined;
   setPhase(sandboxId: string, phase: 'setup' | 'agent'): void;
   /** See SandboxNet.track; undefined when the sandbox has no network (nothing can leave it). */
   track(sandboxId: string, tokens: readonly EgressToken[], o: { cutOpen: boolean; why: string }): number | undefined;
@@ -45,6 +47,7 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
       };
     },
     isolate(id) { const n = nets.get(id); if (!n) return false; n.isolate(); return true; },
+    containing: (id, sinceNs, rule, until) => nets.get(id)?.containing(sinceNs, rule, until),
     track: (id, tokens, t) => nets.get(id)?.track(tokens, t),
     setPhase(id, phase) {
       const sn = nets.get(id);

@@ -184,6 +184,10 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       const w = watched.get(alert.sandboxId);
       if (!w || alert.actions.every((a) => a === 'alert')) return;
       w.contained = true;
+      let done!: () => void;
+      const settled = new Promise<void>((r) => { done = r; });
+      // Until the kill lands, what the offending tree connects cannot leave (SandboxNet.containing).
+      network?.containing(w.sb.id, trigger.ts, alert.rule, settled);
       try {
         await contain(o.bus, {
           sandbox: w.sb,
@@ -195,6 +199,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
         o.log(`containment of ${w.sb.id} failed: ${errorMessage(e)}; destroying it`);
         await w.sb.destroy('containment failed (fail closed)');
       } finally {
+        done();
         for (const fn of w.waiters.splice(0)) fn();
       }
     }

@@ -29,6 +29,8 @@ export interface TestSandbox {
   exec(cmd: string, args: string[], timeoutMs?: number): Promise<ExecResult>;
   setPhase(phase: string): Promise<void>;
   isolate(): Promise<void>;
+  /** SandboxNet.containing: a containment whose trigger was sinceAgoMs ago, lasting forMs more; how many flows it cut. */
+  containing(sinceAgoMs: number, forMs: number): Promise<number>;
   destroy(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export async function startGatewayFixture(t: Topology, env: Record<string, strin
         exec: (cmd, args, timeoutMs) => exec('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs),
         setPhase: async (phase) => { await call('setPhase', { sandboxId: id, phase }); },
         isolate: async () => { await call('isolate', { sandboxId: id }); },
+        containing: async (sinceAgoMs, forMs) => ((await call('containing', { sandboxId: id, sinceAgoMs, forMs })) as { cut: number }).cut,
         async destroy() {
           if (destroyed) return; destroyed = true; sandboxes.delete(sb); cleanups.delete(sb);
           await call('detach', { sandboxId: id }).catch(() => {});

@@ -301,6 +301,30 @@ print("ended after %.1f s" % (time.time() - t))
     } finally { await sb.destroy(); }
   });
 
+  test('a containment cuts what was opened since its trigger, and everything opened until it ends; older flows are spared', async () => {
+    const sb = await fx.sandbox({ allow: [{ domain: 'web.example.test', ports: [80] }] });
+    try {
+      // Long enough that the gateway's side of each stays open (socket buffers hold megabytes).
+      const old = sb.exec('curl', ['-sS', '--max-time', '20', '--limit-rate', '10m', '-o', '/dev/null', '-w', '%{size_download}', 'http://web.example.test/bytes?n=40000000'], 25_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      const young = sb.exec('curl', ['-sS', '--max-time', '20', '--limit-rate', '10m', '-o', '/dev/null', 'http://web.example.test/bytes?n=40000000'], 25_000);
+      await new Promise((r) => setTimeout(r, 500));
+      // The trigger was 1 s ago: after the old transfer began, before the young one.
+      assert.equal(await sb.containing(1000, 1500), 1, 'one flow opened since the trigger');
+      assert.notEqual((await young).code, 0, 'the young flow was cut');
+      const during = await curl(sb, ['--max-time', '3', 'http://web.example.test/']);
+      assert.notEqual(during.code, 0, 'a connection opened while the containment runs is refused');
+      const o = await old;
+      assert.equal(o.code, 0, o.stderr);
+      assert.equal(o.stdout, '40000000', 'the flow older than the trigger ran to its end');
+      await new Promise((r) => setTimeout(r, 200));
+      const afterwards = await curl(sb, ['-o', '/dev/null', '-w', '%{http_code}', 'http://web.example.test/']);
+      assert.equal(afterwards.stdout, '200', 'once it is over, the policy decides again');
+      const denied = (await flows(fx, sb)).filter((f) => f.rule === 'containing');
+      assert.equal(denied.length, 2, JSON.stringify(denied));
+    } finally { await sb.destroy(); }
+  });
+
   test('a crashed gateway is swept: its table, links and slots go', async () => {
     const fx2 = await startGatewayFixture(t);
     try {

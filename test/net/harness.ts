@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { errorMessage } from '../../src/errors.ts';
 import { EventBus } from '../../src/events/index.ts';
 import { startGateway, type SandboxNet } from '../../src/net/index.ts';
+import { nowNs } from '../../src/util/index.ts';
 
 const bus = new EventBus();
 const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -21,7 +22,7 @@ const gw = await startGateway({ bus, stateDir: process.env.PT_STATE ?? ownState!
 const nets = new Map<string, SandboxNet>();
 out({ ready: true, table: gw.table });
 
-type Cmd = { id: number; op: string; graceMs?: number; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
+type Cmd = { id: number; op: string; graceMs?: number; sinceAgoMs?: number; forMs?: number; sandboxId?: string; policy?: unknown; phase?: string; pid?: number; egressTokens?: Array<{ name: string; value: string; kind: 'canary' | 'placeholder' }> };
 const rl = createInterface({ input: process.stdin });
 let closing = false;
 rl.on('line', (line) => { void handle(JSON.parse(line) as Cmd); });
@@ -48,6 +49,12 @@ async function handle(c: Cmd): Promise<void> {
       case 'attach': await n!.attach(c.pid!); break;
       case 'setPhase': n!.setPhase(c.phase!); break;
       case 'isolate': n!.isolate(); break;
+      case 'containing': {
+        // A containment that started sinceAgoMs ago (its trigger) and lasts forMs from now.
+        const until = new Promise((r) => setTimeout(r, c.forMs ?? 0));
+        result = { cut: n!.containing(nowNs() - (c.sinceAgoMs ?? 0) * 1e6, 'test rule', until) };
+        break;
+      }
       case 'detach': await n!.detach(); nets.delete(c.sandboxId!); break;
       case 'rotateCa': { const ca = await gw.rotateCa(c.graceMs); result = { certPem: ca.certPem, bundlePem: ca.bundlePem }; break; }
       case 'close': await shutdown(); break;
