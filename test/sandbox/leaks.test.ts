@@ -55,8 +55,10 @@ test('a SIGKILLed praetor: its sandbox dies with it, gc reaps the rest', async (
   after(() => rmSync(state, { recursive: true, force: true }));
   const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sh', '-c', 'sleep 1000 & sleep 1000'], { stdio: 'ignore', env: IN_PROCESS });
   const sbDir = `${state}/sandboxes`;
-  assert.ok(await waitFor(() => existsSync(sbDir) && readdirSync(sbDir).length === 1 && existsSync(`${sbDir}/${readdirSync(sbDir)[0]}/owner.json`), 10_000), 'sandbox created');
-  const id = readdirSync(sbDir)[0]!;
+  // A sandbox directory is assembled under a dot name and renamed into place: wait for the rename.
+  const placed = () => (existsSync(sbDir) ? readdirSync(sbDir).filter((d) => d.startsWith('sb-')) : []);
+  assert.ok(await waitFor(() => placed().length === 1 && existsSync(`${sbDir}/${placed()[0]}/owner.json`), 10_000), 'sandbox created');
+  const id = placed()[0]!;
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
@@ -76,7 +78,7 @@ test('the next start reaps what a dead praetor owned', async () => {
   after(() => rmSync(state, { recursive: true, force: true }));
   const child = spawn(PRAETOR, ['run', '--no-detect', '--state', state, '--', 'sleep', '1000'], { stdio: 'ignore', env: IN_PROCESS });
   const sbDir = `${state}/sandboxes`;
-  assert.ok(await waitFor(() => existsSync(sbDir) && readdirSync(sbDir).length === 1, 10_000));
+  assert.ok(await waitFor(() => existsSync(sbDir) && readdirSync(sbDir).some((d) => d.startsWith('sb-')), 10_000));
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
