@@ -15,6 +15,8 @@ export interface SensorBench {
   execToEventP50Ms: number; execToEventP99Ms: number;
   /** build-and-test workload with the sensor / without (the issue's measure). */
   overheadRatio: number; buildBaselineMs: number; buildWithSensorMs: number;
+  /** the interpreter the build's test suite ran on */
+  buildPython: string;
   /** 300 back-to-back execs (the worst case) with / without. */
   execStormOverheadRatio: number;
   mode: 'ebpf' | 'procfs'; execsSeen: number; baselineMs: number; withSensorMs: number;
@@ -36,9 +38,14 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
     for (let i = 0; i < 6; i++) writeFileSync(join(dir, `u${i}.c`), `int f${i}(int x){int s=0;for(int i=0;i<x;i++)s+=i*${i + 1};return s;}\n`);
     writeFileSync(join(dir, 'main.c'), `#include <stdio.h>\n${[0, 1, 2, 3, 4, 5].map((i) => `int f${i}(int);`).join('')}\nint main(void){printf("%d\\n",f0(10)+f5(20));return 0;}\n`);
     writeFileSync(join(dir, 'test_app.py'), 'import unittest, hashlib\nclass T(unittest.TestCase):\n' + Array.from({ length: 20 }, (_, i) => `    def test_${i}(self):\n        self.assertEqual(len(hashlib.sha256(b"x" * ${(i + 1) * 20000}).hexdigest()), 64)\n`).join(''));
+    // The distribution's interpreter, as a sandbox image has it. A host's PATH may put a version
+    // manager's shim first (pyenv: a bash script that runs 39 more processes and opens ~160 files
+    // under /root before python starts), which no sandbox runs and which would be most of the
+    // events measured; which one ran is in the result.
+    const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
     const build = existsSync('/usr/bin/gcc')
-      ? `cd ${dir} && for i in 0 1 2 3 4 5; do gcc -O2 -c u$i.c -o u$i.o || exit 1; done && gcc -O2 main.c u*.o -o app && ./app >/dev/null && python3 -m unittest -q test_app 2>/dev/null`
-      : `cd ${dir} && python3 -m unittest -q test_app 2>/dev/null`;
+      ? `cd ${dir} && for i in 0 1 2 3 4 5; do gcc -O2 -c u$i.c -o u$i.o || exit 1; done && gcc -O2 main.c u*.o -o app && ./app >/dev/null && ${python} -m unittest -q test_app 2>/dev/null`
+      : `cd ${dir} && ${python} -m unittest -q test_app 2>/dev/null`;
     let workload = storm;
     const timed = async (): Promise<number> => {
       const t0 = performance.now();
@@ -92,7 +99,7 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
     const buildBase = median([...buildBase1, ...await series()]);
     return {
       execToEventP50Ms: pct(lat, 50), execToEventP99Ms: pct(lat, 99),
-      overheadRatio: buildWith / buildBase, buildBaselineMs: buildBase, buildWithSensorMs: buildWith,
+      overheadRatio: buildWith / buildBase, buildBaselineMs: buildBase, buildWithSensorMs: buildWith, buildPython: python,
       execStormOverheadRatio: withSensor / baseline,
       mode: sensor.mode, execsSeen: lat.length, baselineMs: baseline, withSensorMs: withSensor,
       catchUpWaitP50Ms: pct(waits, 50), catchUpWaitP99Ms: pct(waits, 99), catchUpTimeouts,
