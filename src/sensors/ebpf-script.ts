@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { BORING_OPEN_PREFIXES } from './sensitive-paths.ts';
+import { BORING_OPEN_PREFIXES, BORING_WRITE_EXCEPTIONS } from './sensitive-paths.ts';
 
 // Generates the one bpftrace program of the kernel sensor. Threats it watches for: an agent
 // executing miners or tunnel tools (exec + full argv), phoning home (connect, failed or not),
@@ -289,7 +289,26 @@ delete(@pend[tid]);`;
   // a mask: one user read per open instead of a str() and a map lookup per prefix (that exit
   // program was half the sensor's kernel time on a build, bench sensors). A read that fails (the
   // page gone) leaves 0, which matches no prefix: the open is reported, never hidden.
-  const notBoring = BORING_OPEN_PREFIXES.map((p) => { const [v, m] = prefixWord(p); return p.length === 8 ? `$head != ${v}` : `($head & ${m}) != ${v}`; }).join(' && ');
+  const word = (p: string): string => { const [v, m] = prefixWord(p); return p.length === 8 ? `$head == ${v}` : `($head & ${m}) == ${v}`; };
+  const notBoring = BORING_OPEN_PREFIXES.map((p) => `!(${word(p)})`).join(' && ');
+  // A write to a persistence location under a boring prefix (BORING_WRITE_EXCEPTIONS) is
+  // judged on its first 16 bytes. No room for a second variable on the stack: when the first
+  // word is an exception's, $head becomes that word xor the second, 0 when the pair is an
+  // exception's (0 matches no prefix: reported), else a boring word again (dropped).
+  const exceptions = BORING_WRITE_EXCEPTIONS.map((p) => {
+    const [hv] = prefixWord(p.slice(0, 8));
+    const rest = p.slice(8, 16);
+    if (p.length < 16 || /[^\x20-\x7e]/.test(p)) throw new Error(`write exception ${JSON.stringify(p)}: at least 16 printable bytes`);
+    const pair = BigInt(hv) ^ BigInt(prefixWord(rest)[0]);
+    if (pair === 0n) throw new Error(`write exception ${JSON.stringify(p)}: its two words are equal`);
+    return { first: BigInt(hv), pair };
+  });
+  const firstWords = [...new Set(exceptions.map((e) => `$head == 0x${e.first.toString(16)}`))].join(' || ');
+  const pairs = exceptions.map((e) => `$head == 0x${e.pair.toString(16)}`).join(' || ');
+  const writeException = `if ((@of[tid] & 3) != 0 && (${firstWords})) {
+  $head = $head ^ *(uint64 *)uptr(@op[tid] + 8);
+  if (${pairs}) { $head = 0; } else { $head = 0x${exceptions[0]!.first.toString(16)}; }
+}`;
   // The path names what was asked for; the file opened is what the kernel resolved (symlinks
   // followed, `..` and relative paths walked). Threat: `ln -s ~/.ssh/id_rsa /tmp/notes`, a
   // hard link, `mv` of a key, or `/usr/../home/agent/.aws/credentials` (past the boring-prefix
@@ -302,6 +321,7 @@ delete(@pend[tid]);`;
 if (args->ret >= 0) { $ofile = *(curtask->files->fdt->fd + args->ret); $fid = (uint64)$ofile->f_inode->i_ino ^ ((uint64)$ofile->f_inode->i_sb->s_dev * ${FILE_ID_MUL}); }`;
   const openExit = (opened: boolean): string => `${opened ? identity : '$fid = (uint64)0;'}
 $head = *(uint64 *)uptr(@op[tid]);
+${writeException}
 if ((${notBoring})${opened && o.kernelFilter ? ' || @si[$fid] != 0' : ''}) {
   printf("${T} O %llu %d %llu %d %d %llu %rx %s\\n", nsecs, pid, @osb[tid], @of[tid], args->ret, $fid, buf(comm, 16), str(@op[tid]));
 }

@@ -105,7 +105,10 @@ function commonAssertions(r: { got: PraetorEvent[]; cg: TestCgroup; marker: stri
 
 describe('kernel sensor, eBPF backend', { skip: !isRoot ? 'needs root' : ebpfWhy }, () => {
   test('sees exec argv, connects (ok and refused), secret reads, socket stdio, exits; nothing outside', { timeout: 120_000 }, async () => {
-    const extra = `/bin/true short-lived 'a\\x41b'; bash -c 'exec 3<>/dev/tcp/127.0.0.1/$CLOSED' 2>/dev/null; cat "$HOME/.ssh/id_rsa" >/dev/null; sh -c 'exit 7'; setpriv --reuid 65534 --regid 65534 --clear-groups unshare -m true 2>/dev/null; cat /usrx/.ssh/id_rsa /lib6/.ssh/id_rsa /etc/ldx/.ssh/id_rsa /usr/.ssh/id_rsa /etc/ld./.ssh/id_rsa 2>/dev/null; true`;
+    const extra = `/bin/true short-lived 'a\\x41b'; bash -c 'exec 3<>/dev/tcp/127.0.0.1/$CLOSED' 2>/dev/null; cat "$HOME/.ssh/id_rsa" >/dev/null; sh -c 'exit 7'; setpriv --reuid 65534 --regid 65534 --clear-groups unshare -m true 2>/dev/null; cat /usrx/.ssh/id_rsa /lib6/.ssh/id_rsa /etc/ldx/.ssh/id_rsa /usr/.ssh/id_rsa /etc/ld./.ssh/id_rsa 2>/dev/null; `
+      // persistence writes under boring prefixes (in a mount namespace of its own: the host's /etc is untouched)
+      + `unshare -m --propagation private sh -c 'mount -t tmpfs pt /etc && echo /x.so > /etc/ld.so.preload && cat /etc/ld.so.preload >/dev/null'; `
+      + `sh -c 'echo x > /usr/lib/systemd/system/pt-none/x.service; echo x > /usr/lib/pt-none/x.service' 2>/dev/null; true`;
     const r = await runScenario('ebpf', extra);
     commonAssertions(r, 'ebpf');
     const execs = of(r.got, 'process.exec');
@@ -131,6 +134,10 @@ describe('kernel sensor, eBPF backend', { skip: !isRoot ? 'needs root' : ebpfWhy
     // These keys do not exist; a failed open of a credential's path is still reported.
     const keyOpens = of(r.got, 'file.open').filter((e) => e.comm === 'cat' && e.result === -2).map((e) => e.path);
     assert.deepEqual(keyOpens.sort(), ['/etc/ldx/.ssh/id_rsa', '/lib6/.ssh/id_rsa', '/usrx/.ssh/id_rsa'], 'only the near misses of /usr/, /lib64/ and /etc/ld.');
+    // Writes to persistence locations under /etc/ld. and /usr/lib are reported; reads, and
+    // writes elsewhere under those prefixes, are not.
+    const under = of(r.got, 'file.open').filter((e) => /^\/(etc\/ld\.|usr\/lib\/)/.test(e.path)).map((e) => `${e.path} ${e.write ? 'w' : 'r'}`);
+    assert.deepEqual(under.sort(), ['/etc/ld.so.preload w', '/usr/lib/systemd/system/pt-none/x.service w']);
     // timestamps come from the kernel clock: never in the future
     for (const e of r.got) assert.ok(e.ts <= Date.now() * 1e6 + 5e6);
   });

@@ -10,6 +10,14 @@ export const BORING_OPEN_PREFIXES: readonly string[] = [
   '/usr/', '/lib/', '/lib64/', '/lib32/', '/bin/', '/sbin/', '/sys/', '/dev/', '/etc/ld.', '/run/',
 ];
 
+/**
+ * Persistence locations under a boring prefix (threat: LD_PRELOAD hijack through
+ * /etc/ld.so.preload, a systemd unit under /usr/lib): a write whose path starts with one of these
+ * is reported all the same. The kernel compares their first 16 bytes (two 8-byte words), so the
+ * match there may be wider; PERSISTENCE below decides.
+ */
+export const BORING_WRITE_EXCEPTIONS: readonly string[] = ['/etc/ld.so.preload', '/usr/lib/systemd/system/', '/lib/systemd/system/'];
+
 const SENSITIVE: readonly RegExp[] = [
   /(^|\/)\.ssh\/[^/]+$/, // private keys, authorized_keys, config with ProxyCommand
   /^\/etc\/ssh\/ssh_host_[^/]*key$/,
@@ -62,8 +70,9 @@ export function isSensitivePath(path: string): boolean {
 
 // Where code is planted to run later (persistence, T1053/T1543/T1546): the paths the shipped
 // persistence rules judge. Without them here the sensor dropped every such write before the
-// rules saw it, so `echo … >> ~/.bashrc` raised nothing. Writes under /lib/ are still dropped by
-// the kernel-side prefix filter (BORING_OPEN_PREFIXES), so /lib/systemd/system is not seen.
+// rules saw it, so `echo … >> ~/.bashrc` raised nothing. The kernel-side prefix filter
+// (BORING_OPEN_PREFIXES) drops writes under /usr/, /lib/ and /etc/ld. except those listed in
+// BORING_WRITE_EXCEPTIONS: a write to /lib/systemd/system is seen, one to /usr/lib/cron is not.
 const PERSISTENCE: readonly RegExp[] = [
   /(^|\/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin)$/,
   /(^|\/)\.config\/fish\/config\.fish$/,
