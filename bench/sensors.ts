@@ -10,6 +10,7 @@ import { startKernelSensor } from '../src/sensors/index.ts';
 import { createTestCgroup } from '../test/helpers/testing-cgroup.ts';
 import { nowNs } from '../src/util/ids.ts';
 import { pct } from './stats.ts';
+import { childrenNamed, withBpfStats } from './bpf-run-time.ts';
 
 export interface SensorBench {
   execToEventP50Ms: number; execToEventP99Ms: number;
@@ -17,6 +18,12 @@ export interface SensorBench {
   overheadRatio: number; buildBaselineMs: number; buildWithSensorMs: number;
   /** the interpreter the build's test suite ran on */
   buildPython: string;
+  /**
+   * Kernel time of the sensor's BPF programs per build (kernel accounting, a series of its own
+   * after the timed ones), and its share of the baseline build: the part of the overhead the
+   * kernel programs are, measured without the machine's noise. null: no eBPF, or no statistics.
+   */
+  buildBpfMsPerRun: number | null; buildBpfShare: number | null;
   /** 300 back-to-back execs (the worst case) with / without. */
   execStormOverheadRatio: number;
   mode: 'ebpf' | 'procfs'; execsSeen: number; baselineMs: number; withSensorMs: number;
@@ -72,6 +79,7 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
     const sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: opts.mode ?? 'auto' });
     let withSensor: number;
     let buildWith: number;
+    let buildBpfMs: number | null = null;
     const waits: number[] = [];
     let catchUpTimeouts = 0;
     try {
@@ -86,6 +94,11 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
       withSensor = median(await series());
       workload = build;
       buildWith = median(await series());
+      const bpftrace = childrenNamed('bpftrace');
+      if (sensor.mode === 'ebpf' && bpftrace.length > 0) {
+        const { ns } = await withBpfStats(bpftrace, series);
+        if (ns !== undefined) buildBpfMs = ns / 1e6 / rounds;
+      }
       workload = storm;
       await new Promise((r) => setTimeout(r, 200));
     } finally {
@@ -100,6 +113,7 @@ export async function benchSensors(opts: { mode?: 'auto' | 'procfs'; execs?: num
     return {
       execToEventP50Ms: pct(lat, 50), execToEventP99Ms: pct(lat, 99),
       overheadRatio: buildWith / buildBase, buildBaselineMs: buildBase, buildWithSensorMs: buildWith, buildPython: python,
+      buildBpfMsPerRun: buildBpfMs, buildBpfShare: buildBpfMs === null ? null : buildBpfMs / buildBase,
       execStormOverheadRatio: withSensor / baseline,
       mode: sensor.mode, execsSeen: lat.length, baselineMs: baseline, withSensorMs: withSensor,
       catchUpWaitP50Ms: pct(waits, 50), catchUpWaitP99Ms: pct(waits, 99), catchUpTimeouts,
