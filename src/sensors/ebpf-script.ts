@@ -294,7 +294,7 @@ delete(@pend[tid]);`;
   // A write to a persistence location under a boring prefix (BORING_WRITE_EXCEPTIONS) is
   // judged on its first 16 bytes. No room for a second variable on the stack: when the first
   // word is an exception's, $head becomes that word xor the second, 0 when the pair is an
-  // exception's (0 matches no prefix: reported), else a boring word again (dropped).
+  // exception's (0 matches no prefix: reported), else the first word again (judged as before).
   const exceptions = BORING_WRITE_EXCEPTIONS.map((p) => {
     const [hv] = prefixWord(p.slice(0, 8));
     const rest = p.slice(8, 16);
@@ -307,7 +307,7 @@ delete(@pend[tid]);`;
   const pairs = exceptions.map((e) => `$head == 0x${e.pair.toString(16)}`).join(' || ');
   const writeException = `if ((@of[tid] & 3) != 0 && (${firstWords})) {
   $head = $head ^ *(uint64 *)uptr(@op[tid] + 8);
-  if (${pairs}) { $head = 0; } else { $head = 0x${exceptions[0]!.first.toString(16)}; }
+  if (${pairs}) { $head = 0; } else { $head = *(uint64 *)uptr(@op[tid]); }
 }`;
   // The path names what was asked for; the file opened is what the kernel resolved (symlinks
   // followed, `..` and relative paths walked). Threat: `ln -s ~/.ssh/id_rsa /tmp/notes`, a
