@@ -16,7 +16,7 @@ import { createTunnelGuard } from './dns/tunnel-guard.ts';
 import type { CatchUp } from './catch-up-stream.ts';
 import { DEFAULT_TIMING, handleFlow, type FlowHandle, type FlowTiming, type SandboxCtx } from './flow.ts';
 import { handleProxy } from './connect-proxy.ts';
-import { createLink, deleteLink, moveIntoSandbox, slotAddresses, type LinkAddrs } from './link.ts';
+import { createLink, deleteLink, moveIntoSandbox, slotAddresses, type LinkAddrs, type NetnsRef } from './link.ts';
 import { addLink, applyTable, attemptDeltas, deleteTable, readAttempts, removeLink, type AttemptCount } from './nft.ts';
 import { createOriginalDst } from './original-dst.ts';
 import { compilePolicy, protectedRanges, type CompiledPolicy, type PhaseMatcher } from './policy-matcher.ts';
@@ -90,7 +90,8 @@ export interface SandboxNet {
   /** Brokered secrets by name and hash (never the values), for the record. */
   secrets: Array<{ name: string; domain: string; sha256: string }>;
   gatewayIp: string; sandboxIp: string; hostIf: string;
-  attach(netnsPid: number): Promise<void>;
+  /** Moves the sandbox's end of the link into `netns` (an open namespace file, see NetnsRef). */
+  attach(netns: NetnsRef): Promise<void>;
   setPhase(phase: string): void;
   readonly phase: string;
   isolate(): void;
@@ -369,15 +370,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         ...(policy.modelGateway ? { hosts: `${gatewayIp}\t${MODEL_HOST}\n` } : {}),
         gatewayIp, sandboxIp, hostIf: addrs.hostIf,
         get phase() { return phase; },
-        async attach(pid) {
+        async attach(ns) {
           if (detached) throw new PraetorError('BAD_STATE', `sandbox ${sandboxId}'s network was already detached`);
           try {
             await createLink(addrs);
             // Registered before the peer moves, so the sandbox's first packet is already judged.
             bySource.set(sandboxIp, st);
             await addLink(table, addrs.hostIf, sandboxIp);
-            await moveIntoSandbox(addrs, pid);
-            st.attached = true; nsPid = pid;
+            await moveIntoSandbox(addrs, ns);
+            st.attached = true; nsPid = ns.pid;
           } catch (e) {
             await st.net.detach();
             throw new PraetorError('SANDBOX_FAILED', `cannot attach sandbox ${sandboxId} to the gateway: ${errorMessage(e)}`, { hint: 'check that the sandbox process is alive and praetor runs as root', cause: e });

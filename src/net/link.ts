@@ -1,8 +1,10 @@
 // Veth plumbing for one sandbox: the host end stays in praetor's namespace (gateway side of a
 // /30 from the link pool), the other end moves into the sandbox's namespace as eth0 with a
 // default route to the gateway. IPv6 is disabled on both ends: the gateway does not carry it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fstatSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { PraetorError } from '../errors.ts';
 import { intToIpv4, parseCidr } from '../util/index.ts';
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -40,10 +42,42 @@ export async function createLink(l: LinkAddrs): Promise<void> {
   await run('ip', ['link', 'set', l.hostIf, 'up']);
 }
 
-/** Moves the peer into the namespace of `pid` and configures it there. */
-export async function moveIntoSandbox(l: LinkAddrs, pid: number): Promise<void> {
-  await run('ip', ['link', 'set', l.peerIf, 'netns', String(pid)]);
-  const ns = `--net=/proc/${pid}/ns/net`;
+/**
+ * A sandbox's network namespace as an open file (`/proc/PID/ns/net`), with the pid it was
+ * opened from (kept for attributing connections to processes, never for reaching the namespace).
+ * Threat: a pid names a process only until it exits and the kernel hands the number to another;
+ * moving the veth and setting the default route "into pid N" could then configure the host's
+ * namespace or another sandbox's. The open file names the namespace for as long as it is held.
+ */
+export interface NetnsRef { pid: number; fd: number }
+
+/** Runs `cmd` with `fd` as its fd 3 (so `/proc/self/fd/3` is the namespace, in the child). */
+function runWithFd(cmd: string, args: string[], fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+    child.once('error', (e) => reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
+    child.once('close', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || `exit ${code ?? sig}`}`))));
+  });
+}
+
+/** Fails closed unless `fd` is a network namespace other than the one praetor runs in. */
+export function checkSandboxNetns(fd: number): void {
+  let ino: bigint;
+  try { ino = fstatSync(fd, { bigint: true }).ino; } catch (e) {
+    throw new PraetorError('SANDBOX_FAILED', `the sandbox's network namespace file is not open: ${(e as Error).message}`, { hint: 'report this as a bug' });
+  }
+  if (ino === statSync('/proc/self/ns/net', { bigint: true }).ino) {
+    throw new PraetorError('SANDBOX_FAILED', 'refusing to configure a sandbox link in the gateway\'s own network namespace', { hint: 'the sandbox process was not in a namespace of its own; report this as a bug' });
+  }
+}
+
+/** Moves the peer into the namespace `ns.fd` names and configures it there. */
+export async function moveIntoSandbox(l: LinkAddrs, ns: NetnsRef): Promise<void> {
+  checkSandboxNetns(ns.fd);
+  // iproute2 opens a netns argument that is a path (IFLA_NET_NS_FD), and nsenter enters one.
+  await runWithFd('ip', ['link', 'set', l.peerIf, 'netns', '/proc/self/fd/3'], ns.fd);
   // One batch inside the sandbox's namespace: fewer forks, one place to fail.
   const batch = [
     `link set ${l.peerIf} name eth0`,
@@ -52,7 +86,7 @@ export async function moveIntoSandbox(l: LinkAddrs, pid: number): Promise<void> 
     'link set lo up',
     `route add default via ${l.gatewayIp} dev eth0`,
   ].join('\n');
-  await run('nsenter', [ns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; printf '%s\\n' "$0" | ip -batch -`, batch]);
+  await runWithFd('nsenter', ['--net=/proc/self/fd/3', 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; printf '%s\\n' "$0" | ip -batch -`, batch], ns.fd);
 }
 
 export async function deleteLink(hostIf: string): Promise<void> {

@@ -42,7 +42,7 @@ export async function startNetwork(o: { bus: EventBus; stateDir: string; policy:
       nets.set(sandboxId, sn);
       return {
         resolvConf: sn.resolvConf, env: sn.env, ...(sn.hosts ? { hosts: sn.hosts } : {}), ...(sn.caCertPem ? { caCertPem: sn.caCertPem } : {}),
-        attach: (pid) => sn.attach(pid),
+        attach: (ns) => sn.attach(ns),
         detach: async () => { nets.delete(sandboxId); await sn.detach(); },
       };
     },

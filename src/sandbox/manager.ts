@@ -2,7 +2,7 @@
 // its undo before the next starts, so a failure at any point leaves nothing behind; a record in
 // the state directory names the owning process, so sandboxes of a praetor that died are reaped
 // by the next start or `praetor gc`.
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { newId } from '../util/index.ts';
@@ -10,7 +10,7 @@ import { canaryLedgerRecords, plantCanaries, type EgressToken, type PlantedCanar
 import { Cgroup } from './cgroup.ts';
 import { etcContent, hostEtcTemplate, writeCaBundle, writeEtc } from './etc-files.ts';
 import { createSandboxDir, gcSandboxes, removeEmptyGroup, type GcResult } from './gc.ts';
-import { identityOf, type ProcessIdentity } from './pidfd.ts';
+import { identityOf, inCgroup, type ProcessIdentity } from './pidfd.ts';
 import { HostInfo, probeHost } from './host.ts';
 import { ImageStore } from './images.ts';
 import { InitChannel } from './init-channel.ts';
@@ -33,7 +33,11 @@ export interface SandboxNetAttachment {
   hosts?: string;
   /** The gateway's TLS interception CA (PEM): appended to the sandbox's trust bundle. */
   caCertPem?: string;
-  attach(netnsPid: number): Promise<void>;
+  /**
+   * Moves the sandbox's end of the link into `netns.fd`, an open `/proc/PID/ns/net` of a process
+   * of the sandbox (checked after the open): never a bare pid, which may be recycled.
+   */
+  attach(netns: { pid: number; fd: number }): Promise<void>;
   detach(): Promise<void>;
 }
 
@@ -191,7 +195,10 @@ export class SandboxManager {
           hint: 'run `praetor status` to see what this host supports', cause: e,
         });
       });
-      if (net) await net.attach(sandboxNetnsPid(cgroup.pids()));
+      if (net) {
+        const ns = openSandboxNetns(cgroup.pids(), cgroup.rel);
+        try { await net.attach(ns); } finally { closeSync(ns.fd); }
+      }
       // Every process in the cgroup now is the runtime's own (bwrap, its pid-1, .praetor-init, the
       // launcher, runsc's sentry and gofer): no command has run yet. Containment spares exactly
       // these, by pid and start time, never by name: an agent can call itself `bwrap`.
@@ -253,9 +260,20 @@ function deviceNode(path: string): DeviceNode {
 }
 
 /** The sandbox's network namespace is held by any process of it other than the host-side launcher. */
-function sandboxNetnsPid(pids: number[]): number {
+/**
+ * Opens the network namespace of the first process of the sandbox that is in a namespace other
+ * than praetor's. The process is checked to still be in the sandbox's cgroup after the open: had
+ * it exited and its pid gone to a process elsewhere, the file opened would be that one's.
+ */
+function openSandboxNetns(pids: number[], cgroupRel: string): { pid: number; fd: number } {
   const mine = HostInfo.netnsOf(process.pid);
-  for (const p of pids) if (HostInfo.netnsOf(p) !== mine) return p;
+  for (const p of pids) {
+    if (HostInfo.netnsOf(p) === mine) continue;
+    let fd: number;
+    try { fd = openSync(`/proc/${p}/ns/net`, 'r'); } catch { continue; }
+    if (inCgroup(p, cgroupRel) && readlinkSync(`/proc/self/fd/${fd}`) !== mine) return { pid: p, fd };
+    closeSync(fd);
+  }
   throw new PraetorError('SANDBOX_FAILED', 'could not find the sandbox\'s network namespace', { hint: 'report this as a bug' });
 }
 

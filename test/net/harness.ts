@@ -1,7 +1,7 @@
 // Runs a gateway inside the topology's host namespace (`ip netns exec pt-…-host node harness.ts`),
 // as praetor itself would run there. Commands arrive as JSON lines on stdin; replies and every
 // bus event go out as JSON lines on stdout. It exits (closing the gateway) when stdin closes.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -46,7 +46,12 @@ async function handle(c: Cmd): Promise<void> {
         result = { resolvConf: sn.resolvConf, env: sn.env, gatewayIp: sn.gatewayIp, sandboxIp: sn.sandboxIp, hostIf: sn.hostIf, phase: sn.phase, caCertPem: sn.caCertPem, secrets: sn.secrets };
         break;
       }
-      case 'attach': await n!.attach(c.pid!); break;
+      case 'attach': {
+        // As the manager does: the namespace by an open file of it, never by the pid.
+        const fd = openSync(`/proc/${c.pid!}/ns/net`, 'r');
+        try { await n!.attach({ pid: c.pid!, fd }); } finally { closeSync(fd); }
+        break;
+      }
       case 'setPhase': n!.setPhase(c.phase!); break;
       case 'isolate': n!.isolate(); break;
       case 'containing': {
