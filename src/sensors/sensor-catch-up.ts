@@ -13,8 +13,11 @@
 // last tick is IDLE_NS older than the newest one counts as caught up, but only while the sensor
 // is live (that newest tick was read within LIVE_NS of being stamped). Threat: after a stall
 // (bpftrace starved or stopped) one CPU's whole backlog is read before the next ring's, and a
-// CPU that merely looks silent may still hold the event that matters; its ring is read before a
-// live tick of another CPU can be (the poller takes rings in the order they became ready).
+// CPU that merely looks silent may still hold the event that matters. The poller's order of
+// rings is not to be relied on: seen in the full test suite, the stalled CPU's backlog ended
+// with ticks read live while the other CPU's ring, holding the key's read, was still unread, and
+// the post left. So silence counts as idle only once the sensor has been live for IDLE_NS of
+// ticks without a late read between (every ring ready in that time has been read by then).
 // Residual: a CPU that woke and wrote while bpftrace was behind by less than LIVE_NS.
 //
 // The CPUs that must tick are the kernel's online list, re-read every second.
@@ -45,6 +48,8 @@ export class SensorCatchUp {
   /** The newest tick's stamp, and whether it was read live (see LIVE_NS). */
   #newest: bigint | undefined;
   #live = false;
+  /** Stamp of the first tick of the current run of live reads (undefined: the last read was late). */
+  #liveSince: bigint | undefined;
   readonly #online: () => number[];
   #cpus: number[] = [];
   #cpusReadAt = -Infinity;
@@ -56,7 +61,11 @@ export class SensorCatchUp {
   /** A tick read from `cpu`'s ring, stamped `ns` (kernel monotonic, bpftrace's nsecs), read at `readNs` (hrtime). */
   tick(cpu: number, ns: bigint, readNs: bigint = process.hrtime.bigint()): void {
     this.#ticks.set(cpu, ns);
-    if (this.#newest === undefined || ns >= this.#newest) { this.#newest = ns; this.#live = readNs - ns < LIVE_NS; }
+    const live = readNs - ns < LIVE_NS;
+    // Any late read, of the newest tick or of an older one from a backlog, ends the live run.
+    if (!live) this.#liveSince = undefined;
+    else if (this.#liveSince === undefined) this.#liveSince = ns;
+    if (this.#newest === undefined || ns >= this.#newest) { this.#newest = ns; this.#live = live; }
     if (this.#waiters.length === 0) return;
     const mark = this.watermark();
     if (mark === undefined) return;
@@ -75,10 +84,11 @@ export class SensorCatchUp {
     const newest = this.#newest;
     if (newest === undefined) return undefined;
     let min = newest;
+    const steady = this.#live && this.#liveSince !== undefined && newest - this.#liveSince >= IDLE_NS;
     for (const c of this.#cpus.length > 0 ? this.#cpus : this.#ticks.keys()) {
       const t = this.#ticks.get(c);
-      // Silent (idle, or never ticked): caught up only while the sensor is live.
-      if (t === undefined || newest - t > IDLE_NS) { if (this.#live) continue; return t; }
+      // Silent (idle, or never ticked): caught up only once the sensor is steadily live.
+      if (t === undefined || newest - t > IDLE_NS) { if (steady) continue; return t; }
       if (t < min) min = t;
     }
     return min;
