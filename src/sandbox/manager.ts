@@ -259,10 +259,9 @@ function deviceNode(path: string): DeviceNode {
   return { path, major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
 }
 
-/** The sandbox's network namespace is held by any process of it other than the host-side launcher. */
 /**
- * Opens the network namespace of the first process of the sandbox that is in a namespace other
- * than praetor's. The process is checked to still be in the sandbox's cgroup after the open: had
+ * Opens the sandbox's network namespace, which any process of it other than the host-side
+ * launcher holds: the first one in a namespace other than praetor's. The process is checked to still be in the sandbox's cgroup after the open: had
  * it exited and its pid gone to a process elsewhere, the file opened would be that one's.
  */
 function openSandboxNetns(pids: number[], cgroupRel: string): { pid: number; fd: number } {
