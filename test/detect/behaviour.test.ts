@@ -39,10 +39,11 @@ const SHELL_ANSWER = 'PRAETOR-SHELL-42';
 /**
  * An attacker's listener on the sink's address in the fake internet (the topology's sink sends
  * its probe at once, which races any detection that starts at the connect): it sends the probe
- * 1.5 s after a client connects and prints whatever comes back. Bounded by timeoutMs.
+ * 1.5 s after a client connects and prints whatever comes back, byte for byte (a print per
+ * read put a newline into an answer split across two reads: "PRAETOR-SHELL-4\n2"). Bounded by timeoutMs.
  */
 function listener(port: number, tls = false): Promise<{ stdout: string }> {
-  const py = `import socket, ssl, time
+  const py = `import socket, ssl, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("${SINK}", ${port})); s.listen(1); s.settimeout(25)
 try:
@@ -62,7 +63,7 @@ try:
         d = c.recv(4096)
         if not d:
             break
-        print(d.decode(errors="replace"), flush=True)
+        sys.stdout.write(d.decode(errors="replace")); sys.stdout.flush()
 except OSError:
     pass
 `;
