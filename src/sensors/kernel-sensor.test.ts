@@ -203,8 +203,11 @@ describe('kernel sensor, eBPF backend, sandboxes older than the sensor', { skip:
     // bash waits on the FIFO before the sensor starts: its last exec is behind it.
     for (let i = 0; i < 500 && !existsSync(`${fifo}.up`); i++) await sleep(10);
     assert.ok(existsSync(`${fifo}.up`), 'the shell never started');
-    const sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: 'ebpf' });
+    // Started inside the try: a sensor that fails to start must still end the waiting shell
+    // (cg.remove), or the file hangs instead of failing.
+    let sensor: Awaited<ReturnType<typeof startKernelSensor>> | undefined;
     try {
+      sensor = await startKernelSensor({ bus, resolver: cg.resolver, mode: 'ebpf' });
       await sensor.ready;
       writeFileSync(fifo, 'go\n');
       assert.equal(await done, 0);
@@ -213,7 +216,7 @@ describe('kernel sensor, eBPF backend, sandboxes older than the sensor', { skip:
       assert.ok(of(got, 'file.open').some((e) => e.path === `${home}/.ssh/id_rsa`), `key read missing: ${JSON.stringify(of(got, 'file.open'))}`);
       assert.ok(of(got, 'process.exit').some((e) => e.sandboxId === cg.sandboxId), 'exit missing');
     } finally {
-      await sensor.stop();
+      await sensor?.stop();
       await cg.remove();
       rmSync(fifo, { force: true });
       rmSync(`${fifo}.up`, { force: true });
