@@ -33,6 +33,18 @@ test('a shell profile written, or replaced by a symlink, alerts (profile writes 
   assert.ok(c.rep.alerts.some((a) => a.rule === 'Shell profile modified'), `alerts: ${JSON.stringify(c.rep.alerts.map((a) => a.rule))}`);
 });
 
+// /etc/ld.* is a prefix the kernel drops (every program reads /etc/ld.so.cache), except for
+// writes to /etc/ld.so.preload: a library named there runs in every later program (T1574.006).
+// The image's /etc is read-only here: the attempt, refused, is what is judged.
+test('/etc/ld.so.preload written, or a file moved there, is contained; ldconfig\'s cache and ld.so\'s reads are not', async () => {
+  const w = await h.run('ld-preload-write', ['/bin/sh', '-c', 'echo /tmp/hook.so > /etc/ld.so.preload; sleep 5'], { flags: ['--timeout', '20'] });
+  assertContained(w, 'Dynamic linker preload configured');
+  const m = await h.run('ld-preload-mv', ['/bin/sh', '-c', 'echo /tmp/hook.so > /tmp/p; mv /tmp/p /etc/ld.so.preload; sleep 5'], { flags: ['--timeout', '20'] });
+  assertContained(m, 'Dynamic linker preload configured');
+  const b = await h.run('ld-cache-benign', ['/bin/sh', '-c', 'cat /etc/ld.so.preload /etc/ld.so.cache >/dev/null 2>&1; ldconfig -p >/dev/null; ls /etc/ld.so.conf.d >/dev/null; echo ok'], { flags: ['--timeout', '20'] });
+  assertClean(b);
+});
+
 test('look-alikes: save-by-rename in the workspace and a symlink to a project file stay clean', async () => {
   const c = await h.run('benign-rename', ['/bin/sh', '-c', 'echo draft > /workspace/notes.md.tmp && mv /workspace/notes.md.tmp /workspace/notes.md && ln -s /workspace/notes.md /workspace/README.md && cat /workspace/README.md'], { flags: ['--timeout', '20'] });
   assertClean(c);
