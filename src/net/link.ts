@@ -1,17 +1,20 @@
 // Veth plumbing for one sandbox: the host end stays in praetor's namespace (gateway side of a
 // /30 from the link pool), the other end moves into the sandbox's namespace as eth0 with a
 // default route to the gateway. IPv6 is disabled on both ends: the gateway does not carry it.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fstatSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { PraetorError } from '../errors.ts';
 import { intToIpv4, parseCidr } from '../util/index.ts';
 
-function run(cmd: string, args: string[]): Promise<string> {
+/** Runs `cmd`; with `fd`, that file is the child's fd 3 (so `/proc/self/fd/3` names it there). */
+function run(cmd: string, args: string[], fd?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)); else resolve(stdout);
-    });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...(fd === undefined ? [] : [fd])] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+    child.once('error', (e) => reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
+    child.once('close', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || `exit ${code ?? sig}`}`))));
   });
 }
 
@@ -51,17 +54,6 @@ export async function createLink(l: LinkAddrs): Promise<void> {
  */
 export interface NetnsRef { pid: number; fd: number }
 
-/** Runs `cmd` with `fd` as its fd 3 (so `/proc/self/fd/3` is the namespace, in the child). */
-function runWithFd(cmd: string, args: string[], fd: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
-    child.once('error', (e) => reject(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
-    child.once('close', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || `exit ${code ?? sig}`}`))));
-  });
-}
-
 /** Fails closed unless `fd` is a network namespace other than the one praetor runs in. */
 export function checkSandboxNetns(fd: number): void {
   let ino: bigint;
@@ -77,7 +69,7 @@ export function checkSandboxNetns(fd: number): void {
 export async function moveIntoSandbox(l: LinkAddrs, ns: NetnsRef): Promise<void> {
   checkSandboxNetns(ns.fd);
   // iproute2 opens a netns argument that is a path (IFLA_NET_NS_FD), and nsenter enters one.
-  await runWithFd('ip', ['link', 'set', l.peerIf, 'netns', '/proc/self/fd/3'], ns.fd);
+  await run('ip', ['link', 'set', l.peerIf, 'netns', '/proc/self/fd/3'], ns.fd);
   // One batch inside the sandbox's namespace: fewer forks, one place to fail.
   const batch = [
     `link set ${l.peerIf} name eth0`,
@@ -86,7 +78,7 @@ export async function moveIntoSandbox(l: LinkAddrs, ns: NetnsRef): Promise<void>
     'link set lo up',
     `route add default via ${l.gatewayIp} dev eth0`,
   ].join('\n');
-  await runWithFd('nsenter', ['--net=/proc/self/fd/3', 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; printf '%s\\n' "$0" | ip -batch -`, batch], ns.fd);
+  await run('nsenter', ['--net=/proc/self/fd/3', 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; printf '%s\\n' "$0" | ip -batch -`, batch], ns.fd);
 }
 
 export async function deleteLink(hostIf: string): Promise<void> {

@@ -2,7 +2,7 @@
 // its undo before the next starts, so a failure at any point leaves nothing behind; a record in
 // the state directory names the owning process, so sandboxes of a praetor that died are reaped
 // by the next start or `praetor gc`.
-import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { PraetorError, errorMessage } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { newId } from '../util/index.ts';
@@ -261,8 +261,9 @@ function deviceNode(path: string): DeviceNode {
 
 /**
  * Opens the sandbox's network namespace, which any process of it other than the host-side
- * launcher holds: the first one in a namespace other than praetor's. The process is checked to still be in the sandbox's cgroup after the open: had
- * it exited and its pid gone to a process elsewhere, the file opened would be that one's.
+ * launcher holds: the first one in a namespace other than praetor's. The process is checked to
+ * still be in the sandbox's cgroup after the open: had it exited and its pid gone to a process
+ * elsewhere, the file opened would be that one's. (The gateway refuses praetor's own namespace.)
  */
 function openSandboxNetns(pids: number[], cgroupRel: string): { pid: number; fd: number } {
   const mine = HostInfo.netnsOf(process.pid);
@@ -270,7 +271,7 @@ function openSandboxNetns(pids: number[], cgroupRel: string): { pid: number; fd:
     if (HostInfo.netnsOf(p) === mine) continue;
     let fd: number;
     try { fd = openSync(`/proc/${p}/ns/net`, 'r'); } catch { continue; }
-    if (inCgroup(p, cgroupRel) && readlinkSync(`/proc/self/fd/${fd}`) !== mine) return { pid: p, fd };
+    if (inCgroup(p, cgroupRel)) return { pid: p, fd };
     closeSync(fd);
   }
   throw new PraetorError('SANDBOX_FAILED', 'could not find the sandbox\'s network namespace', { hint: 'report this as a bug' });

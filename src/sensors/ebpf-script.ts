@@ -296,10 +296,9 @@ delete(@pend[tid]);`;
   // word is an exception's, $head becomes that word xor the second, 0 when the pair is an
   // exception's (0 matches no prefix: reported), else the first word again (judged as before).
   const exceptions = BORING_WRITE_EXCEPTIONS.map((p) => {
-    const [hv] = prefixWord(p.slice(0, 8));
-    const rest = p.slice(8, 16);
     if (p.length < 16 || /[^\x20-\x7e]/.test(p)) throw new Error(`write exception ${JSON.stringify(p)}: at least 16 printable bytes`);
-    const pair = BigInt(hv) ^ BigInt(prefixWord(rest)[0]);
+    const [hv] = prefixWord(p.slice(0, 8));
+    const pair = BigInt(hv) ^ BigInt(prefixWord(p.slice(8, 16))[0]);
     if (pair === 0n) throw new Error(`write exception ${JSON.stringify(p)}: its two words are equal`);
     return { first: BigInt(hv), pair };
   });

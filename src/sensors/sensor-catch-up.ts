@@ -45,10 +45,13 @@ interface Waiter { at: bigint; done: (ok: boolean) => void }
 
 export class SensorCatchUp {
   readonly #ticks = new Map<number, bigint>();
-  /** The newest tick's stamp, and whether it was read live (see LIVE_NS). */
+  /** The newest tick's stamp. */
   #newest: bigint | undefined;
-  #live = false;
-  /** Stamp of the first tick of the current run of live reads (undefined: the last read was late). */
+  /**
+   * Stamp of the first tick of the current run of live reads (see LIVE_NS); undefined when the
+   * last read was late. Defined, it also means the newest tick was read live: a tick stamped
+   * before it and read after it cannot be read within LIVE_NS of its stamp.
+   */
   #liveSince: bigint | undefined;
   readonly #online: () => number[];
   #cpus: number[] = [];
@@ -65,7 +68,7 @@ export class SensorCatchUp {
     // Any late read, of the newest tick or of an older one from a backlog, ends the live run.
     if (!live) this.#liveSince = undefined;
     else if (this.#liveSince === undefined) this.#liveSince = ns;
-    if (this.#newest === undefined || ns >= this.#newest) { this.#newest = ns; this.#live = live; }
+    if (this.#newest === undefined || ns >= this.#newest) this.#newest = ns;
     if (this.#waiters.length === 0) return;
     const mark = this.watermark();
     if (mark === undefined) return;
@@ -84,7 +87,7 @@ export class SensorCatchUp {
     const newest = this.#newest;
     if (newest === undefined) return undefined;
     let min = newest;
-    const steady = this.#live && this.#liveSince !== undefined && newest - this.#liveSince >= IDLE_NS;
+    const steady = this.#liveSince !== undefined && newest - this.#liveSince >= IDLE_NS;
     for (const c of this.#cpus.length > 0 ? this.#cpus : this.#ticks.keys()) {
       const t = this.#ticks.get(c);
       // Silent (idle, or never ticked): caught up only once the sensor is steadily live.
